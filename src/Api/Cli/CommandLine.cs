@@ -1,0 +1,78 @@
+using System.CommandLine;
+using Audit.Api.Composition;
+using Audit.Projections.Embedded;
+using MediatR;
+using Npgsql;
+
+namespace Audit.Api.Cli;
+
+/// <summary>
+/// The `audit` command line. Every command that reads or writes data opens the database the
+/// same way (--db, AUDIT_DB, or the embedded cluster) and sends a MediatR request; no logic here.
+/// </summary>
+public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
+{
+    public static readonly Option<string?> Db = new("--db")
+    {
+        Description = "PostgreSQL connection string (else $AUDIT_DB, else the embedded cluster under $AUDIT_HOME)",
+        Recursive = true,
+    };
+
+    public TextWriter Out => stdout;
+    public TextWriter Err => stderr;
+
+    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
+    {
+        var cli = new CommandLine(stdout, stderr);
+        var root = cli.Build();
+        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct);
+    }
+
+    public RootCommand Build()
+    {
+        var root = new RootCommand("""
+            memory-attribute audit: stores the memory decisions of a KVM run as events and explains them.
+
+            Start with `audit demo`, then `audit runs`. Data goes to --db / $AUDIT_DB, or by default to a
+            private PostgreSQL cluster under $AUDIT_HOME (~/.local/share/audit) started on first use.
+            Exit codes: 0 ok, 1 nothing found, 2 bad input (FILE:LINE: reason), 3 database unreachable.
+            """);
+        root.Add(Db);
+        root.Add(Features.Ingest.IngestCommand.Build(this));
+        root.Add(Features.Runs.RunsCommand.Build(this));
+        root.Add(Features.Demo.DemoCommand.Build(this));
+        root.Add(DbCommand.Build(this));
+        root.Add(Http.ServeCommand.Build(this));
+        return root;
+    }
+
+    /// <summary>Opens the database, builds the handlers and runs <paramref name="body"/>; maps an unreachable database to exit 3.</summary>
+    public async Task<int> WithMediator(ParseResult parse, Func<IMediator, IServiceProvider, Task<int>> body, CancellationToken ct)
+    {
+        NpgsqlDataSource ds;
+        try
+        {
+            ds = await Database.OpenAsync(parse.GetValue(Db), stderr, ct);
+        }
+        catch (DatabaseUnavailableException ex)
+        {
+            await stderr.WriteLineAsync("audit: " + ex.Message);
+            return ExitCodes.DatabaseUnavailable;
+        }
+
+        await using (ds)
+        {
+            var services = new ServiceCollection().AddAudit(ds);
+            await using var sp = services.BuildServiceProvider();
+            try
+            {
+                return await body(sp.GetRequiredService<IMediator>(), sp);
+            }
+            catch (NpgsqlException ex) when (ex.IsTransient || ex.InnerException is System.Net.Sockets.SocketException)
+            {
+                await stderr.WriteLineAsync("audit: the database went away: " + ex.Message);
+                return ExitCodes.DatabaseUnavailable;
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+namespace Audit.Api.Cli;
+
+/// <summary>interfaces.md: 0 success, 1 nothing found, 2 bad input, 3 database unreachable.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int NotFound = 1;
+    public const int BadInput = 2;
+    public const int DatabaseUnavailable = 3;
+}

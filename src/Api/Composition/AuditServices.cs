@@ -1,0 +1,24 @@
+using Audit.Projections.Storage;
+using MediatR;
+using Npgsql;
+
+namespace Audit.Api.Composition;
+
+/// <summary>The composition root shared by the command line and the HTTP host: one set of handlers, registered by hand.</summary>
+public static class AuditServices
+{
+    public static IServiceCollection AddAudit(this IServiceCollection services, NpgsqlDataSource dataSource)
+    {
+        services.AddSingleton(dataSource);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new EventStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>()));
+
+        // MediatR 5.1.0: the only version the registry serves whole; handlers are listed here, not scanned.
+        services.AddSingleton<ServiceFactory>(sp => sp.GetService!);
+        services.AddSingleton<IMediator, Mediator>();
+        services.AddTransient<IRequestHandler<Features.Ingest.IngestFiles, Features.Ingest.IngestResult>, Features.Ingest.IngestFilesHandler>();
+        services.AddTransient<IRequestHandler<Features.Ingest.AppendEvents, Features.Ingest.AppendOutcome>, Features.Ingest.AppendEventsHandler>();
+        services.AddTransient<IRequestHandler<Features.Runs.ListRuns, IReadOnlyList<Features.Runs.RunView>>, Features.Runs.ListRunsHandler>();
+        return services;
+    }
+}

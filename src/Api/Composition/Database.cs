@@ -1,0 +1,52 @@
+using Audit.Projections.Embedded;
+using Audit.Projections.Storage;
+using Npgsql;
+
+namespace Audit.Api.Composition;
+
+/// <summary>
+/// Where the data lives: --db, else AUDIT_DB, else the embedded cluster under $AUDIT_HOME.
+/// Opening also applies pending migrations (the same runner the tests use).
+/// </summary>
+public static class Database
+{
+    public static async Task<NpgsqlDataSource> OpenAsync(string? db, TextWriter log, CancellationToken ct)
+    {
+        var cs = db ?? Environment.GetEnvironmentVariable("AUDIT_DB");
+        string where;
+        if (string.IsNullOrWhiteSpace(cs))
+        {
+            var embedded = new EmbeddedPostgres(EmbeddedPostgres.DefaultHome());
+            cs = await embedded.EnsureStartedAsync(m => log.WriteLine(m), ct);
+            where = $"the embedded database under {embedded.Home}";
+        }
+        else
+        {
+            where = "the database given by " + (db is not null ? "--db" : "AUDIT_DB");
+        }
+
+        NpgsqlDataSource ds;
+        try
+        {
+            ds = NpgsqlDataSource.Create(cs);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new DatabaseUnavailableException($"{where}: the connection string is not valid ({ex.Message})", ex);
+        }
+
+        try
+        {
+            await Migrator.MigrateAsync(ds, ct);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            await ds.DisposeAsync();
+            throw new DatabaseUnavailableException(
+                $"{where} is unreachable: {ex.Message}. Check that the server runs and the connection string (--db or AUDIT_DB) is right, or unset both to use the embedded database.",
+                ex);
+        }
+
+        return ds;
+    }
+}

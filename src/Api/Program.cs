@@ -1,0 +1,1 @@
+return await Audit.Api.Cli.CommandLine.RunAsync(args, Console.Out, Console.Error);

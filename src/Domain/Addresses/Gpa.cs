@@ -1,0 +1,60 @@
+using System.Globalization;
+
+namespace Audit.Domain.Addresses;
+
+/// <summary>A guest physical address (arm64: IPA). Any 64-bit value; printed in hex.</summary>
+public readonly record struct Gpa(ulong Value) : IComparable<Gpa>
+{
+    public const int PageShift = 12;
+
+    public ulong Gfn => Value >> PageShift;
+
+    public Gpa AlignDown(ulong size) => new(Value & ~(size - 1));
+
+    public bool IsAligned(ulong size) => (Value & (size - 1)) == 0;
+
+    public int CompareTo(Gpa other) => Value.CompareTo(other.Value);
+
+    public static Gpa operator +(Gpa a, ulong offset) => new(a.Value + offset);
+
+    public static bool operator <(Gpa a, Gpa b) => a.Value < b.Value;
+    public static bool operator >(Gpa a, Gpa b) => a.Value > b.Value;
+    public static bool operator <=(Gpa a, Gpa b) => a.Value <= b.Value;
+    public static bool operator >=(Gpa a, Gpa b) => a.Value >= b.Value;
+
+    public override string ToString() => Hex.Format(Value);
+}
+
+/// <summary>A host virtual address in the VMM process. Printed in hex.</summary>
+public readonly record struct Hva(ulong Value) : IComparable<Hva>
+{
+    public bool IsAligned(ulong size) => (Value & (size - 1)) == 0;
+
+    public int CompareTo(Hva other) => Value.CompareTo(other.Value);
+
+    public static Hva operator +(Hva a, ulong offset) => new(a.Value + offset);
+
+    public static bool operator <(Hva a, Hva b) => a.Value < b.Value;
+    public static bool operator >(Hva a, Hva b) => a.Value > b.Value;
+    public static bool operator <=(Hva a, Hva b) => a.Value <= b.Value;
+    public static bool operator >=(Hva a, Hva b) => a.Value >= b.Value;
+
+    public override string ToString() => Hex.Format(Value);
+}
+
+public static class Hex
+{
+    public static string Format(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
+
+    /// <summary>Parses "0x..." hex or plain decimal; false on anything else or overflow.</summary>
+    public static bool TryParse(string text, out ulong value)
+    {
+        var s = text.Trim();
+        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            return ulong.TryParse(s.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && s.Length > 2;
+        }
+
+        return ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+    }
+}

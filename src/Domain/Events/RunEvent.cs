@@ -1,0 +1,137 @@
+using Audit.Domain.Addresses;
+
+namespace Audit.Domain.Events;
+
+/// <summary>
+/// The closed hierarchy of everything stored in a run's stream. Inputs are recorded facts;
+/// derived events are written by the engine, never by clients. Sequence number and timestamp
+/// live in the envelope (<see cref="Recorded"/>), not here.
+/// </summary>
+public abstract record RunEvent
+{
+    private protected RunEvent()
+    {
+    }
+}
+
+public abstract record InputEvent : RunEvent
+{
+    private protected InputEvent()
+    {
+    }
+}
+
+public abstract record DerivedEvent : RunEvent
+{
+    private protected DerivedEvent()
+    {
+    }
+}
+
+/// <summary>An event with its per-run sequence number and optional timestamp (ns since the epoch, or a monotonic clock's ns).</summary>
+public readonly record struct Recorded(long Seq, long? TsNs, RunEvent Event);
+
+public sealed record HostCaps(bool? Fwb = null, bool? CacheDic = null, bool? SelfSnoop = null, bool? Tdp = null, bool? TdpMmu = null)
+{
+    public static HostCaps None { get; } = new();
+}
+
+public sealed record HostDescribed(Arch Arch, string Kernel, X86Vendor? Vendor, ulong PageSize, HostCaps Caps) : InputEvent;
+
+public sealed record VmCreated(VmType VmType, int? IpaBits) : InputEvent;
+
+/// <summary>One named argument of KVM_ENABLE_CAP; arrays keep their order, scalars are one value.</summary>
+public sealed record CapArg(string Name, ValueList<string> Values);
+
+public sealed record CapabilityEnabled(string Cap, ValueList<CapArg> Args) : InputEvent;
+
+public sealed record NoncoherentDmaChanged(bool Attached, string? Device) : InputEvent;
+
+public sealed record Backing(
+    BackingKind Kind,
+    string? Path = null,
+    ulong? Pfn = null,
+    ulong? Pgoff = null,
+    bool? LinearMap = null,
+    bool? StructPage = null,
+    bool? E820Ram = null,
+    ulong? HostPageSize = null,
+    bool? Thp = null);
+
+public sealed record VmaMapped(HvaRange Range, Perms Prot, VmaFlags Flags, HostMemType? MemType, Backing Backing) : InputEvent;
+
+public sealed record VmaUnmapped(HvaRange Range) : InputEvent;
+
+public sealed record VmaProtectionChanged(HvaRange Range, Perms Prot, HostMemType? MemType) : InputEvent;
+
+public sealed record VmaAdvised(HvaRange Range, string Advice) : InputEvent;
+
+public sealed record VfioRegionAttributesSet(string Device, int Region, ulong Offset, ulong Length, string Attr) : InputEvent;
+
+/// <summary>KVM_SET_USER_MEMORY_REGION(2). Values are as the VMM passed them: the model checks alignment.</summary>
+public sealed record MemslotSet(
+    int Slot,
+    int AsId,
+    Gpa Gpa,
+    ulong Size,
+    Hva Hva,
+    MemslotFlags Flags,
+    int? GuestMemfd,
+    ulong? GuestMemfdOffset,
+    int? Result) : InputEvent;
+
+public sealed record GuestMemfdCreated(int Fd, ulong Size, GuestMemfdFlags Flags, int? Result) : InputEvent;
+
+public sealed record GuestMemfdFallocated(int Fd, ulong Offset, ulong Length, bool PunchHole) : InputEvent;
+
+public sealed record GuestMemfdClosed(int Fd) : InputEvent;
+
+public sealed record MemoryAttributesSet(Gpa Gpa, ulong Size, bool Private, int? Result) : InputEvent;
+
+public sealed record GuestMemfdConverted(int Fd, ulong Offset, ulong Size, Shareability To, string Via, int? Result, ulong? ErrorOffset) : InputEvent;
+
+public sealed record GuestFaulted(
+    int Vcpu,
+    Gpa Gpa,
+    Access Access,
+    FaultKind Kind,
+    bool? Private = null,
+    bool S1ptw = false,
+    bool Cm = false,
+    ulong? Granule = null) : InputEvent;
+
+public sealed record MmuNotifierInvalidated(Hva Start, Hva End) : InputEvent;
+
+public sealed record Stage2MappingObserved(Gpa Gpa, ulong Size, Stage2MemType? MemType, bool? Ipat, Perms Perms, string? Raw) : InputEvent;
+
+public sealed record MemoryFaultExitObserved(Gpa Gpa, ulong Size, ulong Flags) : InputEvent;
+
+/// <summary>A fact a rule read, with the seq of the event that established it (null: a built-in of the policy).</summary>
+public sealed record Fact(string Name, string Value, long? Seq);
+
+public sealed record ExplanationStep(string Rule, string Text, ValueList<Fact> Facts);
+
+public sealed record Mapping(Gpa Gpa, ulong Size, Stage2MemType MemType, bool? Ipat, Perms Perms)
+{
+    public GpaRange Range => GpaRange.FromSize(Gpa, Size);
+}
+
+public sealed record MemslotDecided(
+    long InputSeq,
+    SlotChange Change,
+    int PredictedErrno,
+    int? RecordedErrno,
+    string Policy,
+    ValueList<ExplanationStep> Explanation) : DerivedEvent;
+
+public sealed record FaultResolved(
+    long InputSeq,
+    FaultOutcome Outcome,
+    int Errno,
+    Mapping? Mapping,
+    string Policy,
+    ValueList<ExplanationStep> Explanation) : DerivedEvent;
+
+public sealed record Stage2Unmapped(long CauseSeq, ValueList<GpaRange> Ranges) : DerivedEvent;
+
+public sealed record DivergenceFound(long InputSeq, string Model, string Kernel) : DerivedEvent;

@@ -1,0 +1,273 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Audit.Domain.Events;
+using Audit.Projections.Serialization;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Audit.Projections.Storage;
+
+/// <summary>An event to append, with its own time and any unknown trace fields to keep.</summary>
+public sealed record NewEvent(RunEvent Event, long? TsNs = null, IReadOnlyList<KeyValuePair<string, string>>? Extras = null);
+
+/// <summary>One stored event of a run.</summary>
+public sealed record StoredEvent(string RunId, long Seq, string Type, int Version, long? TsNs, DateTimeOffset RecordedAt, string Payload, RunEvent Event)
+{
+    public Recorded Recorded => new(Seq, TsNs, Event);
+}
+
+public enum AppendStatus
+{
+    Appended,
+
+    /// <summary>The batch key was seen before: nothing stored, the first result returned.</summary>
+    Duplicate,
+
+    /// <summary>The run's version was not the expected one: nothing stored (HTTP 409).</summary>
+    Conflict,
+}
+
+public sealed record AppendResult(AppendStatus Status, long FirstSeq, long LastSeq, int InputCount, int EventCount, long Version);
+
+/// <summary>Summary facts a caller may set on the run row with an append (from HostDescribed, the chosen policy).</summary>
+public sealed record RunInfo(string? Host, string? Policy);
+
+public sealed record RunSummary(string RunId, long EventCount, long InputCount, long? FirstTsNs, long? LastTsNs, string? Host, string? Policy, DateTimeOffset CreatedAt);
+
+/// <summary>A projection that advances in the append's transaction (inline).</summary>
+public interface IInlineProjection
+{
+    Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct);
+}
+
+/// <summary>
+/// The event store, shaped like Marten's: one stream per run, seq = stream version, optimistic
+/// appends, bulk COPY BINARY in one transaction, idempotent batches. Appends to one run serialize
+/// on its row lock, so a run's seqs commit in order without gaps and readers (which read one run
+/// by seq) can never skip a late commit. Nothing reads across runs in a global order.
+/// </summary>
+public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, IReadOnlyList<IInlineProjection>? inline = null)
+{
+    private readonly IReadOnlyList<IInlineProjection> _inline = inline ?? [];
+
+    public NpgsqlDataSource DataSource => dataSource;
+
+    /// <param name="expectedVersion">The run's last seq the caller saw (0 for a new run); null appends whatever it is.</param>
+    /// <param name="batchKey">A retried batch with the same key stores nothing and returns the first result.</param>
+    public async Task<AppendResult> AppendAsync(
+        string runId,
+        IReadOnlyList<NewEvent> events,
+        long? expectedVersion = null,
+        string? batchKey = null,
+        RunInfo? info = null,
+        CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        var now = clock.GetUtcNow();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+
+        await using (var cmd = new NpgsqlCommand("insert into runs (run_id, created_at, updated_at) values ($1, $2, $2) on conflict (run_id) do nothing", conn, tx))
+        {
+            cmd.Parameters.Add(new() { Value = runId });
+            cmd.Parameters.Add(new() { Value = now });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        long version;
+        await using (var cmd = new NpgsqlCommand("select version from runs where run_id = $1 for update", conn, tx))
+        {
+            cmd.Parameters.Add(new() { Value = runId });
+            version = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+
+        if (batchKey is not null && await FindBatch(conn, tx, runId, batchKey, ct) is { } first)
+        {
+            await tx.RollbackAsync(ct);
+            return first with { Version = version };
+        }
+
+        if (expectedVersion is { } expected && expected != version)
+        {
+            await tx.RollbackAsync(ct);
+            return new AppendResult(AppendStatus.Conflict, 0, 0, 0, 0, version);
+        }
+
+        var stored = new List<StoredEvent>(events.Count);
+        long? firstTs = null, lastTs = null;
+        var inputs = 0;
+        await using (var copy = await conn.BeginBinaryImportAsync(
+            "copy events (run_id, seq, type, version, ts_ns, recorded_at, payload) from stdin (format binary)", ct))
+        {
+            var seq = version;
+            foreach (var e in events)
+            {
+                seq++;
+                var type = EventRegistry.For(e.Event);
+                var payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras));
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(type.StoredName, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync((short)type.Version, NpgsqlDbType.Smallint, ct);
+                if (e.TsNs is { } ts)
+                {
+                    await copy.WriteAsync(ts, NpgsqlDbType.Bigint, ct);
+                    firstTs ??= ts;
+                    lastTs = ts;
+                }
+                else
+                {
+                    await copy.WriteNullAsync(ct);
+                }
+
+                await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+                await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
+                if (e.Event is InputEvent)
+                {
+                    inputs++;
+                }
+
+                stored.Add(new StoredEvent(runId, seq, type.StoredName, type.Version, e.TsNs, now, payload, e.Event));
+            }
+
+            await copy.CompleteAsync(ct);
+        }
+
+        var newVersion = version + events.Count;
+        await using (var cmd = new NpgsqlCommand("""
+            update runs set version = $2, input_count = input_count + $3,
+                first_ts_ns = coalesce(first_ts_ns, $4), last_ts_ns = coalesce($5, last_ts_ns),
+                host = coalesce($6, host), policy = coalesce($7, policy), updated_at = $8
+            where run_id = $1
+            """, conn, tx))
+        {
+            cmd.Parameters.Add(new() { Value = runId });
+            cmd.Parameters.Add(new() { Value = newVersion });
+            cmd.Parameters.Add(new() { Value = (long)inputs });
+            cmd.Parameters.Add(new() { Value = (object?)firstTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = (object?)lastTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = (object?)info?.Host ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = (object?)info?.Policy ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = now });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        var result = new AppendResult(AppendStatus.Appended, version + 1, newVersion, inputs, events.Count, newVersion);
+        if (batchKey is not null)
+        {
+            await using var cmd = new NpgsqlCommand(
+                "insert into batches (run_id, batch_key, first_seq, last_seq, input_count, event_count, recorded_at) values ($1, $2, $3, $4, $5, $6, $7)",
+                conn,
+                tx);
+            cmd.Parameters.Add(new() { Value = runId });
+            cmd.Parameters.Add(new() { Value = batchKey });
+            cmd.Parameters.Add(new() { Value = result.FirstSeq });
+            cmd.Parameters.Add(new() { Value = result.LastSeq });
+            cmd.Parameters.Add(new() { Value = result.InputCount });
+            cmd.Parameters.Add(new() { Value = result.EventCount });
+            cmd.Parameters.Add(new() { Value = now });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        foreach (var p in _inline)
+        {
+            await p.ApplyAsync(conn, tx, runId, stored, ct);
+        }
+
+        await tx.CommitAsync(ct);
+        return result;
+    }
+
+    /// <summary>A run's events in seq order from <paramref name="fromSeq"/>, up to a seq and/or a time (inclusive).</summary>
+    public async IAsyncEnumerable<StoredEvent> ReadAsync(
+        string runId,
+        long fromSeq = 1,
+        long? toSeq = null,
+        long? toTsNs = null,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        // A time bound means "every event up to the last one at or before that time": events
+        // without a ts take the time of the last timed event before them.
+        var upTo = toSeq ?? long.MaxValue;
+        if (toTsNs is { } t)
+        {
+            upTo = Math.Min(upTo, await LastSeqAtOrBeforeAsync(runId, t, ct));
+        }
+
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
+            conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = fromSeq });
+        cmd.Parameters.Add(new() { Value = upTo });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var type = r.GetString(1);
+            var version = r.GetInt16(2);
+            var payload = r.GetString(5);
+            var e = EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload));
+            yield return new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, e);
+        }
+    }
+
+    /// <summary>The seq of the last event at or before a time: the last timed event at or before it, plus the untimed ones that follow it.</summary>
+    public async Task<long> LastSeqAtOrBeforeAsync(string runId, long tsNs, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("""
+            select coalesce(
+                (select min(seq) - 1 from events where run_id = $1 and ts_ns > $2),
+                (select version from runs where run_id = $1), 0)
+            """, conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = tsNs });
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    public async Task<IReadOnlyList<RunSummary>> ListRunsAsync(CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "select run_id, version, input_count, first_ts_ns, last_ts_ns, host, policy, created_at from runs where version > 0 order by run_id", conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var list = new List<RunSummary>();
+        while (await r.ReadAsync(ct))
+        {
+            list.Add(ReadSummary(r));
+        }
+
+        return list;
+    }
+
+    public async Task<RunSummary?> GetRunAsync(string runId, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "select run_id, version, input_count, first_ts_ns, last_ts_ns, host, policy, created_at from runs where run_id = $1 and version > 0", conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? ReadSummary(r) : null;
+    }
+
+    private static RunSummary ReadSummary(NpgsqlDataReader r) => new(
+        r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
+        r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetFieldValue<DateTimeOffset>(7));
+
+    private static async Task<AppendResult?> FindBatch(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, string key, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "select first_seq, last_seq, input_count, event_count from batches where run_id = $1 and batch_key = $2", conn, tx);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = key });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct))
+        {
+            return null;
+        }
+
+        return new AppendResult(AppendStatus.Duplicate, r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), 0);
+    }
+}

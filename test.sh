@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test. Database tests use $AUDIT_TEST_DB, or a private throwaway PostgreSQL cluster
+# started from the local binaries; PostgreSQL is installed with apt-get when missing (as root).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+have_pg() {
+  [ -n "${AUDIT_PG_BIN:-}" ] && [ -x "$AUDIT_PG_BIN/initdb" ] && return 0
+  command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+if [ -z "${AUDIT_TEST_DB:-}" ] && ! have_pg; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing PostgreSQL server binaries (apt-get)..."
+    # Binaries only: no system cluster is created or used.
+    mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "test.sh: no PostgreSQL binaries found; run as root once, or: sudo apt-get install -y postgresql, or set AUDIT_TEST_DB" >&2
+    exit 1
+  fi
+fi
+
+dotnet build Audit.sln -warnaserror -nologo -v q
+log="$(mktemp)"
+set +e
+dotnet test Audit.sln --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "N passed, N failed, N skipped".
+summary="$(grep -E '^(Passed|Failed)!' "$log" | tail -n1 || true)"
+rm -f "$log"
+if [ -n "$summary" ]; then
+  failed="$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")"
+  passed="$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")"
+  skipped="$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")"
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+fi
+exit "$rc"

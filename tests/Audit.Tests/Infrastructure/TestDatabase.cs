@@ -1,0 +1,118 @@
+using Audit.Projections.Embedded;
+using Audit.Projections.Storage;
+using Npgsql;
+
+namespace Audit.Tests.Infrastructure;
+
+/// <summary>
+/// The PostgreSQL every database test uses: $AUDIT_TEST_DB when set, otherwise one private
+/// throwaway cluster per test run, started from the local binaries and removed at exit. When
+/// neither can be had the tests fail with the reason; they are never skipped.
+/// </summary>
+public static class TestDatabase
+{
+    private static readonly Lazy<Task<string>> Server = new(StartAsync);
+    private static EmbeddedPostgres? _cluster;
+
+    public static Task<string> ConnectionStringAsync() => Server.Value;
+
+    private static async Task<string> StartAsync()
+    {
+        if (Environment.GetEnvironmentVariable("AUDIT_TEST_DB") is { Length: > 0 } cs)
+        {
+            return cs;
+        }
+
+        SweepStaleClusters();
+        var home = Path.Combine(Path.GetTempPath(), "audit-test-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
+        _cluster = new EmbeddedPostgres(home, ephemeral: true);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => _cluster.Destroy();
+        try
+        {
+            return await _cluster.EnsureStartedAsync();
+        }
+        catch (DatabaseUnavailableException ex)
+        {
+            throw new InvalidOperationException("database tests need PostgreSQL: set AUDIT_TEST_DB or install the server binaries (./test.sh does as root). " + ex.Message, ex);
+        }
+    }
+
+    /// <summary>
+    /// Removes throwaway clusters left by test runs whose process is gone (a test host may be ended
+    /// before its exit handler finishes).
+    /// </summary>
+    private static void SweepStaleClusters()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), "audit-test-*"))
+        {
+            var parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length == 4 && int.TryParse(parts[2], out var pid) && pid != Environment.ProcessId && !Directory.Exists($"/proc/{pid}"))
+            {
+                new EmbeddedPostgres(dir, ephemeral: true).Destroy();
+            }
+        }
+    }
+
+    /// <summary>A fresh schema with every migration applied; its connection string selects it by search path.</summary>
+    public static async Task<string> CreateSchemaAsync(string prefix)
+    {
+        var cs = await ConnectionStringAsync();
+        var schema = (prefix.ToLowerInvariant() + "_" + Guid.NewGuid().ToString("N")[..8]).Replace('.', '_');
+        await using (var admin = NpgsqlDataSource.Create(cs))
+        await using (var cmd = admin.CreateCommand($"create schema \"{schema}\""))
+        {
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var b = new NpgsqlConnectionStringBuilder(cs) { SearchPath = schema };
+        await using (var ds = NpgsqlDataSource.Create(b.ConnectionString))
+        {
+            await Migrator.MigrateAsync(ds);
+        }
+
+        return b.ConnectionString;
+    }
+
+    public static async Task DropSchemaAsync(string connectionString)
+    {
+        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        var schema = b.SearchPath!;
+        b.SearchPath = null;
+        await using var ds = NpgsqlDataSource.Create(b.ConnectionString);
+        await using var cmd = ds.CreateCommand($"drop schema if exists \"{schema}\" cascade");
+        await cmd.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>Base of database test classes: one schema per class, migrated, dropped afterwards.</summary>
+public abstract class DatabaseTest : IAsyncLifetime
+{
+    protected string ConnectionString { get; private set; } = "";
+
+    protected NpgsqlDataSource DataSource { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await TestDatabase.CreateSchemaAsync(GetType().Name);
+        DataSource = NpgsqlDataSource.Create(ConnectionString);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await DataSource.DisposeAsync();
+        await TestDatabase.DropSchemaAsync(ConnectionString);
+    }
+
+    protected EventStore Store(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
+
+    protected async Task<long> ScalarAsync(string sql, params object[] args)
+    {
+        await using var cmd = DataSource.CreateCommand(sql);
+        foreach (var a in args)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        }
+
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,151 @@
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+using Audit.Projections.Storage;
+using Audit.Tests.Infrastructure;
+
+namespace Audit.Tests.Storage;
+
+/// <summary>The event store against a real PostgreSQL (one schema for this class).</summary>
+public sealed class EventStoreTests : DatabaseTest
+{
+    private static NewEvent Fault(ulong gpa, long? ts = null) => new(new GuestFaulted(0, new Gpa(gpa), Access.Read, FaultKind.Translation), ts);
+
+    [Fact]
+    public async Task Appends_get_sequence_numbers_one_to_n_without_gaps()
+    {
+        var store = Store();
+        var a = await store.AppendAsync("r1", [Fault(0x1000), Fault(0x2000)]);
+        var b = await store.AppendAsync("r1", [Fault(0x3000)]);
+        Assert.Equal((1, 2), (a.FirstSeq, a.LastSeq));
+        Assert.Equal((3, 3), (b.FirstSeq, b.LastSeq));
+
+        var seqs = new List<long>();
+        await foreach (var e in store.ReadAsync("r1"))
+        {
+            seqs.Add(e.Seq);
+        }
+
+        Assert.Equal([1L, 2L, 3L], seqs);
+        Assert.Equal(3, await ScalarAsync("select count(*) from events where run_id = $1", "r1"));
+    }
+
+    [Fact]
+    public async Task Two_appends_with_the_same_expected_version_store_exactly_one()
+    {
+        var store = Store();
+        await store.AppendAsync("race", [Fault(0x1000)]);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 2).Select(i =>
+            Task.Run(() => store.AppendAsync("race", [Fault(0x10000 + ((ulong)i * 0x1000))], expectedVersion: 1))));
+
+        Assert.Single(results, r => r.Status == AppendStatus.Appended);
+        Assert.Single(results, r => r.Status == AppendStatus.Conflict);
+        Assert.Equal(2, await ScalarAsync("select count(*) from events where run_id = $1", "race"));
+        Assert.Equal(2, await ScalarAsync("select version from runs where run_id = $1", "race"));
+    }
+
+    [Fact]
+    public async Task A_conflict_reports_the_current_version_and_stores_nothing()
+    {
+        var store = Store();
+        await store.AppendAsync("c", [Fault(0x1000), Fault(0x2000)]);
+        var r = await store.AppendAsync("c", [Fault(0x3000)], expectedVersion: 0);
+        Assert.Equal(AppendStatus.Conflict, r.Status);
+        Assert.Equal(2, r.Version);
+        Assert.Equal(2, await ScalarAsync("select count(*) from events where run_id = $1", "c"));
+    }
+
+    [Fact]
+    public async Task A_retried_batch_stores_nothing_and_returns_the_first_result()
+    {
+        var store = Store();
+        var first = await store.AppendAsync("idem", [Fault(0x1000), Fault(0x2000)], batchKey: "k1");
+        var again = await store.AppendAsync("idem", [Fault(0x1000), Fault(0x2000)], batchKey: "k1");
+        Assert.Equal(AppendStatus.Appended, first.Status);
+        Assert.Equal(AppendStatus.Duplicate, again.Status);
+        Assert.Equal((first.FirstSeq, first.LastSeq, first.InputCount), (again.FirstSeq, again.LastSeq, again.InputCount));
+        Assert.Equal(2, await ScalarAsync("select count(*) from events where run_id = $1", "idem"));
+    }
+
+    [Fact]
+    public async Task Concurrent_retries_of_one_batch_store_it_once()
+    {
+        var store = Store();
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => store.AppendAsync("idem2", [Fault(0x1000)], batchKey: "same"))));
+        Assert.Single(results, r => r.Status == AppendStatus.Appended);
+        Assert.Equal(1, await ScalarAsync("select count(*) from events where run_id = $1", "idem2"));
+    }
+
+    [Fact]
+    public async Task Reads_from_a_seq_up_to_a_seq_or_a_time()
+    {
+        var store = Store();
+        await store.AppendAsync("t", [Fault(0x1000, 100), Fault(0x2000, 200), Fault(0x3000), Fault(0x4000, 300)]);
+
+        async Task<List<long>> Seqs(long from = 1, long? to = null, long? ts = null)
+        {
+            var list = new List<long>();
+            await foreach (var e in store.ReadAsync("t", from, to, ts))
+            {
+                list.Add(e.Seq);
+            }
+
+            return list;
+        }
+
+        Assert.Equal([2L, 3L, 4L], await Seqs(from: 2));
+        Assert.Equal([1L, 2L], await Seqs(to: 2));
+
+        // Time 250: the event at 200 and the untimed one after it, not the one at 300.
+        Assert.Equal([1L, 2L, 3L], await Seqs(ts: 250));
+        Assert.Equal([1L], await Seqs(ts: 100));
+        Assert.Empty(await Seqs(ts: 50));
+    }
+
+    [Fact]
+    public async Task Events_keep_their_time_the_recording_time_and_the_payload()
+    {
+        var clock = new FixedClock(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
+        var store = Store(clock);
+        var e = new MemslotSet(0, 0, new Gpa(0x40000000), 0x1000_0000, new Hva(0xffff40000000), MemslotFlags.KVM_MEM_READONLY, null, null, 0);
+        await store.AppendAsync("p", [new NewEvent(e, 42, [new("vendor", "\"x\"")])]);
+        var stored = await store.ReadAsync("p").SingleAsync();
+        Assert.Equal(e, stored.Event);
+        Assert.Equal(42, stored.TsNs);
+        Assert.Equal(clock.GetUtcNow(), stored.RecordedAt);
+        Assert.Equal("memslot_set", stored.Type);
+        Assert.Contains("\"vendor\": \"x\"", stored.Payload, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Runs_list_counts_and_time_span()
+    {
+        var store = Store();
+        await store.AppendAsync("b", [Fault(0x1000, 5), Fault(0x2000, 9)], info: new RunInfo("arm64 6.17.2", null));
+        await store.AppendAsync("a", [Fault(0x1000)]);
+        var runs = await store.ListRunsAsync();
+        Assert.Equal(["a", "b"], runs.Select(r => r.RunId));
+        var b = runs[1];
+        Assert.Equal((2L, 2L, 5L, 9L, "arm64 6.17.2"), (b.EventCount, b.InputCount, b.FirstTsNs!.Value, b.LastTsNs!.Value, b.Host));
+        Assert.Null(await store.GetRunAsync("missing"));
+    }
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}
+
+internal static class AsyncEnumerableExtensions
+{
+    public static async Task<T> SingleAsync<T>(this IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (var x in source)
+        {
+            list.Add(x);
+        }
+
+        return Assert.Single(list);
+    }
+}
