@@ -31,13 +31,13 @@ set +e
 dotnet test Audit.sln --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
-# One plain closing line: "N passed, N failed, N skipped".
-summary="$(grep -E '^(Passed|Failed)!' "$log" | tail -n1 || true)"
-rm -f "$log"
-if [ -n "$summary" ]; then
-  failed="$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")"
-  passed="$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")"
-  skipped="$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")"
-  echo "tests: $passed passed, $failed failed, $skipped skipped"
+# One plain closing line: "tests: N passed, N failed, N skipped".
+total="$(grep -E '^\s*Total tests: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+' || true)"
+if [ -n "$total" ]; then
+  passed="$(grep -E '^\s*Passed: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+' || echo 0)"
+  failed="$(grep -E '^\s*Failed: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+' || echo 0)"
+  skipped="$(grep -E '^\s*Skipped: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+' || echo 0)"
+  echo "tests: ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 fi
+rm -f "$log"
 exit "$rc"
