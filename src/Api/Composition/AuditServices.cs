@@ -14,6 +14,7 @@ public static class AuditServices
         services.AddSingleton(sp => new EventStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>()));
 
         // MediatR 5.1.0: the only version the registry serves whole; handlers are listed here, not scanned.
+        services.AddSingleton<Features.Ingest.RunWriter>();
         services.AddSingleton<ServiceFactory>(sp => sp.GetService!);
         services.AddSingleton<IMediator, Mediator>();
         services.AddTransient<IRequestHandler<Features.Ingest.IngestFiles, Features.Ingest.IngestResult>, Features.Ingest.IngestFilesHandler>();

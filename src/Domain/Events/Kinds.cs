@@ -68,4 +68,4 @@ public enum Stage2MemType { Normal, NormalNC, Device, WB, WC, WT, WP, UC }
 
 public enum SlotChange { Create, Delete, Move, FlagsOnly, Noop }
 
-public enum FaultOutcome { Mapped, Relaxed, Young, MmioExit, MemoryFaultExit, InjectIabt, InjectDabt, Sigbus, Error }
+public enum FaultOutcome { Mapped, Relaxed, Young, MmioExit, MemoryFaultExit, InjectIabt, InjectDabt, Sigbus, Error, Skipped }

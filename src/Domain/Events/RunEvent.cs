@@ -135,3 +135,15 @@ public sealed record FaultResolved(
 public sealed record Stage2Unmapped(long CauseSeq, ValueList<GpaRange> Ranges) : DerivedEvent;
 
 public sealed record DivergenceFound(long InputSeq, string Model, string Kernel) : DerivedEvent;
+
+/// <summary>Enabling dirty logging write-protected these mappings (and split them to 4 KiB when <paramref name="Split"/>).</summary>
+public sealed record Stage2WriteProtected(long CauseSeq, ValueList<GpaRange> Ranges, bool Split) : DerivedEvent;
+
+/// <summary>The model's verdict on a guest_memfd or memory-attribute ioctl (create, attributes, conversion).</summary>
+public sealed record IoctlDecided(
+    long InputSeq,
+    string Ioctl,
+    int PredictedErrno,
+    int? RecordedErrno,
+    string Policy,
+    ValueList<ExplanationStep> Explanation) : DerivedEvent;

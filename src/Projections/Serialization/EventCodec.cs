@@ -185,16 +185,28 @@ internal static class EventCodec
             (w, e) =>
             {
                 w.WriteNumber("causeSeq", e.CauseSeq);
-                w.WriteStartArray("ranges");
-                foreach (var r in e.Ranges)
-                {
-                    w.WriteStartArray();
-                    w.WriteStringValue(Hex.Format(r.Start.Value));
-                    w.WriteStringValue(Hex.Format(r.End.Value));
-                    w.WriteEndArray();
-                }
-
-                w.WriteEndArray();
+                WriteRanges(w, e.Ranges);
+            });
+        yield return Derived(
+            "Stage2WriteProtected",
+            f => new Stage2WriteProtected(f.U64Long("causeSeq"), ReadRanges(f), f.OptBool("split") ?? false),
+            (w, e) =>
+            {
+                w.WriteNumber("causeSeq", e.CauseSeq);
+                WriteRanges(w, e.Ranges);
+                w.WriteBoolean("split", e.Split);
+            });
+        yield return Derived(
+            "IoctlDecided",
+            f => new IoctlDecided(f.U64Long("inputSeq"), f.Str("ioctl"), f.Int("predictedErrno"), f.OptInt("recordedErrno"), f.Str("policy"), ReadExplanation(f)),
+            (w, e) =>
+            {
+                w.WriteNumber("inputSeq", e.InputSeq);
+                w.WriteString("ioctl", e.Ioctl);
+                w.WriteNumber("predictedErrno", e.PredictedErrno);
+                w.OptNumber("recordedErrno", e.RecordedErrno);
+                w.WriteString("policy", e.Policy);
+                WriteExplanation(w, e.Explanation);
             });
         yield return Derived(
             "DivergenceFound",
@@ -205,6 +217,20 @@ internal static class EventCodec
                 w.WriteString("model", e.Model);
                 w.WriteString("kernel", e.Kernel);
             });
+    }
+
+    private static void WriteRanges(Utf8JsonWriter w, ValueList<GpaRange> ranges)
+    {
+        w.WriteStartArray("ranges");
+        foreach (var r in ranges)
+        {
+            w.WriteStartArray();
+            w.WriteStringValue(Hex.Format(r.Start.Value));
+            w.WriteStringValue(Hex.Format(r.End.Value));
+            w.WriteEndArray();
+        }
+
+        w.WriteEndArray();
     }
 
     private static HostDescribed ReadHost(Fields f)

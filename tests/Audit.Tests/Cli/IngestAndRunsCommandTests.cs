@@ -33,7 +33,10 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
         Assert.Contains("nothing added", again.Out, StringComparison.Ordinal);
         var after = (await RunsJson()).EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh");
         Assert.Equal(gh.GetProperty("lastSeq").GetInt64(), after.GetProperty("lastSeq").GetInt64());
-        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh' and type = 'guest_faulted'") + await ScalarAsync("select count(*) from events where run_id = 'gh' and type <> 'guest_faulted' and type not in ('fault_resolved','memslot_decided','stage2_unmapped','divergence_found')"));
+        var inputTypes = Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
+        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh' and type = any($1)", (object)inputTypes));
+        Assert.True(gh.GetProperty("derived").GetInt64() > 0);
+        Assert.Equal("arm64/6.17", gh.GetProperty("policy").GetString());
     }
 
     [Fact]
@@ -71,12 +74,12 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
         var dir = Directory.CreateTempSubdirectory().FullName;
         var a = Path.Combine(dir, "a.ndjson");
         var b = Path.Combine(dir, "b.ndjson");
-        await File.WriteAllLinesAsync(a, ["""{"type":"GuestMemfdClosed","ts":10,"fd":1}""", """{"type":"GuestMemfdClosed","ts":30,"fd":3}"""]);
+        await File.WriteAllLinesAsync(a, ["""{"type":"HostDescribed","ts":5,"arch":"x86_64","kernel":"6.16.1","vendor":"intel"}""", """{"type":"GuestMemfdClosed","ts":10,"fd":1}""", """{"type":"GuestMemfdClosed","ts":30,"fd":3}"""]);
         await File.WriteAllLinesAsync(b, ["""{"type":"GuestMemfdClosed","ts":20,"fd":2}""", """{"type":"GuestMemfdClosed","fd":22}"""]);
         var r = await CliRunner.RunAsync(ConnectionString, "ingest", a, b, "--run", "merged");
         Assert.Equal(0, r.Exit);
         var fds = new List<long>();
-        await using var cmd = DataSource.CreateCommand("select (payload->>'fd')::bigint from events where run_id = 'merged' order by seq");
+        await using var cmd = DataSource.CreateCommand("select (payload->>'fd')::bigint from events where run_id = 'merged' and type = 'guest_memfd_closed' order by seq");
         await using var rd = await cmd.ExecuteReaderAsync();
         while (await rd.ReadAsync())
         {
@@ -104,6 +107,28 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
         var runs = (await RunsJson()).EnumerateArray().Select(x => x.GetProperty("run").GetString()).ToList();
         Assert.Contains("gh", runs);
         Assert.Contains("snp", runs);
+    }
+
+    [Fact]
+    public async Task A_run_without_a_host_description_is_bad_input_unless_a_policy_is_named()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"nohost-{Guid.NewGuid():N}.ndjson");
+        await File.WriteAllLinesAsync(file, ["""{"type":"GuestFaulted","gpa":"0x1000","access":"read"}"""]);
+        try
+        {
+            var r = await CliRunner.RunAsync(ConnectionString, "ingest", file, "--run", "nohost");
+            Assert.Equal(2, r.Exit);
+            Assert.Contains("no HostDescribed", r.Err, StringComparison.Ordinal);
+            Assert.Equal(0, await ScalarAsync("select count(*) from runs where run_id = 'nohost'"));
+
+            var named = await CliRunner.RunAsync(ConnectionString, "ingest", file, "--run", "nohost", "--policy", "x86-vmx/6.16");
+            Assert.Equal(0, named.Exit);
+            Assert.Equal(1, await ScalarAsync("select count(*) from events where run_id = 'nohost' and type = 'fault_resolved' and payload->>'outcome' = 'mmio_exit'"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]

@@ -9,7 +9,7 @@ public sealed record AppendEvents(string Run, Stream Body, string? IdempotencyKe
 
 public sealed record AppendOutcome(AppendResult? Result, TraceError? Error);
 
-public sealed class AppendEventsHandler(EventStore store) : IRequestHandler<AppendEvents, AppendOutcome>
+public sealed class AppendEventsHandler(RunWriter writer) : IRequestHandler<AppendEvents, AppendOutcome>
 {
     public async Task<AppendOutcome> Handle(AppendEvents request, CancellationToken cancellationToken)
     {
@@ -19,13 +19,14 @@ public sealed class AppendEventsHandler(EventStore store) : IRequestHandler<Appe
             return new AppendOutcome(null, read.Error);
         }
 
-        var result = await store.AppendAsync(
-            request.Run,
-            read.Events.Select(e => new NewEvent(e.Event, e.TsNs, e.Extras)).ToList(),
-            request.ExpectedVersion,
-            request.IdempotencyKey is { } k ? "idem:" + k : null,
-            IngestFilesHandler.RunInfoOf(read.Events),
-            cancellationToken);
+        var written = await writer.AppendAsync(
+            request.Run, read.Events, request.IdempotencyKey is { } k ? "idem:" + k : null, request.ExpectedVersion, null, cancellationToken);
+        if (written.Error is not null)
+        {
+            return new AppendOutcome(null, new TraceError("body", 1, written.Error));
+        }
+
+        var result = written.Result!;
         return new AppendOutcome(result, null);
     }
 }

@@ -11,6 +11,7 @@ public static class IngestCommand
         var run = new Option<string?>("--run") { Description = "run id for all files (default: each file's name up to the first dot)" };
         var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong(TraceFiles.Formats);
+        var policy = new Option<string?>("--policy") { Description = "decide under this policy instead of the one matching the run's HostDescribed (see docs/rules.md)" };
         var cmd = new Command("ingest", """
             store the events of trace files as runs.
             A bad line stops the import with FILE:LINE: reason (exit 2) and nothing from the file is stored.
@@ -18,11 +19,11 @@ public static class IngestCommand
             Example: audit ingest samples/gh200-gpu-passthrough.ndjson --run gh
             """)
         {
-            files, run, format,
+            files, run, format, policy,
         };
         cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
         {
-            var result = await mediator.Send(new IngestFiles(parse.GetValue(files)!, parse.GetValue(run), parse.GetValue(format)!), ct);
+            var result = await mediator.Send(new IngestFiles(parse.GetValue(files)!, parse.GetValue(run), parse.GetValue(format)!, parse.GetValue(policy)), ct);
             if (result.Error is { } error)
             {
                 await cli.Err.WriteLineAsync(error.ToString());
@@ -34,7 +35,7 @@ public static class IngestCommand
                 var from = string.Join(", ", r.Files.Select(Path.GetFileName));
                 await cli.Out.WriteLineAsync(r.Duplicate
                     ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
-                    : $"{r.Run}: {r.Inputs} events from {from} stored as seq {r.FirstSeq}..{r.LastSeq} ({r.Stored} rows)");
+                    : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
             }
 
             return ExitCodes.Ok;

@@ -7,14 +7,14 @@ using MediatR;
 namespace Audit.Api.Features.Ingest;
 
 /// <summary>Store the events of trace files; files of one run are merged by timestamp.</summary>
-public sealed record IngestFiles(IReadOnlyList<string> Files, string? Run = null, string Format = "auto") : IRequest<IngestResult>;
+public sealed record IngestFiles(IReadOnlyList<string> Files, string? Run = null, string Format = "auto", string? Policy = null) : IRequest<IngestResult>;
 
-public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate);
+public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy);
 
 /// <summary>Either the runs written, or the first bad line (then nothing was stored).</summary>
 public sealed record IngestResult(IReadOnlyList<IngestedRun> Runs, TraceError? Error);
 
-public sealed class IngestFilesHandler(EventStore store) : IRequestHandler<IngestFiles, IngestResult>
+public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<IngestFiles, IngestResult>
 {
     public async Task<IngestResult> Handle(IngestFiles request, CancellationToken cancellationToken)
     {
@@ -38,15 +38,16 @@ public sealed class IngestFilesHandler(EventStore store) : IRequestHandler<Inges
 
             // Batch key: the content of every file plus the run id, so a repeated ingest stores nothing.
             var key = BatchKey(group.Key, files.Select(f => f.Hash));
-            var result = await store.AppendAsync(
-                group.Key,
-                merged.Select(e => new NewEvent(e.Event, e.TsNs, e.Extras)).ToList(),
-                batchKey: key,
-                info: RunInfoOf(merged),
-                ct: cancellationToken);
+            var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken);
+            if (written.Error is not null)
+            {
+                return new IngestResult(results, new TraceError(files[0].File, 1, written.Error));
+            }
+
+            var result = written.Result!;
             results.Add(new IngestedRun(
                 group.Key, files.Select(f => f.File).ToList(), result.InputCount, result.EventCount, result.FirstSeq, result.LastSeq,
-                result.Status == AppendStatus.Duplicate));
+                result.Status == AppendStatus.Duplicate, written.Policy));
         }
 
         return new IngestResult(results, null);
@@ -63,15 +64,4 @@ public sealed class IngestFilesHandler(EventStore store) : IRequestHandler<Inges
 
         return "sha256:" + Convert.ToHexStringLower(sha.GetHashAndReset());
     }
-
-    internal static RunInfo? RunInfoOf(IEnumerable<TraceEvent> events)
-    {
-        var host = events.Select(e => e.Event).OfType<Domain.Events.HostDescribed>().FirstOrDefault();
-        return host is null ? null : new RunInfo($"{KernelNamesView.Arch(host.Arch)} {host.Kernel}{(host.Vendor is { } v ? " " + v.ToString().ToLowerInvariant() : "")}", null);
-    }
-}
-
-internal static class KernelNamesView
-{
-    public static string Arch(Domain.Events.Arch a) => a == Domain.Events.Arch.Arm64 ? "arm64" : "x86_64";
 }

@@ -1,0 +1,100 @@
+using Audit.Domain;
+using Audit.Domain.Events;
+using Audit.Domain.Model;
+using Audit.Projections.Serialization;
+using Audit.Projections.Storage;
+
+namespace Audit.Api.Features.Ingest;
+
+/// <summary>
+/// Appends input events to a run with the model's decisions: folds the run's stored inputs into
+/// state, decides each new input, and appends every input followed by its derived events in one
+/// transaction, at the version it read (a concurrent writer makes it read and decide again).
+/// </summary>
+public sealed class RunWriter(EventStore store)
+{
+    public sealed record Outcome(AppendResult? Result, string? Error, string? Policy);
+
+    public async Task<Outcome> AppendAsync(
+        string run,
+        IReadOnlyList<TraceEvent> inputs,
+        string? batchKey,
+        long? expectedVersion,
+        string? policyId,
+        CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var summary = await store.GetRunAsync(run, ct);
+            var version = summary?.EventCount ?? 0;
+            var stored = new List<(long Seq, InputEvent Event)>();
+            await foreach (var e in store.ReadAsync(run, ct: ct))
+            {
+                if (e.Event is InputEvent i)
+                {
+                    stored.Add((e.Seq, i));
+                }
+            }
+
+            var policy = ChoosePolicy(policyId ?? summary?.Policy, stored.Select(x => x.Event).Concat(inputs.Select(x => x.Event)), out var error);
+            if (policy is null)
+            {
+                return new Outcome(null, error, null);
+            }
+
+            var state = Engine.Start(policy);
+            foreach (var (seq, e) in stored)
+            {
+                Engine.Step(state, seq, e);
+            }
+
+            var events = new List<NewEvent>(inputs.Count * 2);
+            var next = version + 1;
+            foreach (var input in inputs)
+            {
+                var seq = next++;
+                events.Add(new NewEvent(input.Event, input.TsNs, input.Extras));
+                foreach (var d in Engine.Step(state, seq, input.Event))
+                {
+                    events.Add(new NewEvent(d, input.TsNs));
+                    next++;
+                }
+            }
+
+            var result = await store.AppendAsync(run, events, expectedVersion ?? version, batchKey, new RunInfo(HostText(stored.Select(x => x.Event).Concat(inputs.Select(x => x.Event))), policy.Id), ct);
+            if (result.Status != AppendStatus.Conflict || expectedVersion is not null || attempt >= 5)
+            {
+                return new Outcome(result, null, policy.Id);
+            }
+        }
+    }
+
+    /// <summary>The named policy, or the one matching the run's HostDescribed.</summary>
+    public static Policy? ChoosePolicy(string? policyId, IEnumerable<InputEvent> inputs, out string? error)
+    {
+        error = null;
+        if (policyId is not null)
+        {
+            var p = Policies.Find(policyId);
+            if (p is null)
+            {
+                error = $"unknown policy '{policyId}'; known: {string.Join(", ", Policies.All.Select(x => x.Id))}";
+            }
+
+            return p;
+        }
+
+        if (inputs.OfType<HostDescribed>().FirstOrDefault() is { } host)
+        {
+            return Policies.DefaultFor(host);
+        }
+
+        error = "the run has no HostDescribed event, so the model cannot tell the host's arch and kernel: add one, or pass --policy";
+        return null;
+    }
+
+    private static string? HostText(IEnumerable<InputEvent> inputs) =>
+        inputs.OfType<HostDescribed>().FirstOrDefault() is { } h
+            ? $"{(h.Arch == Arch.Arm64 ? "arm64" : "x86_64")} {h.Kernel}{(h.Vendor is { } v ? " " + v.ToString().ToLowerInvariant() : "")}"
+            : null;
+}

@@ -1,0 +1,474 @@
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+using Audit.Domain.GuestMemfd;
+using Audit.Domain.Memslots;
+using Audit.Domain.Model;
+using Audit.Domain.Stage2;
+
+namespace Audit.Domain;
+
+/// <summary>
+/// The decider. <see cref="Decide"/> is pure: from the state before an input event it returns the
+/// derived events that answer it (decisions, unmaps, divergences). <see cref="Evolve"/> folds the
+/// input and its derived events into the state. <see cref="Step"/> does both. Deterministic: the same
+/// inputs under the same policy always give the same derived stream, so a stored run can be re-decided
+/// under another policy ("what would 6.9 have done?").
+/// </summary>
+public static class Engine
+{
+    public static RunState Start(Policy policy) => new(policy);
+
+    public static IReadOnlyList<DerivedEvent> Step(RunState s, long seq, InputEvent e)
+    {
+        var derived = Decide(s, seq, e);
+        Evolve(s, seq, e, derived);
+        return derived;
+    }
+
+    public static IReadOnlyList<DerivedEvent> Decide(RunState s, long seq, InputEvent e)
+    {
+        switch (e)
+        {
+            case GuestFaulted f:
+                return [s.Arch == Arch.Arm64 ? Arm64Fault.Decide(s, f, seq) : X86Fault.Decide(s, f, seq)];
+
+            case MemslotSet m:
+                return Memslot(s, seq, m);
+
+            case VmaMapped v:
+            {
+                // Where the new VMA replaces an older (larger) one, the old pages are invalidated first.
+                var replaced = VmaPlacement(s, v).Where(p => s.Vmas.AnyOverlap(p.Start, p.End)).ToList();
+                return replaced.Count == 0 ? [] : replaced.SelectMany(p => Notifier(s, seq, p.Start, p.End)).ToList();
+            }
+
+            case VmaUnmapped v:
+                return Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value);
+
+            case VmaProtectionChanged v:
+                return Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value);
+
+            case VmaAdvised v:
+                return v.Advice.ToUpperInvariant() is "MADV_DONTNEED" or "MADV_DONTNEED_LOCKED" or "MADV_FREE" or "MADV_REMOVE" or "MADV_PAGEOUT" or "MADV_HWPOISON"
+                    ? Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value)
+                    : [];
+
+            case MmuNotifierInvalidated n:
+                return Notifier(s, seq, n.Start.Value, n.End.Value);
+
+            case NoncoherentDmaChanged d:
+                return NoncoherentDma(s, seq, d);
+
+            case GuestMemfdCreated g:
+            {
+                var d = GmemDecision.Create(s, g, seq);
+                return WithDivergence(d, seq, d.PredictedErrno, g.Result, GmemDecision.CreateIoctl);
+            }
+
+            case GuestMemfdFallocated g when g.PunchHole:
+                return GmemZap(s, seq, g.Fd, g.Offset, g.Offset + g.Length);
+
+            case GuestMemfdClosed g:
+                return GmemZap(s, seq, g.Fd, 0, ulong.MaxValue);
+
+            case MemoryAttributesSet a:
+                return Attributes(s, seq, a);
+
+            case GuestMemfdConverted c:
+                return Convert(s, seq, c);
+
+            case Stage2MappingObserved o:
+                return Observation.Mapping(s, seq, o);
+
+            case MemoryFaultExitObserved x:
+                return Observation.MemoryFault(s, seq, x);
+
+            default:
+                return [];
+        }
+    }
+
+    public static void Evolve(RunState s, long seq, InputEvent e, IReadOnlyList<DerivedEvent> derived)
+    {
+        switch (e)
+        {
+            case HostDescribed h:
+                s.Host = h;
+                s.HostSeq = seq;
+                break;
+            case VmCreated v:
+                s.Vm = v;
+                s.VmSeq = seq;
+                break;
+            case CapabilityEnabled c:
+                Capability(s, seq, c);
+                break;
+            case NoncoherentDmaChanged d:
+                s.NoncoherentDma = Math.Max(0, s.NoncoherentDma + (d.Attached ? 1 : -1));
+                s.NoncoherentDmaSeq = seq;
+                break;
+            case VmaMapped v:
+                foreach (var (from, to) in VmaPlacement(s, v))
+                {
+                    s.Vmas.Set(from, to, new VmaState(v, from, to, v.Prot, v.MemType, seq, seq));
+                    s.Poisoned.Remove(from, to);
+                }
+
+                break;
+            case VmaUnmapped v:
+                s.Vmas.Remove(v.Range.Start.Value, v.Range.End.Value);
+                s.Poisoned.Remove(v.Range.Start.Value, v.Range.End.Value);
+                break;
+            case VmaProtectionChanged p:
+                foreach (var i in s.Vmas.Overlapping(p.Range.Start.Value, p.Range.End.Value))
+                {
+                    var from = Math.Max(i.Start, p.Range.Start.Value);
+                    var to = Math.Min(i.End, p.Range.End.Value);
+                    s.Vmas.Set(from, to, i.Value with { Start = from, End = to, Prot = p.Prot, MemType = p.MemType ?? i.Value.MemType, ProtSeq = seq });
+                    if (i.Start < from)
+                    {
+                        s.Vmas.Set(i.Start, from, i.Value with { End = from });
+                    }
+
+                    if (i.End > to)
+                    {
+                        s.Vmas.Set(to, i.End, i.Value with { Start = to });
+                    }
+                }
+
+                break;
+            case VmaAdvised a when a.Advice.Equals("MADV_HWPOISON", StringComparison.OrdinalIgnoreCase):
+                s.Poisoned.Set(a.Range.Start.Value, a.Range.End.Value, seq);
+                break;
+            case MemslotSet m:
+                ApplyMemslot(s, seq, m, derived.OfType<MemslotDecided>().Single());
+                break;
+            case GuestMemfdCreated g when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0:
+                s.Gmem[g.Fd] = new GuestMemfdState(g.Fd, g.Size, g.Flags, seq);
+                break;
+            case GuestMemfdFallocated g when s.Gmem.TryGetValue(g.Fd, out var file):
+                if (g.PunchHole)
+                {
+                    file.Holes.Set(g.Offset, g.Offset + g.Length, seq);
+                }
+                else
+                {
+                    file.Holes.Remove(g.Offset, g.Offset + g.Length);
+                }
+
+                break;
+            case GuestMemfdClosed g when s.Gmem.TryGetValue(g.Fd, out var file):
+                file.ClosedSeq = seq;
+                break;
+            case MemoryAttributesSet a when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0:
+                if (a.Private)
+                {
+                    s.PrivateAttr.Set(a.Gpa.Value, a.Gpa.Value + a.Size, seq);
+                    s.SharedAttr.Remove(a.Gpa.Value, a.Gpa.Value + a.Size);
+                }
+                else
+                {
+                    s.PrivateAttr.Remove(a.Gpa.Value, a.Gpa.Value + a.Size);
+                    s.SharedAttr.Set(a.Gpa.Value, a.Gpa.Value + a.Size, seq);
+                }
+
+                break;
+            case GuestMemfdConverted c when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0 && s.Gmem.TryGetValue(c.Fd, out var file):
+                file.ConvertsInPlace = true;
+                if (c.To == Shareability.Shared)
+                {
+                    file.Shared.Set(c.Offset, c.Offset + c.Size, seq);
+                }
+                else
+                {
+                    file.Shared.Remove(c.Offset, c.Offset + c.Size);
+                }
+
+                break;
+            case GuestFaulted f:
+                ApplyFault(s, f, derived.OfType<FaultResolved>().Single());
+                break;
+            case MemoryFaultExitObserved x:
+                s.PendingMemoryFaults.Remove(x.Gpa.Gfn);
+                break;
+        }
+
+        foreach (var d in derived)
+        {
+            switch (d)
+            {
+                case Stage2Unmapped u:
+                    foreach (var r in u.Ranges)
+                    {
+                        s.Stage2.Remove(r.Start.Value, r.End.Value);
+                    }
+
+                    break;
+                case Stage2WriteProtected w:
+                    foreach (var r in w.Ranges)
+                    {
+                        foreach (var i in s.Stage2.Overlapping(r.Start.Value, r.End.Value))
+                        {
+                            var from = Math.Max(i.Start, r.Start.Value);
+                            var to = Math.Min(i.End, r.End.Value);
+                            s.Stage2.Set(from, to, i.Value with { Perms = i.Value.Perms & ~Perms.W, Granule = w.Split ? 4096 : i.Value.Granule });
+                        }
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where a new VMA takes effect. Over an older VMA that is larger (a reservation it is placed into
+    /// with MAP_FIXED) the new one wins; an older VMA that is no larger keeps its range, since a trace
+    /// that records two live VMAs over one range means the more specific one. Importers emit
+    /// VmaUnmapped before a MAP_FIXED mapping that replaces smaller ones.
+    /// </summary>
+    internal static List<(ulong Start, ulong End)> VmaPlacement(RunState s, VmaMapped v)
+    {
+        var start = v.Range.Start.Value;
+        var end = v.Range.End.Value;
+        var pieces = new List<(ulong, ulong)>();
+        var cursor = start;
+        foreach (var old in s.Vmas.Overlapping(start, end))
+        {
+            if (old.Value.Mapped.Range.Size > v.Range.Size)
+            {
+                continue;
+            }
+
+            var os = Math.Max(old.Start, start);
+            if (os > cursor)
+            {
+                pieces.Add((cursor, os));
+            }
+
+            cursor = Math.Max(cursor, Math.Min(old.End, end));
+        }
+
+        if (cursor < end)
+        {
+            pieces.Add((cursor, end));
+        }
+
+        return pieces;
+    }
+
+    private static void Capability(RunState s, long seq, CapabilityEnabled c)
+    {
+        switch (c.Cap)
+        {
+            case "KVM_CAP_ARM_MTE":
+                s.MteSeq = seq;
+                break;
+            case "KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE":
+                var size = c.Args.FirstOrDefault(a => a.Name is "size" or "chunk_size" or "args")?.Values.FirstOrDefault();
+                s.EagerSplitSeq = size is null || size == "0" ? null : seq;
+                break;
+            case "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2":
+                if (c.Args.Any(a => a.Values.Any(v => v.Contains("INITIALLY_SET", StringComparison.OrdinalIgnoreCase) || v == "3")))
+                {
+                    s.ManualProtectInitSetSeq = seq;
+                }
+
+                break;
+            case "KVM_CAP_DISABLE_QUIRKS2":
+                foreach (var q in c.Args.Where(a => a.Name == "quirks").SelectMany(a => a.Values))
+                {
+                    var name = q.StartsWith("KVM_X86_QUIRK_", StringComparison.Ordinal) ? q["KVM_X86_QUIRK_".Length..] : q;
+
+                    // IGNORE_GUEST_PAT can only be disabled on self-snoop CPUs; elsewhere the kernel refuses.
+                    if (name != "IGNORE_GUEST_PAT" || s.Host?.Caps.SelfSnoop == true)
+                    {
+                        s.DisabledQuirks[name] = seq;
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static List<DerivedEvent> Memslot(RunState s, long seq, MemslotSet m)
+    {
+        var decided = MemslotDecision.Decide(s, m, seq);
+        var result = new List<DerivedEvent> { decided };
+        if (decided.PredictedErrno == 0 && s.Slots.TryGetValue((m.AsId, m.Slot), out var old))
+        {
+            if (decided.Change is SlotChange.Delete or SlotChange.Move && old.AsId == 0)
+            {
+                // x86 with KVM_X86_QUIRK_SLOT_ZAP_ALL (the default) zaps everything; otherwise the slot's range.
+                var zapAll = s.Arch == Arch.X86_64 && !s.DisabledQuirks.ContainsKey("SLOT_ZAP_ALL");
+                var ranges = zapAll ? Invalidation.Everything(s) : Invalidation.Unmap(s, [(old.Gpa.Value, old.End)]);
+                if (ranges.Count > 0)
+                {
+                    result.Add(new Stage2Unmapped(seq, ranges));
+                }
+            }
+            else if (decided.Change == SlotChange.FlagsOnly && !old.LogDirty && (m.Flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0
+                && s.ManualProtectInitSetSeq is null)
+            {
+                var ranges = Invalidation.Merge(s.Stage2.Overlapping(old.Gpa.Value, old.End).Select(i => (Math.Max(i.Start, old.Gpa.Value), Math.Min(i.End, old.End))).ToList());
+                if (ranges.Count > 0)
+                {
+                    // x86 splits huge pages eagerly by default; arm64 only with KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE.
+                    result.Add(new Stage2WriteProtected(seq, ranges, s.Arch == Arch.X86_64 || s.EagerSplitSeq is not null));
+                }
+            }
+        }
+
+        AddDivergence(result, seq, decided.PredictedErrno, m.Result, "KVM_SET_USER_MEMORY_REGION");
+        return result;
+    }
+
+    private static void ApplyMemslot(RunState s, long seq, MemslotSet m, MemslotDecided d)
+    {
+        if (d.PredictedErrno != 0 || d.Change == SlotChange.Noop)
+        {
+            return;
+        }
+
+        s.Slots.TryGetValue((m.AsId, m.Slot), out var old);
+        if (old is not null)
+        {
+            s.SlotMap(old.AsId).Remove(old.Gpa.Value, old.End);
+            if (old.GuestMemfd is { } ofd && s.Gmem.TryGetValue(ofd, out var og) && d.Change == SlotChange.Delete)
+            {
+                og.Bindings.Remove(old.GuestMemfdOffset, old.GuestMemfdOffset + old.Size);
+            }
+        }
+
+        if (d.Change == SlotChange.Delete)
+        {
+            s.Slots.Remove((m.AsId, m.Slot));
+            return;
+        }
+
+        var slot = d.Change switch
+        {
+            SlotChange.Create => new MemslotState(m.Slot, m.AsId, m.Gpa, m.Size, m.Hva, m.Flags, m.GuestMemfd, m.GuestMemfdOffset ?? 0, seq, seq),
+            SlotChange.Move => old! with { Gpa = m.Gpa, Seq = seq },
+            _ => old! with { Flags = m.Flags, FlagsSeq = seq },
+        };
+        s.Slots[(m.AsId, m.Slot)] = slot;
+        s.SlotMap(m.AsId).Set(slot.Gpa.Value, slot.End, slot);
+        if (d.Change == SlotChange.Create && slot.HasGmem && slot.GuestMemfd is { } fd && s.Gmem.TryGetValue(fd, out var g))
+        {
+            g.Bindings.Set(slot.GuestMemfdOffset, slot.GuestMemfdOffset + slot.Size, (slot.AsId, slot.Slot));
+        }
+    }
+
+    private static void ApplyFault(RunState s, GuestFaulted f, FaultResolved r)
+    {
+        if (r.Outcome == FaultOutcome.MemoryFaultExit)
+        {
+            s.PendingMemoryFaults[f.Gpa.Gfn] = r.InputSeq;
+            return;
+        }
+
+        if (r.Mapping is not { } m || r.Outcome is not (FaultOutcome.Mapped or FaultOutcome.Relaxed))
+        {
+            return;
+        }
+
+        var slot = s.SlotAt(f.Gpa);
+        var isPrivate = s.Arch == Arch.X86_64 && X86Fault.FaultIsPrivate(s, f);
+        var gmem = slot is not null && slot.HasGmem && (isPrivate || (s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : X86Fault.GmemOnly(s, slot)));
+        if (r.Outcome == FaultOutcome.Relaxed && s.Stage2.TryFind(f.Gpa.Value, out var cur))
+        {
+            s.Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, cur.Value with { Perms = m.Perms, DecidedSeq = r.InputSeq });
+            return;
+        }
+
+        s.Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new S2Entry(m.Size, m.MemType, m.Ipat, m.Perms, r.InputSeq, isPrivate, gmem));
+    }
+
+    /// <summary>MMU-notifier invalidation of an hva range: every memslot reaching it unmaps the matching gfns; x86 keeps private mappings.</summary>
+    private static IReadOnlyList<DerivedEvent> Notifier(RunState s, long seq, ulong start, ulong end)
+    {
+        var gpas = Invalidation.GpaRangesOfHva(s, start, end);
+        if (gpas.Count == 0)
+        {
+            return [];
+        }
+
+        var ranges = Invalidation.Unmap(s, gpas, s.Arch == Arch.X86_64 ? e => e.Private : null);
+        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges)] : [];
+    }
+
+    private static IReadOnlyList<DerivedEvent> NoncoherentDma(RunState s, long seq, NoncoherentDmaChanged d)
+    {
+        var transition = d.Attached ? s.NoncoherentDma == 0 : s.NoncoherentDma == 1;
+        var mayIgnorePat = s.Policy.X86 is X86Memtype.Vmx610 or X86Memtype.Vmx611
+            || (s.Policy.X86 == X86Memtype.Vmx616 && X86Fault.QuirkIgnoreGuestPat(s, out _));
+        if (s.Arch != Arch.X86_64 || !transition || !mayIgnorePat)
+        {
+            return [];
+        }
+
+        var all = Invalidation.Everything(s);
+        return all.Count > 0 ? [new Stage2Unmapped(seq, all)] : [];
+    }
+
+    private static IReadOnlyList<DerivedEvent> GmemZap(RunState s, long seq, int fd, ulong offset, ulong end)
+    {
+        if (!s.Gmem.TryGetValue(fd, out var g))
+        {
+            return [];
+        }
+
+        var ranges = Invalidation.Unmap(s, Invalidation.GpaRangesOfGmem(s, g, offset, end), e => !e.Gmem);
+        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges)] : [];
+    }
+
+    private static List<DerivedEvent> Attributes(RunState s, long seq, MemoryAttributesSet a)
+    {
+        var decided = GmemDecision.Attributes(s, a, seq, out var noop);
+        var result = new List<DerivedEvent> { decided };
+        if (decided.PredictedErrno == 0 && !noop)
+        {
+            // Mappings of the old kind go: making a range private zaps its shared mappings, and back.
+            var ranges = Invalidation.Unmap(s, [(a.Gpa.Value, a.Gpa.Value + a.Size)], e => e.Private == a.Private);
+            if (ranges.Count > 0)
+            {
+                result.Add(new Stage2Unmapped(seq, ranges));
+            }
+        }
+
+        AddDivergence(result, seq, decided.PredictedErrno, a.Result, GmemDecision.AttributesIoctl);
+        return result;
+    }
+
+    private static List<DerivedEvent> Convert(RunState s, long seq, GuestMemfdConverted c)
+    {
+        var decided = GmemDecision.Convert(s, c, seq);
+        var result = new List<DerivedEvent> { decided };
+        if (decided.PredictedErrno == 0 && s.Gmem.TryGetValue(c.Fd, out var g))
+        {
+            var ranges = Invalidation.Unmap(s, Invalidation.GpaRangesOfGmem(s, g, c.Offset, c.Offset + c.Size));
+            if (ranges.Count > 0)
+            {
+                result.Add(new Stage2Unmapped(seq, ranges));
+            }
+        }
+
+        AddDivergence(result, seq, decided.PredictedErrno, c.Result, c.Via);
+        return result;
+    }
+
+    private static IReadOnlyList<DerivedEvent> WithDivergence(DerivedEvent decided, long seq, int predicted, int? recorded, string what)
+    {
+        var list = new List<DerivedEvent> { decided };
+        AddDivergence(list, seq, predicted, recorded, what);
+        return list;
+    }
+
+    private static void AddDivergence(List<DerivedEvent> list, long seq, int predicted, int? recorded, string what)
+    {
+        if (recorded is { } r && r != predicted)
+        {
+            list.Add(new DivergenceFound(seq, $"{what} returns {Errno.Format(predicted)}", $"{what} returned {Errno.Format(r)}"));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+namespace Audit.Domain.Intervals;
+
+/// <summary>One interval [Start, End) of a map and its value.</summary>
+public readonly record struct Interval<T>(ulong Start, ulong End, T Value)
+{
+    public ulong Size => End - Start;
+
+    public bool Contains(ulong a) => a >= Start && a < End;
+}
+
+/// <summary>
+/// Non-overlapping half-open intervals over ulong with a value each, sorted by start. Stored as
+/// a list of chunks of at most <see cref="ChunkSize"/> intervals, so lookups are O(log n) and an
+/// insert moves at most one chunk: a map of a million 4 KiB mappings stays cheap to update.
+/// Memory grows with the number of distinct intervals, never with the size they cover.
+/// </summary>
+public sealed class IntervalMap<T>
+{
+    private const int ChunkSize = 256;
+    private readonly List<List<Interval<T>>> _chunks = [];
+    private int _count;
+
+    public int Count => _count;
+
+    public IEnumerable<Interval<T>> All()
+    {
+        foreach (var c in _chunks)
+        {
+            foreach (var i in c)
+            {
+                yield return i;
+            }
+        }
+    }
+
+    public IntervalMap<T> Clone()
+    {
+        var copy = new IntervalMap<T>();
+        foreach (var c in _chunks)
+        {
+            copy._chunks.Add([.. c]);
+        }
+
+        copy._count = _count;
+        return copy;
+    }
+
+    public bool TryFind(ulong point, out Interval<T> interval)
+    {
+        var (c, i) = Floor(point);
+        if (c >= 0)
+        {
+            var x = _chunks[c][i];
+            if (x.Contains(point))
+            {
+                interval = x;
+                return true;
+            }
+        }
+
+        interval = default;
+        return false;
+    }
+
+    /// <summary>The intervals that overlap [start, end), in order (a snapshot: safe to modify the map while using it).</summary>
+    public List<Interval<T>> Overlapping(ulong start, ulong end)
+    {
+        var result = new List<Interval<T>>();
+        if (end <= start || _count == 0)
+        {
+            return result;
+        }
+
+        var (c, i) = Floor(start);
+        if (c < 0)
+        {
+            (c, i) = (0, 0);
+        }
+
+        for (; c < _chunks.Count; c++, i = 0)
+        {
+            var chunk = _chunks[c];
+            for (; i < chunk.Count; i++)
+            {
+                var x = chunk[i];
+                if (x.Start >= end)
+                {
+                    return result;
+                }
+
+                if (x.End > start)
+                {
+                    result.Add(x);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    public bool AnyOverlap(ulong start, ulong end)
+    {
+        if (end <= start || _count == 0)
+        {
+            return false;
+        }
+
+        var (c, i) = Floor(start);
+        if (c >= 0 && _chunks[c][i].End > start)
+        {
+            return true;
+        }
+
+        // The next interval after the floor is the only other candidate.
+        (c, i) = Next(c, i);
+        return c < _chunks.Count && _chunks[c][i].Start < end;
+    }
+
+    /// <summary>Sets [start, end) to value, trimming or splitting whatever was there.</summary>
+    public void Set(ulong start, ulong end, T value)
+    {
+        Remove(start, end);
+        Insert(new Interval<T>(start, end, value));
+    }
+
+    /// <summary>Clears [start, end): intervals partly inside are trimmed, one spanning it is split in two.</summary>
+    public void Remove(ulong start, ulong end)
+    {
+        if (end <= start)
+        {
+            return;
+        }
+
+        foreach (var x in Overlapping(start, end))
+        {
+            Delete(x.Start);
+            if (x.Start < start)
+            {
+                Insert(x with { End = start });
+            }
+
+            if (x.End > end)
+            {
+                Insert(x with { Start = end });
+            }
+        }
+    }
+
+    private void Insert(Interval<T> x)
+    {
+        if (_chunks.Count == 0)
+        {
+            _chunks.Add([x]);
+            _count = 1;
+            return;
+        }
+
+        var (c, i) = Floor(x.Start);
+        if (c < 0)
+        {
+            (c, i) = (0, -1);
+        }
+
+        var chunk = _chunks[c];
+        chunk.Insert(i + 1, x);
+        _count++;
+        if (chunk.Count > ChunkSize * 2)
+        {
+            var tail = chunk.GetRange(ChunkSize, chunk.Count - ChunkSize);
+            chunk.RemoveRange(ChunkSize, chunk.Count - ChunkSize);
+            _chunks.Insert(c + 1, tail);
+        }
+    }
+
+    private void Delete(ulong start)
+    {
+        var (c, i) = Floor(start);
+        var chunk = _chunks[c];
+        chunk.RemoveAt(i);
+        _count--;
+        if (chunk.Count == 0)
+        {
+            _chunks.RemoveAt(c);
+        }
+    }
+
+    /// <summary>The position of the last interval whose start is at or below key; (-1, -1) when none.</summary>
+    private (int Chunk, int Index) Floor(ulong key)
+    {
+        int lo = 0, hi = _chunks.Count - 1, c = -1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_chunks[mid][0].Start <= key)
+            {
+                c = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        if (c < 0)
+        {
+            return (-1, -1);
+        }
+
+        var chunk = _chunks[c];
+        lo = 0;
+        hi = chunk.Count - 1;
+        var idx = 0;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (chunk[mid].Start <= key)
+            {
+                idx = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return (c, idx);
+    }
+
+    private (int Chunk, int Index) Next(int c, int i)
+    {
+        if (c < 0)
+        {
+            return (0, 0);
+        }
+
+        return i + 1 < _chunks[c].Count ? (c, i + 1) : (c + 1, 0);
+    }
+}

@@ -1,0 +1,212 @@
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+using Audit.Domain.Intervals;
+
+namespace Audit.Domain.Model;
+
+/// <summary>A VMA (or the part of one that an mprotect split off), with the seqs that set its facts.</summary>
+public sealed record VmaState(VmaMapped Mapped, ulong Start, ulong End, Perms Prot, HostMemType? MemType, long Seq, long ProtSeq)
+{
+    public VmaFlags Flags => Mapped.Flags;
+
+    public Backing Backing => Mapped.Backing;
+
+    public bool IsPfnOrMixedMap => (Flags & (VmaFlags.VM_PFNMAP | VmaFlags.VM_MIXEDMAP)) != 0;
+
+    /// <summary>vm_pgoff of this VMA: the recorded pgoff (else the pfn) moved by how far this piece starts into the mmap.</summary>
+    public ulong PgOff => (Backing.Pgoff ?? Backing.Pfn ?? 0) + ((Start - Mapped.Range.Start.Value) >> 12);
+
+    public bool LinearMap => Backing.LinearMap ?? Backing.Kind is BackingKind.Anon or BackingKind.Shmem or BackingKind.Hugetlb or BackingKind.File or BackingKind.GuestMemfd;
+
+    public bool StructPage => Backing.StructPage ?? Backing.Kind is not (BackingKind.Vfio or BackingKind.Devmem);
+
+    /// <summary>kvm_vma_is_cacheable: the MAIR index of vm_page_prot is Normal or Normal-Tagged (x86: WB).</summary>
+    public bool Cacheable => MemType is null or HostMemType.MT_NORMAL or HostMemType.MT_NORMAL_TAGGED or HostMemType.WB;
+}
+
+public sealed record MemslotState(int Slot, int AsId, Gpa Gpa, ulong Size, Hva Hva, MemslotFlags Flags, int? GuestMemfd, ulong GuestMemfdOffset, long Seq, long FlagsSeq)
+{
+    public GpaRange Range => GpaRange.FromSize(Gpa, Size);
+
+    public ulong End => Gpa.Value + Size;
+
+    public bool LogDirty => (Flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0;
+
+    public bool ReadOnly => (Flags & MemslotFlags.KVM_MEM_READONLY) != 0;
+
+    public bool HasGmem => (Flags & MemslotFlags.KVM_MEM_GUEST_MEMFD) != 0;
+
+    public Hva HvaOf(Gpa gpa) => new(Hva.Value + (gpa.Value - Gpa.Value));
+
+    public override string ToString() =>
+        $"slot {Slot} as {AsId} gpa [{Gpa}, {Hex.Format(End)}) hva {Hva}{(Flags == MemslotFlags.None ? "" : " " + Fmt.Flags(Flags))}";
+}
+
+public sealed class GuestMemfdState(int fd, ulong size, GuestMemfdFlags flags, long seq)
+{
+    public int Fd { get; } = fd;
+    public ulong Size { get; } = size;
+    public GuestMemfdFlags Flags { get; } = flags;
+    public long Seq { get; } = seq;
+    public long? ClosedSeq { get; set; }
+
+    /// <summary>File ranges bound to memslots: offset interval -> (as, slot).</summary>
+    public IntervalMap<(int AsId, int Slot)> Bindings { get; } = new();
+
+    /// <summary>Punched file ranges: offset interval -> seq of the punch.</summary>
+    public IntervalMap<long> Holes { get; } = new();
+
+    /// <summary>In-place conversion (proposal): set once the file saw a conversion; then shareability lives here.</summary>
+    public bool ConvertsInPlace { get; set; }
+
+    /// <summary>Shared file ranges (proposal): offset interval -> seq; everything else is private (unless INIT_SHARED).</summary>
+    public IntervalMap<long> Shared { get; } = new();
+
+    public GuestMemfdState Clone()
+    {
+        var c = new GuestMemfdState(Fd, Size, Flags, Seq) { ClosedSeq = ClosedSeq, ConvertsInPlace = ConvertsInPlace };
+        foreach (var b in Bindings.All())
+        {
+            c.Bindings.Set(b.Start, b.End, b.Value);
+        }
+
+        foreach (var h in Holes.All())
+        {
+            c.Holes.Set(h.Start, h.End, h.Value);
+        }
+
+        foreach (var s in Shared.All())
+        {
+            c.Shared.Set(s.Start, s.End, s.Value);
+        }
+
+        return c;
+    }
+}
+
+/// <summary>
+/// One stage-2 (EPT/NPT) entry run: an interval mapped with blocks of <see cref="Granule"/> bytes
+/// that share attributes. A block mapping is one entry; a block split by dirty logging stays one
+/// entry with a 4 KiB granule until its pages start to differ.
+/// </summary>
+public sealed record S2Entry(ulong Granule, Stage2MemType MemType, bool? Ipat, Perms Perms, long DecidedSeq, bool Private, bool Gmem);
+
+/// <summary>Everything the model knows about a run at one point, each fact with the seq that set it.</summary>
+public sealed class RunState
+{
+    public RunState(Policy policy) => Policy = policy;
+
+    public Policy Policy { get; }
+
+    public HostDescribed? Host { get; set; }
+    public long? HostSeq { get; set; }
+    public VmCreated? Vm { get; set; }
+    public long? VmSeq { get; set; }
+
+    public long? MteSeq { get; set; }
+    public long? EagerSplitSeq { get; set; }
+    public long? ManualProtectInitSetSeq { get; set; }
+
+    /// <summary>Quirks disabled with KVM_CAP_DISABLE_QUIRKS2 -> the seq that disabled each.</summary>
+    public Dictionary<string, long> DisabledQuirks { get; } = new(StringComparer.Ordinal);
+
+    public int NoncoherentDma { get; set; }
+    public long? NoncoherentDmaSeq { get; set; }
+
+    public IntervalMap<VmaState> Vmas { get; } = new();
+
+    /// <summary>hwpoisoned host ranges (MADV_HWPOISON) -> seq.</summary>
+    public IntervalMap<long> Poisoned { get; } = new();
+
+    public Dictionary<(int AsId, int Slot), MemslotState> Slots { get; } = [];
+
+    /// <summary>Per address space: gpa interval -> slot.</summary>
+    public Dictionary<int, IntervalMap<MemslotState>> SlotsByGpa { get; } = [];
+
+    public Dictionary<int, GuestMemfdState> Gmem { get; } = [];
+
+    /// <summary>Per-VM private ranges (KVM_SET_MEMORY_ATTRIBUTES): gpa interval -> seq that made it private.</summary>
+    public IntervalMap<long> PrivateAttr { get; } = new();
+
+    /// <summary>Seqs of the attribute changes that made ranges shared again (for explanations).</summary>
+    public IntervalMap<long> SharedAttr { get; } = new();
+
+    /// <summary>gfns whose last fault decision was a memory-fault exit not yet seen by the VMM -> the fault's seq.</summary>
+    public Dictionary<ulong, long> PendingMemoryFaults { get; } = [];
+
+    /// <summary>Address space 0's stage-2 table: gpa interval -> entry.</summary>
+    public IntervalMap<S2Entry> Stage2 { get; } = new();
+
+    public Arch Arch => Host?.Arch ?? Policy.Arch;
+
+    public KernelVersion Kernel => KernelVersion.Parse(Host?.Kernel);
+
+    public ulong PageSize => Host?.PageSize ?? 4096;
+
+    public VmType VmType => Vm?.VmType ?? VmType.Default;
+
+    public bool MteEnabled => MteSeq is not null;
+
+    public bool HasPrivateMemory => VmType is VmType.SwProtected or VmType.Snp or VmType.Tdx;
+
+    public IntervalMap<MemslotState> SlotMap(int asId)
+    {
+        if (!SlotsByGpa.TryGetValue(asId, out var map))
+        {
+            map = new IntervalMap<MemslotState>();
+            SlotsByGpa[asId] = map;
+        }
+
+        return map;
+    }
+
+    public MemslotState? SlotAt(Gpa gpa, int asId = 0) =>
+        SlotsByGpa.TryGetValue(asId, out var map) && map.TryFind(gpa.Value, out var i) ? i.Value : null;
+
+    public VmaState? VmaAt(Hva hva) => Vmas.TryFind(hva.Value, out var i) ? i.Value : null;
+
+    /// <summary>A deep copy, so that a what-if decision or a replay can run without touching this state.</summary>
+    public RunState Clone(Policy? policy = null)
+    {
+        var c = new RunState(policy ?? Policy)
+        {
+            Host = Host, HostSeq = HostSeq, Vm = Vm, VmSeq = VmSeq, MteSeq = MteSeq, EagerSplitSeq = EagerSplitSeq,
+            ManualProtectInitSetSeq = ManualProtectInitSetSeq, NoncoherentDma = NoncoherentDma, NoncoherentDmaSeq = NoncoherentDmaSeq,
+        };
+        foreach (var (k, v) in DisabledQuirks)
+        {
+            c.DisabledQuirks[k] = v;
+        }
+
+        Copy(Vmas, c.Vmas);
+        Copy(Poisoned, c.Poisoned);
+        Copy(PrivateAttr, c.PrivateAttr);
+        Copy(SharedAttr, c.SharedAttr);
+        Copy(Stage2, c.Stage2);
+        foreach (var (k, v) in Slots)
+        {
+            c.Slots[k] = v;
+            c.SlotMap(k.AsId).Set(v.Gpa.Value, v.End, v);
+        }
+
+        foreach (var (gfn, seq) in PendingMemoryFaults)
+        {
+            c.PendingMemoryFaults[gfn] = seq;
+        }
+
+        foreach (var (fd, g) in Gmem)
+        {
+            c.Gmem[fd] = g.Clone();
+        }
+
+        return c;
+
+        static void Copy<T>(IntervalMap<T> from, IntervalMap<T> to)
+        {
+            foreach (var i in from.All())
+            {
+                to.Set(i.Start, i.End, i.Value);
+            }
+        }
+    }
+}
