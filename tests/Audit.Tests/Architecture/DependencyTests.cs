@@ -7,7 +7,7 @@ public sealed class DependencyTests
     [Fact]
     public void Domain_references_only_the_base_class_library()
     {
-        var refs = typeof(Domain.Addresses.Gpa).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        var refs = typeof(Audit.Domain.Addresses.Gpa).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
         Assert.NotEmpty(refs);
         Assert.All(refs, name => Assert.True(
             name is "System.Runtime" or "System.Collections" or "System.Collections.Immutable" or "System.Linq" or "System.Runtime.InteropServices" or "System.Memory"
@@ -20,9 +20,9 @@ public sealed class DependencyTests
     public void Dependencies_run_one_way_and_only_projections_reference_npgsql()
     {
         static IEnumerable<string> Refs(Assembly a) => a.GetReferencedAssemblies().Select(r => r.Name!);
-        var domain = typeof(Domain.Addresses.Gpa).Assembly;
-        var projections = typeof(Projections.Storage.EventStore).Assembly;
-        var api = typeof(Api.Cli.CommandLine).Assembly;
+        var domain = typeof(Audit.Domain.Addresses.Gpa).Assembly;
+        var projections = typeof(Audit.Projections.Storage.EventStore).Assembly;
+        var api = typeof(Audit.Api.Cli.CommandLine).Assembly;
 
         Assert.DoesNotContain("Audit.Projections", Refs(domain));
         Assert.DoesNotContain("Audit.Api", Refs(projections));

@@ -1,0 +1,192 @@
+using Audit.Domain;
+using Audit.Domain.Events;
+using Audit.Domain.Model;
+using static Audit.Tests.Domain.Scenario;
+
+namespace Audit.Tests.Domain;
+
+/// <summary>domain.md section 4 and the x86 rows of section 2.</summary>
+public sealed class X86FaultTests
+{
+    private static Scenario Ram(Scenario s, Backing? backing = null)
+    {
+        s.Vma(0x7f0000000000, 0x40000000, VmaFlags.VM_SHARED, HostMemType.WB, backing ?? new Backing(BackingKind.Shmem, StructPage: true));
+        s.Slot(0, 0x0, 0x40000000, 0x7f0000000000);
+        return s;
+    }
+
+    [Theory]
+    [InlineData("6.10.0", "x86-vmx/6.10", true, true)]
+    [InlineData("6.11.0", "x86-vmx/6.11", true, true)]
+    [InlineData("6.16.1", "x86-vmx/6.16", true, true)]
+    public void Vmx_get_mt_mask_ignores_guest_pat_without_noncoherent_dma(string kernel, string policy, bool wb, bool ipat)
+    {
+        var s = Ram(X86(kernel));
+        Assert.Equal(policy, s.State.Policy.Id);
+        var r = s.Fault(0x1000, Access.Write);
+        Assert.Equal((wb ? Stage2MemType.WB : Stage2MemType.UC, (bool?)ipat), (r.Mapping!.MemType, r.Mapping.Ipat));
+        Assert.Contains(r.Explanation, x => x.Rule == Rules.X86VmxMemtype.Id);
+    }
+
+    [Theory]
+    [InlineData("6.11.0")]
+    [InlineData("6.16.1")]
+    public void Vmx_get_mt_mask_honours_guest_pat_with_noncoherent_dma(string kernel)
+    {
+        var s = Ram(X86(kernel));
+        s.Do(new NoncoherentDmaChanged(true, "0000:01:00.0"));
+        var r = s.Fault(0x1000, Access.Write);
+        Assert.Equal((Stage2MemType.WB, (bool?)false), (r.Mapping!.MemType, r.Mapping.Ipat));
+    }
+
+    [Fact]
+    public void Disabling_ignore_guest_pat_honours_guest_pat_on_6_16_only_on_self_snoop_cpus()
+    {
+        var quirk = new CapabilityEnabled("KVM_CAP_DISABLE_QUIRKS2", ValueList.Of(new CapArg("quirks", ValueList.Of("IGNORE_GUEST_PAT"))));
+        var snoop = Ram(X86("6.16.1", selfSnoop: true));
+        snoop.Do(quirk);
+        Assert.Equal((bool?)false, snoop.Fault(0x1000, Access.Write).Mapping!.Ipat);
+
+        var noSnoop = Ram(X86("6.16.1", selfSnoop: false));
+        noSnoop.Do(quirk);
+        Assert.Equal((bool?)true, noSnoop.Fault(0x1000, Access.Write).Mapping!.Ipat);
+
+        // 6.11 has no quirk: WB + IPAT regardless.
+        var v611 = Ram(X86("6.11.0"));
+        v611.Do(quirk);
+        Assert.Equal((bool?)true, v611.Fault(0x1000, Access.Write).Mapping!.Ipat);
+    }
+
+    [Fact]
+    public void Tdx_vms_never_have_the_ignore_guest_pat_quirk()
+    {
+        var s = Ram(X86("6.16.1", vm: VmType.Tdx));
+        var r = s.Fault(0x1000, Access.Write, isPrivate: false);
+        Assert.Equal((bool?)false, r.Mapping!.Ipat);
+    }
+
+    [Theory]
+    [InlineData(BackingKind.Devmem, true, HostMemType.UC, null)]
+    [InlineData(BackingKind.Vfio, false, HostMemType.UC, false)]
+    public void Kvm_is_mmio_pfn_maps_mmio_as_uc(BackingKind kind, bool structPage, HostMemType memType, bool? e820)
+    {
+        var s = X86("6.16.1");
+        s.Vma(0x7f0000000000, 0x200000, VmaFlags.VM_SHARED | VmaFlags.VM_IO | VmaFlags.VM_PFNMAP, memType, new Backing(kind, StructPage: structPage, E820Ram: e820));
+        s.Slot(0, 0xfe000000, 0x200000, 0x7f0000000000);
+        var r = s.Fault(0xfe000000, Access.Write);
+        Assert.Equal((Stage2MemType.UC, (bool?)false), (r.Mapping!.MemType, r.Mapping.Ipat));
+        Assert.Contains(r.Explanation, x => x.Rule == Rules.X86MmioPfn.Id && x.Text.Contains("MMIO", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Svm_honours_guest_pat_and_shadow_paging_ignores_it()
+    {
+        var svm = Ram(X86("6.16.1", X86Vendor.Amd));
+        Assert.Equal("x86-svm", svm.State.Policy.Id);
+        Assert.Equal((Stage2MemType.WB, (bool?)false), (svm.Fault(0x1000, Access.Write).Mapping!.MemType, svm.Fault(0x2000, Access.Write).Mapping!.Ipat));
+
+        var shadow = Ram(X86("6.18.0", tdp: false));
+        Assert.Equal("x86-shadow", shadow.State.Policy.Id);
+        var r = shadow.Fault(0x1000, Access.Read);
+        Assert.Equal(Stage2MemType.WB, r.Mapping!.MemType);
+        Assert.Contains(r.Explanation, x => x.Rule == Rules.X86ShadowMemtype.Id);
+    }
+
+    [Fact]
+    public void Snp_private_shared_mismatch_takes_a_memory_fault_exit()
+    {
+        var s = X86("6.16.1", X86Vendor.Amd, VmType.Snp);
+        s.Do(new GuestMemfdCreated(11, 0x40000000, GuestMemfdFlags.None, null));
+        s.Vma(0x7f2000000000, 0x40000000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem));
+        s.Slot(0, 0x0, 0x40000000, 0x7f2000000000, MemslotFlags.KVM_MEM_GUEST_MEMFD, 11, 0);
+        s.Do(new MemoryAttributesSet(new(0x0), 0x40000000, true, null));
+
+        var priv = s.Fault(0x1000, Access.Exec, isPrivate: true);
+        Assert.Equal(FaultOutcome.Mapped, priv.Outcome);
+        Assert.True(s.EntryAt(0x1000)!.Private);
+
+        var shared = s.Fault(0x200000, Access.Write, isPrivate: false);
+        Assert.Equal((FaultOutcome.MemoryFaultExit, Errno.EFAULT), (shared.Outcome, shared.Errno));
+        Assert.Contains(shared.Explanation, x => x.Rule == Rules.X86PrivateMismatch.Id);
+        Assert.Empty(s.Do(new MemoryFaultExitObserved(new(0x200000), 0x1000, 0)).OfType<DivergenceFound>());
+
+        s.Do(new MemoryAttributesSet(new(0x200000), 0x200000, false, null));
+        Assert.Equal(FaultOutcome.Mapped, s.Fault(0x200000, Access.Write, isPrivate: false).Outcome);
+        Assert.False(s.EntryAt(0x200000)!.Private);
+    }
+
+    [Fact]
+    public void Sw_protected_vms_derive_privacy_from_the_attribute_so_no_mismatch_arises()
+    {
+        var s = X86("6.16.1", vm: VmType.SwProtected);
+        s.Do(new GuestMemfdCreated(11, 0x40000000, GuestMemfdFlags.None, null));
+        s.Vma(0x7f2000000000, 0x40000000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem));
+        s.Slot(0, 0x0, 0x40000000, 0x7f2000000000, MemslotFlags.KVM_MEM_GUEST_MEMFD, 11, 0);
+        s.Do(new MemoryAttributesSet(new(0x0), 0x200000, true, null));
+
+        // The recorded "private": false is ignored: the attribute says private.
+        var r = s.Fault(0x1000, Access.Write, isPrivate: false);
+        Assert.Equal(FaultOutcome.Mapped, r.Outcome);
+        Assert.True(s.EntryAt(0x1000)!.Private);
+        Assert.DoesNotContain(r.Explanation, x => x.Rule == Rules.X86PrivateMismatch.Id);
+    }
+
+    [Fact]
+    public void Kvm_mmu_hugepage_adjust_takes_the_smallest_level_allowed()
+    {
+        var huge = Ram(X86("6.16.1"), new Backing(BackingKind.Hugetlb, HostPageSize: M2));
+        Assert.Equal(M2, huge.Fault(0x201000, Access.Write).Mapping!.Size);
+
+        var logging = Ram(X86("6.16.1"), new Backing(BackingKind.Hugetlb, HostPageSize: M2));
+        logging.Slot(0, 0x0, 0x40000000, 0x7f0000000000, MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES);
+        Assert.Equal(K4, logging.Fault(0x201000, Access.Write).Mapping!.Size);
+
+        var misaligned = X86("6.16.1");
+        misaligned.Vma(0x7f0000000000, 0x40000000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Hugetlb, HostPageSize: M2));
+        misaligned.Slot(0, 0x1000, 0x3fe00000, 0x7f0000000000);
+        Assert.Equal(K4, misaligned.Fault(0x201000, Access.Write).Mapping!.Size);
+    }
+
+    [Fact]
+    public void A_2m_range_mixing_private_and_shared_maps_4k()
+    {
+        var s = X86("6.16.1", X86Vendor.Amd, VmType.Snp);
+        s.Do(new GuestMemfdCreated(11, 0x40000000, GuestMemfdFlags.None, null));
+        s.Vma(0x7f2000000000, 0x40000000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Hugetlb, HostPageSize: M2));
+        s.Slot(0, 0x0, 0x40000000, 0x7f2000000000, MemslotFlags.KVM_MEM_GUEST_MEMFD, 11, 0);
+        s.Do(new MemoryAttributesSet(new(0x0), 0x1000, true, null));
+        Assert.Equal(K4, s.Fault(0x100000, Access.Write, isPrivate: false).Mapping!.Size);
+        Assert.Equal(M2, s.Fault(0x400000, Access.Write, isPrivate: false).Mapping!.Size);
+    }
+
+    [Fact]
+    public void A_write_to_a_read_only_slot_is_emulated_as_mmio_and_no_slot_is_mmio()
+    {
+        var s = X86("6.16.1");
+        s.Vma(0x7f0000000000, 0x200000, VmaFlags.None, HostMemType.WB, Anon(), "r--");
+        s.Slot(0, 0x0, 0x200000, 0x7f0000000000, MemslotFlags.KVM_MEM_READONLY);
+        Assert.Equal(FaultOutcome.MmioExit, s.Fault(0x1000, Access.Write).Outcome);
+        Assert.Equal(Perms.R | Perms.X, s.Fault(0x1000, Access.Read).Mapping!.Perms);
+        Assert.Equal(FaultOutcome.MmioExit, s.Fault(0x80000000, Access.Read).Outcome);
+    }
+
+    [Fact]
+    public void A_private_fault_after_the_guest_memfd_hole_is_punched_exits()
+    {
+        var s = X86("6.16.1", X86Vendor.Amd, VmType.Snp);
+        s.Do(new GuestMemfdCreated(11, 0x400000, GuestMemfdFlags.None, null));
+        s.Vma(0x7f2000000000, 0x400000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem));
+        s.Slot(0, 0x0, 0x400000, 0x7f2000000000, MemslotFlags.KVM_MEM_GUEST_MEMFD, 11, 0);
+        s.Do(new MemoryAttributesSet(new(0x0), 0x400000, true, null));
+        s.Fault(0x1000, Access.Write, isPrivate: true);
+
+        var punch = s.Do(new GuestMemfdFallocated(11, 0x0, 0x200000, true));
+        Assert.Equal([new Audit.Domain.Addresses.GpaRange(new(0x1000), new(0x2000))], s.Unmapped(punch));
+        Assert.Equal(FaultOutcome.MemoryFaultExit, s.Fault(0x1000, Access.Write, isPrivate: true).Outcome);
+        Assert.Equal(FaultOutcome.Mapped, s.Fault(0x201000, Access.Write, isPrivate: true).Outcome);
+
+        s.Do(new GuestMemfdClosed(11));
+        Assert.Null(s.EntryAt(0x201000));
+        Assert.Equal(FaultOutcome.MemoryFaultExit, s.Fault(0x201000, Access.Write, isPrivate: true).Outcome);
+    }
+}
