@@ -7,5 +7,5 @@ RUN dotnet publish src/Api/Audit.Api.csproj -c Release -o /out
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app
 COPY --from=build /out .
-ENTRYPOINT ["dotnet", "Audit.Api.dll"]
+ENTRYPOINT ["dotnet", "audit.dll"]
 CMD ["serve", "--urls", "http://0.0.0.0:8080"]

@@ -40,10 +40,27 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(Db);
         root.Add(Features.Ingest.IngestCommand.Build(this));
         root.Add(Features.Runs.RunsCommand.Build(this));
+        root.Add(Features.Why.WhyCommand.Build(this));
         root.Add(Features.Demo.DemoCommand.Build(this));
         root.Add(DbCommand.Build(this));
         root.Add(Http.ServeCommand.Build(this));
         return root;
+    }
+
+    /// <summary>Prints a query's error and returns its exit code, or null when there is an answer to print.</summary>
+    public async Task<int?> ReportAsync<T>(Features.Shared.QueryResult<T> result)
+    {
+        switch (result.Status)
+        {
+            case Features.Shared.QueryStatus.NotFound:
+                await stderr.WriteLineAsync("audit: " + result.Error);
+                return ExitCodes.NotFound;
+            case Features.Shared.QueryStatus.BadInput:
+                await stderr.WriteLineAsync("audit: " + result.Error);
+                return ExitCodes.BadInput;
+            default:
+                return null;
+        }
     }
 
     /// <summary>Opens the database, builds the handlers and runs <paramref name="body"/>; maps an unreachable database to exit 3.</summary>

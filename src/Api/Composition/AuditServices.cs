@@ -20,6 +20,7 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Ingest.IngestFiles, Features.Ingest.IngestResult>, Features.Ingest.IngestFilesHandler>();
         services.AddTransient<IRequestHandler<Features.Ingest.AppendEvents, Features.Ingest.AppendOutcome>, Features.Ingest.AppendEventsHandler>();
         services.AddTransient<IRequestHandler<Features.Runs.ListRuns, IReadOnlyList<Features.Runs.RunView>>, Features.Runs.ListRunsHandler>();
+        services.AddTransient<IRequestHandler<Features.Why.GetWhy, Features.Shared.QueryResult<Features.Why.WhyView>>, Features.Why.GetWhyHandler>();
         return services;
     }
 }

@@ -26,10 +26,20 @@ public static class HttpApp
         return app;
     }
 
+    /// <summary>A query result as HTTP: 200 with the body, 404 or 400 as problem details.</summary>
+    public static IResult Answer<T>(Features.Shared.QueryResult<T> r) => r.Status switch
+    {
+        Features.Shared.QueryStatus.Ok => Results.Json(r.Value, Cli.Output.Json),
+        Features.Shared.QueryStatus.NotFound => Results.Problem(title: "not found", detail: r.Error, statusCode: 404),
+        _ => Results.Problem(title: "bad input", detail: r.Error, statusCode: 400),
+    };
+
     public static void Map(WebApplication app)
     {
         app.MapOpenApi();
         app.MapGet("/runs", (IMediator m, CancellationToken ct) => m.Send(new ListRuns(), ct));
+        app.MapGet("/runs/{run}/why", async (string run, string? gpa, string? at, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Why.GetWhy(run, gpa ?? "", at), ct)));
         app.MapPost("/runs/{run}/events", async (string run, HttpRequest req, IMediator m, CancellationToken ct) =>
         {
             long? expected = long.TryParse(req.Query["expectedVersion"], out var v) ? v : null;

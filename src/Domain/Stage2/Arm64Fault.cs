@@ -158,7 +158,7 @@ internal static class Arm64Fault
         else
         {
             writable = false;
-            why.Add(Rules.Arm64HostWritable, "read fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault", fault);
+            why.Add(Rules.Arm64HostWritable, $"{(exec ? "exec" : "read")} fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault", fault);
         }
 
         if (slot.ReadOnly)
