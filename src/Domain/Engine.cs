@@ -141,9 +141,9 @@ public static class Engine
                 s.Poisoned.Set(a.Range.Start.Value, a.Range.End.Value, seq);
                 break;
             case MemslotSet m:
-                ApplyMemslot(s, seq, m, derived.OfType<MemslotDecided>().Single());
+                ApplyMemslot(s, seq, m, (MemslotDecided)derived[0]);
                 break;
-            case GuestMemfdCreated g when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0:
+            case GuestMemfdCreated g when ((IoctlDecided)derived[0]).PredictedErrno == 0:
                 s.Gmem[g.Fd] = new GuestMemfdState(g.Fd, g.Size, g.Flags, seq);
                 break;
             case GuestMemfdFallocated g when s.Gmem.TryGetValue(g.Fd, out var file):
@@ -160,7 +160,7 @@ public static class Engine
             case GuestMemfdClosed g when s.Gmem.TryGetValue(g.Fd, out var file):
                 file.ClosedSeq = seq;
                 break;
-            case MemoryAttributesSet a when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0:
+            case MemoryAttributesSet a when ((IoctlDecided)derived[0]).PredictedErrno == 0:
                 if (a.Private)
                 {
                     s.PrivateAttr.Set(a.Gpa.Value, a.Gpa.Value + a.Size, seq);
@@ -173,7 +173,7 @@ public static class Engine
                 }
 
                 break;
-            case GuestMemfdConverted c when derived.OfType<IoctlDecided>().Single().PredictedErrno == 0 && s.Gmem.TryGetValue(c.Fd, out var file):
+            case GuestMemfdConverted c when ((IoctlDecided)derived[0]).PredictedErrno == 0 && s.Gmem.TryGetValue(c.Fd, out var file):
                 file.ConvertsInPlace = true;
                 if (c.To == Shareability.Shared)
                 {
@@ -186,7 +186,7 @@ public static class Engine
 
                 break;
             case GuestFaulted f:
-                ApplyFault(s, f, derived.OfType<FaultResolved>().Single());
+                ApplyFault(s, f, (FaultResolved)derived[0]);
                 break;
             case MemoryFaultExitObserved x:
                 s.PendingMemoryFaults.Remove(x.Gpa.Gfn);
@@ -207,12 +207,7 @@ public static class Engine
                 case Stage2WriteProtected w:
                     foreach (var r in w.Ranges)
                     {
-                        foreach (var i in s.Stage2.Overlapping(r.Start.Value, r.End.Value))
-                        {
-                            var from = Math.Max(i.Start, r.Start.Value);
-                            var to = Math.Min(i.End, r.End.Value);
-                            s.Stage2.Set(from, to, i.Value with { Perms = i.Value.Perms & ~Perms.W, Granule = w.Split ? 4096 : i.Value.Granule });
-                        }
+                        s.Stage2.Update(r.Start.Value, r.End.Value, e => e with { Perms = e.Perms & ~Perms.W, Granule = w.Split ? 4096 : e.Granule });
                     }
 
                     break;

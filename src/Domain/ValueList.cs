@@ -17,6 +17,9 @@ public readonly struct ValueList<T> : IEquatable<ValueList<T>>, IReadOnlyList<T>
 
     public static ValueList<T> Empty => new(ImmutableArray<T>.Empty);
 
+    /// <summary>Wraps an array the caller hands over and never touches again (no copy).</summary>
+    public static ValueList<T> Own(T[] items) => new(System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(items));
+
     public ImmutableArray<T> Items => _items.IsDefault ? ImmutableArray<T>.Empty : _items;
 
     public int Count => Items.Length;
@@ -73,5 +76,5 @@ public readonly struct ValueList<T> : IEquatable<ValueList<T>>, IReadOnlyList<T>
 
 public static class ValueList
 {
-    public static ValueList<T> Of<T>(params T[] items) => new(ImmutableArray.Create(items));
+    public static ValueList<T> Of<T>(params T[] items) => ValueList<T>.Own([.. items]);
 }

@@ -44,6 +44,7 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(Features.Demo.DemoCommand.Build(this));
         root.Add(DbCommand.Build(this));
         root.Add(Http.ServeCommand.Build(this));
+        root.Add(Features.Bench.BenchCommand.Build(this));
         return root;
     }
 

@@ -44,7 +44,21 @@ public readonly record struct Hva(ulong Value) : IComparable<Hva>
 
 public static class Hex
 {
-    public static string Format(ulong value) => "0x" + value.ToString("x", CultureInfo.InvariantCulture);
+    /// <summary>"0x" and lowercase hex digits, without leading zeros.</summary>
+    public static string Format(ulong value)
+    {
+        var digits = Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(value) + 3) / 4);
+        return string.Create(digits + 2, value, static (span, v) =>
+        {
+            span[0] = '0';
+            span[1] = 'x';
+            for (var i = span.Length - 1; i >= 2; i--)
+            {
+                span[i] = "0123456789abcdef"[(int)(v & 0xf)];
+                v >>= 4;
+            }
+        });
+    }
 
     /// <summary>Parses "0x..." hex or plain decimal; false on anything else or overflow.</summary>
     public static bool TryParse(string text, out ulong value)

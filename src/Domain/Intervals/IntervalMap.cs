@@ -119,14 +119,65 @@ public sealed class IntervalMap<T>
     /// <summary>Sets [start, end) to value, trimming or splitting whatever was there.</summary>
     public void Set(ulong start, ulong end, T value)
     {
+        // The same interval set again (a block remapped, permissions relaxed): replace in place.
+        var (c, i) = Floor(start);
+        if (c >= 0 && _chunks[c][i].Start == start && _chunks[c][i].End == end)
+        {
+            _chunks[c][i] = new Interval<T>(start, end, value);
+            return;
+        }
+
         Remove(start, end);
         Insert(new Interval<T>(start, end, value));
+    }
+
+    /// <summary>
+    /// Replaces the value of every interval inside [start, end) with <paramref name="update"/> of it, in
+    /// place; intervals crossing an edge are split there first. Gaps stay gaps.
+    /// </summary>
+    public void Update(ulong start, ulong end, Func<T, T> update)
+    {
+        if (end <= start || !AnyOverlap(start, end))
+        {
+            return;
+        }
+
+        foreach (var edge in new[] { start, end })
+        {
+            if (TryFind(edge, out var x) && x.Start < edge)
+            {
+                Delete(x.Start);
+                Insert(x with { End = edge });
+                Insert(x with { Start = edge });
+            }
+        }
+
+        var (c, i) = Floor(start);
+        if (c < 0 || _chunks[c][i].End <= start)
+        {
+            (c, i) = Next(c, i);
+        }
+
+        for (; c < _chunks.Count; c++, i = 0)
+        {
+            var chunk = _chunks[c];
+            for (; i < chunk.Count; i++)
+            {
+                var x = chunk[i];
+                if (x.Start >= end)
+                {
+                    return;
+                }
+
+                chunk[i] = x with { Value = update(x.Value) };
+            }
+        }
     }
 
     /// <summary>Clears [start, end): intervals partly inside are trimmed, one spanning it is split in two.</summary>
     public void Remove(ulong start, ulong end)
     {
-        if (end <= start)
+        if (end <= start || !AnyOverlap(start, end))
         {
             return;
         }

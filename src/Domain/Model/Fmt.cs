@@ -6,29 +6,30 @@ namespace Audit.Domain.Model;
 /// <summary>How facts print in explanations: kernel names, hex addresses, rwx.</summary>
 public static class Fmt
 {
-    public static string Perms(Perms p) =>
-        string.Concat((p & Events.Perms.R) != 0 ? "r" : "-", (p & Events.Perms.W) != 0 ? "w" : "-", (p & Events.Perms.X) != 0 ? "x" : "-");
+    private static readonly string[] PermText = ["---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx"];
 
+    public static string Perms(Perms p) => PermText[(int)p & 7];
+
+    /// <summary>Kernel flag names joined with '|' ("none" for no flag); cached per value, as explanations print them per fault.</summary>
     public static string Flags<T>(T flags)
+        where T : struct, Enum => FlagText<T>.Of(flags);
+
+    private static class FlagText<T>
         where T : struct, Enum
     {
-        var bits = Convert.ToUInt64(flags, System.Globalization.CultureInfo.InvariantCulture);
-        if (bits == 0)
-        {
-            return "none";
-        }
+        private static readonly (ulong Bit, string Name)[] Bits = Enum.GetValues<T>()
+            .Select(v => (Convert.ToUInt64(v, System.Globalization.CultureInfo.InvariantCulture), v.ToString()))
+            .Where(x => x.Item1 != 0)
+            .ToArray();
 
-        var names = new List<string>();
-        foreach (var v in Enum.GetValues<T>())
-        {
-            var b = Convert.ToUInt64(v, System.Globalization.CultureInfo.InvariantCulture);
-            if (b != 0 && (bits & b) == b)
-            {
-                names.Add(v.ToString());
-            }
-        }
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<T, string> Cache = new();
 
-        return string.Join("|", names);
+        public static string Of(T flags) => Cache.GetOrAdd(flags, static f =>
+        {
+            var bits = Convert.ToUInt64(f, System.Globalization.CultureInfo.InvariantCulture);
+            var names = Bits.Where(b => (bits & b.Bit) == b.Bit).Select(b => b.Name).ToList();
+            return names.Count == 0 ? "none" : string.Join("|", names);
+        });
     }
 
     public static string MemType(HostMemType? t) => t switch
@@ -40,6 +41,9 @@ public static class Fmt
 
     public static string Size(ulong size) => size switch
     {
+        0x1000 => "4K",
+        0x200000 => "2M",
+        0x40000000 => "1G",
         >= 1UL << 30 when size % (1UL << 30) == 0 => $"{size >> 30}G",
         >= 1UL << 20 when size % (1UL << 20) == 0 => $"{size >> 20}M",
         >= 1UL << 10 when size % (1UL << 10) == 0 => $"{size >> 10}K",
@@ -52,19 +56,35 @@ public static class Fmt
 
     public static string Range(ulong start, ulong end) => $"[{Addresses.Hex.Format(start)}, {Addresses.Hex.Format(end)})";
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Stage2MemType, ulong, bool?, Perms), string> Shapes = new();
+
+    /// <summary>"Normal 2M r-x": the shape of a mapping without its address (cached).</summary>
+    public static string Shape(Stage2MemType memType, ulong size, bool? ipat, Perms perms) =>
+        Shapes.GetOrAdd((memType, size, ipat, perms), static k => $"{k.Item1}{(k.Item3 == true ? "+IPAT" : "")} {Size(k.Item2)} {Perms(k.Item4)}");
+
+    /// <summary>Cached texts that vary only by a few values.</summary>
+    public static string Cached<TKey>(TKey key, Func<TKey, string> make)
+        where TKey : notnull => TextCache<TKey>.Items.GetOrAdd(key, make);
+
+    private static class TextCache<TKey>
+        where TKey : notnull
+    {
+        public static readonly System.Collections.Concurrent.ConcurrentDictionary<TKey, string> Items = new();
+    }
+
     public static string Mapping(Mapping m) => $"{m.MemType}{(m.Ipat is { } ipat ? (ipat ? "+IPAT" : "") : "")} {Size(m.Size)} {Perms(m.Perms)} at {m.Gpa}";
 }
 
 /// <summary>Collects the ordered explanation of one decision.</summary>
 public sealed class Why
 {
-    private readonly List<ExplanationStep> _steps = new(8);
+    private readonly List<ExplanationStep> _steps = new(10);
 
     public Why Add(Rule rule, string text, params Fact[] facts)
     {
-        _steps.Add(new ExplanationStep(rule.Id, text, new ValueList<Fact>(facts)));
+        _steps.Add(new ExplanationStep(rule.Id, text, ValueList<Fact>.Own(facts)));
         return this;
     }
 
-    public ValueList<ExplanationStep> Build() => new(_steps);
+    public ValueList<ExplanationStep> Build() => ValueList<ExplanationStep>.Own(_steps.ToArray());
 }

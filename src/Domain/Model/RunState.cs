@@ -20,6 +20,33 @@ public sealed record VmaState(VmaMapped Mapped, ulong Start, ulong End, Perms Pr
 
     public bool StructPage => Backing.StructPage ?? Backing.Kind is not (BackingKind.Vfio or BackingKind.Devmem);
 
+    private string? _text;
+
+    // Copies (mprotect splits) describe themselves anew.
+    private VmaState(VmaState original)
+    {
+        Mapped = original.Mapped;
+        Start = original.Start;
+        End = original.End;
+        Prot = original.Prot;
+        MemType = original.MemType;
+        Seq = original.Seq;
+        ProtSeq = original.ProtSeq;
+    }
+
+    private Fact? _fact, _flagsFact, _memTypeFact, _protFact, _linearFact, _structFact;
+
+    /// <summary>How explanations describe this VMA (computed once).</summary>
+    public string Text => _text ??= $"{Fmt.Range(Start, End)} {Fmt.Perms(Prot)} {Backing.Kind.ToString().ToLowerInvariant()}{(Backing.Path is { } p ? " " + p : "")}";
+
+    // Facts about this VMA, built once: explanations cite them on every fault.
+    internal Fact Fact => _fact ??= new("vma", Text, Seq);
+    internal Fact FlagsFact => _flagsFact ??= new("vma.flags", Fmt.Flags(Flags), Seq);
+    internal Fact MemTypeFact => _memTypeFact ??= new("vma.memType", Fmt.MemType(MemType), ProtSeq);
+    internal Fact ProtFact => _protFact ??= new("vma.prot", Fmt.Perms(Prot), ProtSeq);
+    internal Fact LinearMapFact => _linearFact ??= new("pfn_is_map_memory", Fmt.Bool(LinearMap), Seq);
+    internal Fact StructPageFact => _structFact ??= new("pfn_valid", Fmt.Bool(StructPage), Seq);
+
     /// <summary>kvm_vma_is_cacheable: the MAIR index of vm_page_prot is Normal or Normal-Tagged (x86: WB).</summary>
     public bool Cacheable => MemType is null or HostMemType.MT_NORMAL or HostMemType.MT_NORMAL_TAGGED or HostMemType.WB;
 }
@@ -38,7 +65,29 @@ public sealed record MemslotState(int Slot, int AsId, Gpa Gpa, ulong Size, Hva H
 
     public Hva HvaOf(Gpa gpa) => new(Hva.Value + (gpa.Value - Gpa.Value));
 
-    public override string ToString() =>
+    private string? _text;
+
+    // A moved or re-flagged copy describes itself anew.
+    private MemslotState(MemslotState original)
+    {
+        Slot = original.Slot;
+        AsId = original.AsId;
+        Gpa = original.Gpa;
+        Size = original.Size;
+        Hva = original.Hva;
+        Flags = original.Flags;
+        GuestMemfd = original.GuestMemfd;
+        GuestMemfdOffset = original.GuestMemfdOffset;
+        Seq = original.Seq;
+        FlagsSeq = original.FlagsSeq;
+    }
+
+    private Fact? _fact, _flagsFact;
+
+    internal Fact Fact => _fact ??= new("memslot", ToString(), Seq);
+    internal Fact FlagsFact => _flagsFact ??= new("memslot.flags", Fmt.Flags(Flags), FlagsSeq);
+
+    public override string ToString() => _text ??=
         $"slot {Slot} as {AsId} gpa [{Gpa}, {Hex.Format(End)}) hva {Hva}{(Flags == MemslotFlags.None ? "" : " " + Fmt.Flags(Flags))}";
 }
 
@@ -94,12 +143,33 @@ public sealed record S2Entry(ulong Granule, Stage2MemType MemType, bool? Ipat, P
 /// <summary>Everything the model knows about a run at one point, each fact with the seq that set it.</summary>
 public sealed class RunState
 {
-    public RunState(Policy policy) => Policy = policy;
+    public RunState(Policy policy)
+    {
+        Policy = policy;
+        PolicyFact = new Fact("policy", policy.Id, null);
+    }
 
     public Policy Policy { get; }
 
-    public HostDescribed? Host { get; set; }
+    internal Fact PolicyFact { get; }
+
+    private HostDescribed? _host;
+    private Fact? _fwbFact, _dicFact;
+
+    public HostDescribed? Host
+    {
+        get => _host;
+        set
+        {
+            _host = value;
+            _fwbFact = _dicFact = null;
+        }
+    }
+
     public long? HostSeq { get; set; }
+
+    internal Fact FwbFact => _fwbFact ??= Facts.Cap(this, "fwb", Host?.Caps.Fwb);
+    internal Fact DicFact => _dicFact ??= Facts.Cap(this, "cacheDic", Host?.Caps.CacheDic);
     public VmCreated? Vm { get; set; }
     public long? VmSeq { get; set; }
 

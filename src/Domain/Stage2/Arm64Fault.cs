@@ -11,6 +11,8 @@ namespace Audit.Domain.Stage2;
 /// </summary>
 internal static class Arm64Fault
 {
+    private const string ReadNoW = "read fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault";
+    private const string ExecNoW = "exec fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault";
     private const ulong P4K = 4096, P2M = 2UL << 20, P1G = 1UL << 30, P64K = 64UL << 10, P32M = 32UL << 20;
 
     public static FaultResolved Decide(RunState s, GuestFaulted f, long seq)
@@ -158,7 +160,7 @@ internal static class Arm64Fault
         else
         {
             writable = false;
-            why.Add(Rules.Arm64HostWritable, $"{(exec ? "exec" : "read")} fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault", fault);
+            why.Add(Rules.Arm64HostWritable, exec ? ExecNoW : ReadNoW, fault);
         }
 
         if (slot.ReadOnly)
@@ -208,9 +210,9 @@ internal static class Arm64Fault
         if (forceNc)
         {
             memType = allowAnyUc ? Stage2MemType.NormalNC : Stage2MemType.Device;
-            why.Add(Rules.Arm64Prot, allowAnyUc
-                ? $"forced non-cacheable in a VM_ALLOW_ANY_UNCACHED VMA: Normal-NC, {Fmt.Perms(perms)}"
-                : $"forced non-cacheable: Device-nGnRE, {Fmt.Perms(perms)}", Facts.VmaFlags(vma), Facts.Policy(s));
+            why.Add(Rules.Arm64Prot, Fmt.Cached((allowAnyUc, perms), static k => k.allowAnyUc
+                ? $"forced non-cacheable in a VM_ALLOW_ANY_UNCACHED VMA: Normal-NC, {Fmt.Perms(k.perms)}"
+                : $"forced non-cacheable: Device-nGnRE, {Fmt.Perms(k.perms)}"), Facts.VmaFlags(vma), Facts.Policy(s));
         }
         else
         {
@@ -221,8 +223,8 @@ internal static class Arm64Fault
             }
 
             var fwb = s.Host?.Caps.Fwb == true;
-            why.Add(Rules.Arm64Prot, $"cacheable: Normal ({(fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(perms)}",
-                Facts.Cap(s, "fwb", s.Host?.Caps.Fwb), Facts.Cap(s, "cacheDic", s.Host?.Caps.CacheDic));
+            why.Add(Rules.Arm64Prot, Fmt.Cached((fwb, dic, perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.perms)}"),
+                s.FwbFact, s.DicFact);
         }
 
         // 13. A permission fault on a mapping of the same size only relaxes it.
@@ -240,7 +242,7 @@ internal static class Arm64Fault
         }
 
         var mapping = new Mapping(ipa, size, memType, null, perms);
-        why.Add(Rules.Arm64Map, $"maps {Fmt.Mapping(mapping)}", slotFact, vmaFact);
+        why.Add(Rules.Arm64Map, Fmt.Cached((memType, size, perms), static k => $"maps {Fmt.Shape(k.memType, k.size, null, k.perms)}"), slotFact, vmaFact);
         return Done(s, seq, FaultOutcome.Mapped, 0, mapping, why);
     }
 
@@ -259,7 +261,7 @@ internal static class Arm64Fault
         if (hugetlb && !pfnmap)
         {
             shiftSize = vma.Backing.HostPageSize is { } hps and > P4K ? hps : P2M;
-            why.Add(Rules.Arm64VmaPageShift, $"hugetlb VMA: the host page size {Fmt.Size(shiftSize)} bounds the block", vmaFact, new Fact("vma.backing.hostPageSize", Fmt.Size(shiftSize), vma.Seq));
+            why.Add(Rules.Arm64VmaPageShift, Fmt.Cached(shiftSize, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block"), vmaFact, new Fact("vma.backing.hostPageSize", Fmt.Size(shiftSize), vma.Seq));
         }
         else if (!pfnmap)
         {
@@ -289,7 +291,7 @@ internal static class Arm64Fault
 
             why.Add(Rules.Arm64VmaPageShift, shiftSize == P4K
                 ? "VM_PFNMAP whose hva and pa are not congruent at 2M (or the block leaves the VMA): 4K"
-                : $"VM_PFNMAP with hva and pa congruent modulo {Fmt.Size(shiftSize)} and the block inside the VMA: {Fmt.Size(shiftSize)}",
+                : Fmt.Cached(shiftSize, static k => $"VM_PFNMAP with hva and pa congruent modulo {Fmt.Size(k)} and the block inside the VMA: {Fmt.Size(k)}"),
                 Facts.VmaFlags(vma), new Fact("vma.pgoff", Fmt.Hex(vma.PgOff), vma.Seq), new Fact("hva", hva.ToString(), slot.Seq));
         }
 
@@ -393,11 +395,11 @@ internal static class Arm64Fault
                 var dic = s.Host?.Caps.CacheDic == true;
                 if (fwb && dic)
                 {
-                    why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, and the host has FWB and DIC: mapped cacheable", Facts.VmaFlags(vma), Facts.VmaMemType(vma), Facts.Cap(s, "fwb", s.Host?.Caps.Fwb), Facts.Cap(s, "cacheDic", s.Host?.Caps.CacheDic));
+                    why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, and the host has FWB and DIC: mapped cacheable", Facts.VmaFlags(vma), Facts.VmaMemType(vma), s.FwbFact, s.DicFact);
                     return (false, false);
                 }
 
-                why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, but the host lacks FWB or DIC: the fault fails with -EFAULT", Facts.VmaFlags(vma), Facts.VmaMemType(vma), Facts.Cap(s, "fwb", s.Host?.Caps.Fwb), Facts.Cap(s, "cacheDic", s.Host?.Caps.CacheDic));
+                why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, but the host lacks FWB or DIC: the fault fails with -EFAULT", Facts.VmaFlags(vma), Facts.VmaMemType(vma), s.FwbFact, s.DicFact);
                 return (false, true);
         }
     }
@@ -415,7 +417,7 @@ internal static class Arm64Fault
         var dic = s.Host?.Caps.CacheDic == true;
         var perms = Perms.R | (slot.ReadOnly ? 0 : Perms.W) | (f.Access == Access.Exec || dic ? Perms.X : 0);
         var m = new Mapping(f.Gpa.AlignDown(4096), 4096, Stage2MemType.Normal, null, perms);
-        why.Add(Rules.Arm64GmemAbort, $"guest_memfd-backed memslot (gmem_abort): always Normal, page size: {Fmt.Mapping(m)}", fault, Facts.Slot(slot), new Fact("guest_memfd", $"fd {fd} size {Fmt.Hex(g.Size)} flags {Fmt.Flags(g.Flags)}", g.Seq), Facts.Cap(s, "cacheDic", s.Host?.Caps.CacheDic));
+        why.Add(Rules.Arm64GmemAbort, $"guest_memfd-backed memslot (gmem_abort): always Normal, page size: {Fmt.Mapping(m)}", fault, Facts.Slot(slot), new Fact("guest_memfd", $"fd {fd} size {Fmt.Hex(g.Size)} flags {Fmt.Flags(g.Flags)}", g.Seq), s.DicFact);
         return Done(s, seq, FaultOutcome.Mapped, 0, m, why);
     }
 
