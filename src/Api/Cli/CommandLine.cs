@@ -40,7 +40,10 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(Db);
         root.Add(Features.Ingest.IngestCommand.Build(this));
         root.Add(Features.Runs.RunsCommand.Build(this));
+        root.Add(Features.State.StateCommand.Build(this));
         root.Add(Features.Why.WhyCommand.Build(this));
+        root.Add(Features.History.HistoryCommand.Build(this));
+        root.Add(Features.Rebuild.RebuildCommand.Build(this));
         root.Add(Features.Demo.DemoCommand.Build(this));
         root.Add(DbCommand.Build(this));
         root.Add(Http.ServeCommand.Build(this));
@@ -90,6 +93,17 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
             {
                 await stderr.WriteLineAsync("audit: the database went away: " + ex.Message);
                 return ExitCodes.DatabaseUnavailable;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                await stderr.WriteLineAsync($"audit: unexpected error ({ex.GetType().Name}): {ex.Message}");
+                await stderr.WriteLineAsync("audit: this is a bug; set AUDIT_DEBUG=1 for the stack trace and report it with the command you ran");
+                if (Environment.GetEnvironmentVariable("AUDIT_DEBUG") == "1")
+                {
+                    await stderr.WriteLineAsync(ex.ToString());
+                }
+
+                return ExitCodes.Internal;
             }
         }
     }

@@ -7,4 +7,7 @@ public static class ExitCodes
     public const int NotFound = 1;
     public const int BadInput = 2;
     public const int DatabaseUnavailable = 3;
+
+    /// <summary>A bug (sysexits EX_SOFTWARE).</summary>
+    public const int Internal = 70;
 }

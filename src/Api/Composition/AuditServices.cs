@@ -11,7 +11,11 @@ public static class AuditServices
     {
         services.AddSingleton(dataSource);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new EventStore(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new Projections.Temporal.ProjectionStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new Projections.Temporal.TemporalQueries(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new EventStore(
+            sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>(), [sp.GetRequiredService<Projections.Temporal.ProjectionStore>()]));
+        services.AddSingleton(sp => new Projections.Temporal.Rebuilder(sp.GetRequiredService<EventStore>()));
 
         // MediatR 5.1.0: the only version the registry serves whole; handlers are listed here, not scanned.
         services.AddSingleton<Features.Ingest.RunWriter>();
@@ -21,6 +25,9 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Ingest.AppendEvents, Features.Ingest.AppendOutcome>, Features.Ingest.AppendEventsHandler>();
         services.AddTransient<IRequestHandler<Features.Runs.ListRuns, IReadOnlyList<Features.Runs.RunView>>, Features.Runs.ListRunsHandler>();
         services.AddTransient<IRequestHandler<Features.Why.GetWhy, Features.Shared.QueryResult<Features.Why.WhyView>>, Features.Why.GetWhyHandler>();
+        services.AddTransient<IRequestHandler<Features.State.GetState, Features.Shared.QueryResult<Features.State.StateView>>, Features.State.GetStateHandler>();
+        services.AddTransient<IRequestHandler<Features.History.GetHistory, Features.Shared.QueryResult<Features.History.HistoryView>>, Features.History.GetHistoryHandler>();
+        services.AddTransient<IRequestHandler<Features.Rebuild.RebuildProjections, Features.Shared.QueryResult<Features.Rebuild.RebuildView>>, Features.Rebuild.RebuildProjectionsHandler>();
         return services;
     }
 }

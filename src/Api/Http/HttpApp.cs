@@ -40,6 +40,10 @@ public static class HttpApp
         app.MapGet("/runs", (IMediator m, CancellationToken ct) => m.Send(new ListRuns(), ct));
         app.MapGet("/runs/{run}/why", async (string run, string? gpa, string? at, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Why.GetWhy(run, gpa ?? "", at), ct)));
+        app.MapGet("/runs/{run}/state", async (string run, string? at, string? gpa, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.State.GetState(run, at, gpa), ct)));
+        app.MapGet("/runs/{run}/history", async (string run, string? gpa, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.History.GetHistory(run, gpa ?? ""), ct)));
         app.MapPost("/runs/{run}/events", async (string run, HttpRequest req, IMediator m, CancellationToken ct) =>
         {
             long? expected = long.TryParse(req.Query["expectedVersion"], out var v) ? v : null;

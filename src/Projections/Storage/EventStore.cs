@@ -38,6 +38,9 @@ public sealed record RunSummary(string RunId, long EventCount, long InputCount, 
 public interface IInlineProjection
 {
     Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct);
+
+    /// <summary>Told after the append's transaction ended, so that caches keep only committed work.</summary>
+    void Completed(string runId, bool committed);
 }
 
 /// <summary>
@@ -170,12 +173,25 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             await cmd.ExecuteNonQueryAsync(ct);
         }
 
-        foreach (var p in _inline)
+        var committed = false;
+        try
         {
-            await p.ApplyAsync(conn, tx, runId, stored, ct);
+            foreach (var p in _inline)
+            {
+                await p.ApplyAsync(conn, tx, runId, stored, ct);
+            }
+
+            await tx.CommitAsync(ct);
+            committed = true;
+        }
+        finally
+        {
+            foreach (var p in _inline)
+            {
+                p.Completed(runId, committed);
+            }
         }
 
-        await tx.CommitAsync(ct);
         return result;
     }
 
@@ -211,6 +227,32 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             var e = EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload));
             yield return new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, e);
         }
+    }
+
+    /// <summary>The events at the given seqs of a run (point lookups by primary key).</summary>
+    public async Task<IReadOnlyDictionary<long, StoredEvent>> GetAsync(string runId, IReadOnlyCollection<long> seqs, CancellationToken ct = default)
+    {
+        var result = new Dictionary<long, StoredEvent>();
+        if (seqs.Count == 0)
+        {
+            return result;
+        }
+
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 and seq = any($2)", conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = seqs.ToArray() });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            var type = r.GetString(1);
+            var version = r.GetInt16(2);
+            var payload = r.GetString(5);
+            result[r.GetInt64(0)] = new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload)));
+        }
+
+        return result;
     }
 
     /// <summary>The seq of the last event at or before a time: the last timed event at or before it, plus the untimed ones that follow it.</summary>

@@ -28,6 +28,8 @@ public static class Migrator
     public static async Task<IReadOnlyList<string>> MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        // Per schema, and database-wide too: extensions are per database, so two schemas migrating at once must not race.
+        await Exec(conn, "select pg_advisory_lock(hashtext('audit.migrations'))", ct);
         await Exec(conn, "select pg_advisory_lock(hashtext('audit.migrations:' || current_schema()))", ct);
         try
         {
@@ -83,6 +85,7 @@ public static class Migrator
         finally
         {
             await Exec(conn, "select pg_advisory_unlock(hashtext('audit.migrations:' || current_schema()))", CancellationToken.None);
+            await Exec(conn, "select pg_advisory_unlock(hashtext('audit.migrations'))", CancellationToken.None);
         }
     }
 

@@ -1,7 +1,6 @@
 using Audit.Api.Features.Shared;
 using Audit.Domain.Events;
-using Audit.Domain.Model;
-using Audit.Projections.PageTable;
+using Audit.Projections.Temporal;
 using Audit.Projections.Storage;
 using MediatR;
 
@@ -21,7 +20,7 @@ public sealed record WhyChange(long Seq, string Type);
 /// <summary>The body of `why --json` and GET /runs/{run}/why (interfaces.md).</summary>
 public sealed record WhyView(string Run, string Gpa, long At, WhyMapping? Mapping, string Outcome, IReadOnlyList<WhyStep> Explanation, WhyChange? LastChange);
 
-public sealed class GetWhyHandler(EventStore store) : IRequestHandler<GetWhy, QueryResult<WhyView>>
+public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : IRequestHandler<GetWhy, QueryResult<WhyView>>
 {
     public async Task<QueryResult<WhyView>> Handle(GetWhy request, CancellationToken cancellationToken)
     {
@@ -42,33 +41,34 @@ public sealed class GetWhyHandler(EventStore store) : IRequestHandler<GetWhy, Qu
             return QueryResult<WhyView>.Bad(error!);
         }
 
-        var view = new Stage2View();
-        await foreach (var e in store.ReadAsync(request.Run, toSeq: at, ct: cancellationToken))
+        var row = await queries.RowAtAsync(request.Run, RunProjections.Stage2Name, gpa.Value, at.Value, cancellationToken);
+        if (row is null)
         {
-            view.Apply(e.Recorded);
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, "never_faulted", [], null));
         }
 
-        return QueryResult<WhyView>.Ok(Answer(request.Run, gpa, at.Value, view));
-    }
-
-    private static WhyView Answer(string run, Domain.Addresses.Gpa gpa, long at, Stage2View view)
-    {
-        if (view.Rows.TryFind(gpa.Value, out var row))
+        var d = RunProjections.De<Stage2Data>(row.Data);
+        var change = new WhyChange(d.LastChange, d.LastChangeType);
+        if (d.Kind == "mapped")
         {
-            var r = row.Value;
-            var block = gpa.AlignDown(r.Granule);
-            var mapping = new WhyMapping(block.ToString(), r.Granule, r.MemType.ToString(), r.Ipat, Fmt.Perms(r.Perms), r.Policy, r.DecidedAt);
-            var steps = r.Decision.Explanation.Concat(r.Later).Select(Step).ToList();
-            var outcome = r.Decision.Outcome == FaultOutcome.Relaxed ? "relaxed" : "mapped";
-            return new WhyView(run, gpa.ToString(), at, mapping, outcome, steps, new WhyChange(r.LastChangeSeq, r.LastChangeType));
+            var wp = (d.WriteProtectedAt ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToList();
+            var decision = (FaultResolved)(await store.GetAsync(request.Run, [d.DecidedAt!.Value], cancellationToken))[d.DecidedAt.Value].Event;
+            var steps = decision.Explanation.Concat(wp.Select(Explanations.WriteProtected)).Select(Step).ToList();
+            var granule = d.Granule!.Value;
+            var mapping = new WhyMapping(gpa.AlignDown(granule).ToString(), granule, d.MemType!, d.Ipat, d.Perms!, d.Policy!, d.DecidedAt.Value);
+            var outcome = decision.Outcome == FaultOutcome.Relaxed ? "relaxed" : "mapped";
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, mapping, outcome, steps, change));
         }
 
-        if (view.Gaps.TryFind(gpa.Value, out var gap))
+        if (d.LastChangeType == "Stage2Unmapped")
         {
-            return new WhyView(run, gpa.ToString(), at, null, gap.Value.Outcome, gap.Value.Explanation.Select(Step).ToList(), new WhyChange(gap.Value.Seq, gap.Value.Type));
+            var cause = (await store.GetAsync(request.Run, [d.CauseSeq!.Value], cancellationToken)).GetValueOrDefault(d.CauseSeq.Value)?.Event as InputEvent;
+            var step = Explanations.Unmapped(row.Lo, row.Hi, d.CauseSeq.Value, cause, d.LastChange);
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, [Step(step)], change));
         }
 
-        return new WhyView(run, gpa.ToString(), at, null, "never_faulted", [], null);
+        var refusal = (FaultResolved)(await store.GetAsync(request.Run, [d.LastChange], cancellationToken))[d.LastChange].Event;
+        return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, refusal.Explanation.Select(Step).ToList(), change));
     }
 
     internal static WhyStep Step(ExplanationStep s) => new(s.Rule, s.Text, s.Facts.Select(f => new WhyFact(f.Name, f.Value, f.Seq)).ToList());

@@ -1,0 +1,292 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+using Audit.Domain.Model;
+
+namespace Audit.Projections.Temporal;
+
+/// <summary>A stage-2 row: a mapping (kind "mapped") or why there is none (kind "gap").</summary>
+public sealed record Stage2Data(
+    string Kind,
+    ulong? Granule = null,
+    string? MemType = null,
+    bool? Ipat = null,
+    string? Perms = null,
+    string? Policy = null,
+    long? DecidedAt = null,
+    long? InputSeq = null,
+    long LastChange = 0,
+    string LastChangeType = "",
+    string? WriteProtectedAt = null,
+    string? Outcome = null,
+    long? CauseSeq = null,
+    string? CauseType = null);
+
+public sealed record MemslotData(int Slot, int AsId, string Hva, string Flags, int? GuestMemfd, string? GuestMemfdOffset, long Seq, long FlagsSeq);
+
+public sealed record VmaData(string Prot, string Flags, string? MemType, string Backing, string? Path, string MapStart, string MapSize, long Seq, long ProtSeq);
+
+public sealed record AttributeData(bool Private);
+
+public sealed record ShareData(bool Shared);
+
+/// <summary>
+/// The temporal projections of one run as a pure fold: <see cref="Apply"/> one stored event at a time
+/// (inputs and derived), in seq order; the row changes collect in <see cref="Log"/>. The same fold
+/// runs inline at append time, in a rebuild, and in tests against an in-memory replay.
+/// </summary>
+public sealed class RunProjections
+{
+    public const string Stage2Name = "stage2";
+    public const string VmasName = "vmas";
+    public const string AttributesName = "attributes";
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private readonly Dictionary<int, TemporalView<MemslotData>> _memslots = [];
+    private readonly Dictionary<int, TemporalView<ShareData>> _gmem = [];
+    private readonly Dictionary<(int AsId, int Slot), (ulong Lo, ulong Hi, MemslotData Data)> _slots = [];
+    private (long Seq, InputEvent Event)? _lastInput;
+
+    public TemporalView<Stage2Data> Stage2 { get; } = new(Stage2Name, Ser);
+
+    public TemporalView<VmaData> Vmas { get; } = new(VmasName, Ser);
+
+    public TemporalView<AttributeData> Attributes { get; } = new(AttributesName, Ser);
+
+    public ChangeLog Log { get; } = new();
+
+    public long Seq { get; private set; }
+
+    public static string MemslotsName(int asId) => "memslots/" + asId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public static string GmemName(int fd) => "gmem/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public TemporalView<MemslotData> Memslots(int asId) => View(_memslots, asId, MemslotsName);
+
+    public TemporalView<ShareData> Gmem(int fd) => View(_gmem, fd, GmemName);
+
+    public IEnumerable<TemporalRow> Current() =>
+        Stage2.Current().Concat(Vmas.Current()).Concat(Attributes.Current())
+            .Concat(_memslots.Values.SelectMany(v => v.Current()))
+            .Concat(_gmem.Values.SelectMany(v => v.Current()));
+
+    public void Apply(Recorded r)
+    {
+        Seq = r.Seq;
+        var ts = r.TsNs;
+        switch (r.Event)
+        {
+            case VmaMapped v:
+                foreach (var (lo, hi) in Placement(v))
+                {
+                    Vmas.Set(lo, hi, VmaOf(v, r.Seq), r.Seq, ts, Log);
+                }
+
+                break;
+            case VmaUnmapped v:
+                Vmas.Remove(v.Range.Start.Value, v.Range.End.Value, r.Seq, ts, Log);
+                break;
+            case VmaProtectionChanged p:
+                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = Fmt.Perms(p.Prot), MemType = p.MemType?.ToString() ?? d.MemType, ProtSeq = r.Seq }, r.Seq, ts, Log);
+                break;
+            case MemslotDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemslotSet m:
+                Memslot(d, m, r.Seq, ts);
+                break;
+            case IoctlDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemoryAttributesSet a:
+                Attributes.Set(a.Gpa.Value, a.Gpa.Value + a.Size, new AttributeData(a.Private), r.Seq, ts, Log);
+                break;
+            case IoctlDecided d when d.PredictedErrno == 0 && _lastInput?.Event is GuestMemfdConverted c:
+                Gmem(c.Fd).Set(c.Offset, c.Offset + c.Size, new ShareData(c.To == Shareability.Shared), r.Seq, ts, Log);
+                break;
+            case FaultResolved f:
+                Fault(f, r.Seq, ts);
+                break;
+            case Stage2Unmapped u:
+                foreach (var range in u.Ranges)
+                {
+                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data("gap", Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq)), r.Seq, ts, Log);
+                }
+
+                break;
+            case Stage2WriteProtected w:
+                foreach (var range in w.Ranges)
+                {
+                    Stage2.Update(range.Start.Value, range.End.Value, d => d.Kind != "mapped" ? d : d with
+                    {
+                        Perms = Fmt.Perms(PermsOf(d.Perms) & ~Perms.W),
+                        Granule = w.Split ? 4096 : d.Granule,
+                        LastChange = r.Seq,
+                        LastChangeType = "Stage2WriteProtected",
+                        WriteProtectedAt = d.WriteProtectedAt is null ? w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture) : d.WriteProtectedAt + "," + w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    }, r.Seq, ts, Log);
+                }
+
+                break;
+        }
+
+        if (r.Event is InputEvent input)
+        {
+            _lastInput = (r.Seq, input);
+        }
+    }
+
+    /// <summary>Loads a row that holds now (read back from the store).</summary>
+    public void Load(TemporalRow row)
+    {
+        var (lo, hi) = ((ulong)row.Lo, (ulong)row.Hi);
+        switch (row.Projection)
+        {
+            case Stage2Name:
+                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, De<Stage2Data>(row.Data));
+                break;
+            case VmasName:
+                Vmas.Load(lo, hi, row.FromSeq, row.FromTs, De<VmaData>(row.Data));
+                break;
+            case AttributesName:
+                Attributes.Load(lo, hi, row.FromSeq, row.FromTs, De<AttributeData>(row.Data));
+                break;
+            case var p when p.StartsWith("memslots/", StringComparison.Ordinal):
+                var slot = De<MemslotData>(row.Data);
+                Memslots(slot.AsId).Load(lo, hi, row.FromSeq, row.FromTs, slot);
+                _slots[(slot.AsId, slot.Slot)] = (lo, hi, slot);
+                break;
+            case var p when p.StartsWith("gmem/", StringComparison.Ordinal):
+                Gmem(int.Parse(p["gmem/".Length..], System.Globalization.CultureInfo.InvariantCulture)).Load(lo, hi, row.FromSeq, row.FromTs, De<ShareData>(row.Data));
+                break;
+        }
+
+        Seq = Math.Max(Seq, row.FromSeq);
+    }
+
+    public static T De<T>(string json) => JsonSerializer.Deserialize<T>(json, Json)!;
+
+    private static string Ser<T>(T data) => JsonSerializer.Serialize(data, Json);
+
+    private void Fault(FaultResolved f, long seq, long? ts)
+    {
+        if (f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed && f.Mapping is { } m)
+        {
+            Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
+                "mapped", m.Size, m.MemType.ToString(), m.Ipat, Fmt.Perms(m.Perms), f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
+            return;
+        }
+
+        if (f.Outcome is FaultOutcome.Young || _lastInput?.Event is not GuestFaulted g)
+        {
+            return;
+        }
+
+        var page = g.Gpa.AlignDown(4096).Value;
+        if (Stage2.TryFind(page, out var cur) && cur.Value.Data.Kind == "mapped")
+        {
+            return;
+        }
+
+        Stage2.Set(page, page + 4096, new Stage2Data("gap", Outcome: Stage2Outcome(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
+    }
+
+    private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)
+    {
+        var key = (m.AsId, m.Slot);
+        _slots.TryGetValue(key, out var old);
+        var view = Memslots(m.AsId);
+        switch (d.Change)
+        {
+            case SlotChange.Create:
+            {
+                var data = new MemslotData(m.Slot, m.AsId, m.Hva.ToString(), Fmt.Flags(m.Flags), m.GuestMemfd, m.GuestMemfdOffset is { } o ? Hex.Format(o) : null, d.InputSeq, d.InputSeq);
+                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, ts, Log);
+                _slots[key] = (m.Gpa.Value, m.Gpa.Value + m.Size, data);
+                break;
+            }
+
+            case SlotChange.Delete when old.Data is not null:
+                view.Remove(old.Lo, old.Hi, seq, ts, Log);
+                _slots.Remove(key);
+                break;
+            case SlotChange.Move when old.Data is not null:
+            {
+                view.Remove(old.Lo, old.Hi, seq, ts, Log);
+                var data = old.Data with { Seq = d.InputSeq };
+                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, ts, Log);
+                _slots[key] = (m.Gpa.Value, m.Gpa.Value + m.Size, data);
+                break;
+            }
+
+            case SlotChange.FlagsOnly when old.Data is not null:
+            {
+                var data = old.Data with { Flags = Fmt.Flags(m.Flags), FlagsSeq = d.InputSeq };
+                view.Set(old.Lo, old.Hi, data, seq, ts, Log);
+                _slots[key] = (old.Lo, old.Hi, data);
+                break;
+            }
+        }
+    }
+
+    /// <summary>The engine's placement rule for overlapping VMAs: the smaller mapping holds.</summary>
+    private List<(ulong Lo, ulong Hi)> Placement(VmaMapped v)
+    {
+        var start = v.Range.Start.Value;
+        var end = v.Range.End.Value;
+        var pieces = new List<(ulong, ulong)>();
+        var cursor = start;
+        foreach (var old in Vmas.Rows.Overlapping(start, end))
+        {
+            Hex.TryParse(old.Value.Data.MapSize, out var oldSize);
+            if (oldSize > v.Range.Size)
+            {
+                continue;
+            }
+
+            var os = Math.Max(old.Start, start);
+            if (os > cursor)
+            {
+                pieces.Add((cursor, os));
+            }
+
+            cursor = Math.Max(cursor, Math.Min(old.End, end));
+        }
+
+        if (cursor < end)
+        {
+            pieces.Add((cursor, end));
+        }
+
+        return pieces;
+    }
+
+    private static VmaData VmaOf(VmaMapped v, long seq) => new(
+        Fmt.Perms(v.Prot), Fmt.Flags(v.Flags), v.MemType?.ToString(), v.Backing.Kind.ToString().ToLowerInvariant(), v.Backing.Path,
+        v.Range.Start.ToString(), Hex.Format(v.Range.Size), seq, seq);
+
+    private string? CauseType(long causeSeq) => _lastInput is { } i && i.Seq == causeSeq ? i.Event.GetType().Name : null;
+
+    private static Perms PermsOf(string? text) =>
+        text is null ? Perms.None : (text[0] == 'r' ? Perms.R : 0) | (text[1] == 'w' ? Perms.W : 0) | (text[2] == 'x' ? Perms.X : 0);
+
+    private static string Stage2Outcome(FaultOutcome o) => o switch
+    {
+        FaultOutcome.MmioExit => "mmio_exit",
+        FaultOutcome.MemoryFaultExit => "memory_fault_exit",
+        FaultOutcome.InjectIabt => "inject_iabt",
+        FaultOutcome.InjectDabt => "inject_dabt",
+        _ => o.ToString().ToLowerInvariant(),
+    };
+
+    private static TemporalView<TData> View<TData>(Dictionary<int, TemporalView<TData>> views, int key, Func<int, string> name)
+        where TData : notnull
+    {
+        if (!views.TryGetValue(key, out var v))
+        {
+            v = new TemporalView<TData>(name(key), Ser);
+            views[key] = v;
+        }
+
+        return v;
+    }
+}

@@ -1,0 +1,95 @@
+using Npgsql;
+
+namespace Audit.Projections.Temporal;
+
+/// <summary>Indexed reads of the active generation: no replay.</summary>
+public sealed class TemporalQueries(NpgsqlDataSource dataSource)
+{
+    private const string Columns = "projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data::text";
+
+    /// <summary>Every row that holds at <paramref name="at"/> (optionally only those whose span overlaps [lo, hi), for gpa projections).</summary>
+    public async Task<IReadOnlyList<TemporalRow>> RowsAtAsync(string runId, long at, ulong? lo = null, ulong? hi = null, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
+        await using var cmd = new NpgsqlCommand($"""
+            select {Columns} from projection_rows
+            where run_id = $1 and gen = $2 and int8range(from_seq, to_seq) @> $3::bigint
+              and ($4::bigint is null or projection in ('vmas') or projection like 'gmem/%' or int8range(lo, hi) && int8range($4, $5))
+            order by projection, lo
+            """, conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = gen });
+        cmd.Parameters.Add(new() { Value = at });
+        cmd.Parameters.Add(new() { Value = lo is { } l ? (long)l : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new() { Value = hi is { } h ? (long)Math.Min(h, long.MaxValue) : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+        return await ReadAll(cmd, ct);
+    }
+
+    /// <summary>The row of one projection covering an address at a seq, if any: one GiST probe.</summary>
+    public async Task<TemporalRow?> RowAtAsync(string runId, string projection, ulong address, long at, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
+        await using var cmd = new NpgsqlCommand($"""
+            select {Columns} from projection_rows
+            where run_id = $1 and gen = $2 and projection = $3 and int8range(lo, hi) @> $4::bigint and int8range(from_seq, to_seq) @> $5::bigint
+            """, conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = gen });
+        cmd.Parameters.Add(new() { Value = projection });
+        cmd.Parameters.Add(new() { Value = (long)address });
+        cmd.Parameters.Add(new() { Value = at });
+        var rows = await ReadAll(cmd, ct);
+        return rows.Count > 0 ? rows[0] : null;
+    }
+
+    /// <summary>Every row of the given projections whose span ever covered an address, oldest first.</summary>
+    public async Task<IReadOnlyList<TemporalRow>> RowsCoveringAsync(string runId, IReadOnlyList<(string Projection, ulong Address)> probes, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
+        await using var cmd = new NpgsqlCommand($"""
+            select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.from_ts, p.to_ts, p.data::text from projection_rows p
+            join unnest($3::text[], $4::bigint[]) as q(projection, address) on p.projection = q.projection and int8range(p.lo, p.hi) @> q.address
+            where p.run_id = $1 and p.gen = $2
+            order by p.from_seq, p.projection, p.lo
+            """, conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = gen });
+        cmd.Parameters.Add(new() { Value = probes.Select(p => p.Projection).ToArray() });
+        cmd.Parameters.Add(new() { Value = probes.Select(p => (long)p.Address).ToArray() });
+        return await ReadAll(cmd, ct);
+    }
+
+    public async Task<IReadOnlyList<string>> ProjectionNamesAsync(string runId, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
+        await using var cmd = new NpgsqlCommand("select distinct projection from projection_rows where run_id = $1 and gen = $2", conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = gen });
+        var names = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            names.Add(r.GetString(0));
+        }
+
+        return names;
+    }
+
+    private static async Task<List<TemporalRow>> ReadAll(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var rows = new List<TemporalRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(new TemporalRow(
+                r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
+                r.IsDBNull(5) ? null : r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6), r.GetString(7)));
+        }
+
+        return rows;
+    }
+}
