@@ -93,13 +93,26 @@ public sealed class Rebuilder(EventStore store, int chunk = 20_000)
         return new Result(runId, gen, version, resumed);
     }
 
-    /// <summary>Folds events (from, to] into the view and writes their rows and the checkpoint in one transaction.</summary>
+    /// <summary>
+    /// Folds events (from, to] into the view, plus the derived events that answer the last input,
+    /// and writes their rows and the checkpoint in one transaction. A checkpoint therefore always
+    /// falls before an input: a resumed fold never meets a decision without its input.
+    /// </summary>
     private async Task<long> FoldAsync(string runId, int gen, RunProjections view, long from, long to, (NpgsqlConnection Conn, NpgsqlTransaction Tx)? within, CancellationToken ct)
     {
-        await foreach (var e in store.ReadAsync(runId, from + 1, to, ct: ct))
+        var last = from;
+        await foreach (var e in store.ReadAsync(runId, from + 1, to + 256, ct: ct))
         {
+            if (e.Seq > to && e.Event is Audit.Domain.Events.InputEvent)
+            {
+                break;
+            }
+
             view.Apply(e.Recorded);
+            last = e.Seq;
         }
+
+        to = last;
 
         if (within is { } w)
         {

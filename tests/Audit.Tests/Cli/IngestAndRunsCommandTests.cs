@@ -33,7 +33,7 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
         Assert.Contains("nothing added", again.Out, StringComparison.Ordinal);
         var after = (await RunsJson()).EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh");
         Assert.Equal(gh.GetProperty("lastSeq").GetInt64(), after.GetProperty("lastSeq").GetInt64());
-        var inputTypes = Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
+        var inputTypes = Audit.Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
         Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh' and type = any($1)", (object)inputTypes));
         Assert.True(gh.GetProperty("derived").GetInt64() > 0);
         Assert.Equal("arm64/6.17", gh.GetProperty("policy").GetString());
