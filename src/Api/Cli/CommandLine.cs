@@ -43,6 +43,9 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(Features.State.StateCommand.Build(this));
         root.Add(Features.Why.WhyCommand.Build(this));
         root.Add(Features.History.HistoryCommand.Build(this));
+        root.Add(Features.Replay.ReplayCommand.Build(this));
+        root.Add(Features.Diff.DiffCommand.Build(this));
+        root.Add(Features.Export.ExportCommand.Build(this));
         root.Add(Features.Rebuild.RebuildCommand.Build(this));
         root.Add(Features.Demo.DemoCommand.Build(this));
         root.Add(DbCommand.Build(this));

@@ -28,6 +28,9 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.State.GetState, Features.Shared.QueryResult<Features.State.StateView>>, Features.State.GetStateHandler>();
         services.AddTransient<IRequestHandler<Features.History.GetHistory, Features.Shared.QueryResult<Features.History.HistoryView>>, Features.History.GetHistoryHandler>();
         services.AddTransient<IRequestHandler<Features.Rebuild.RebuildProjections, Features.Shared.QueryResult<Features.Rebuild.RebuildView>>, Features.Rebuild.RebuildProjectionsHandler>();
+        services.AddTransient<IRequestHandler<Features.Replay.ReplayRun, Features.Shared.QueryResult<Features.Replay.ReplayView>>, Features.Replay.ReplayRunHandler>();
+        services.AddTransient<IRequestHandler<Features.Diff.DiffRuns, Features.Shared.QueryResult<Features.Diff.DiffView>>, Features.Diff.DiffRunsHandler>();
+        services.AddTransient<IRequestHandler<Features.Export.ExportRun, Features.Shared.QueryResult<Features.Export.ExportedRun>>, Features.Export.ExportRunHandler>();
         return services;
     }
 }

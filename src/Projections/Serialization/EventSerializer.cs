@@ -67,6 +67,15 @@ public static class EventSerializer
         return type.Read(new Fields(doc.RootElement, 1));
     }
 
+    /// <summary>The unknown fields a stored payload kept: those the canonical form of its event does not write.</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> ExtrasOf(RunEvent e, string payload)
+    {
+        using var canonical = JsonDocument.Parse(SerializePayload(e));
+        var known = canonical.RootElement.EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        using var stored = JsonDocument.Parse(payload);
+        return stored.RootElement.EnumerateObject().Where(p => !known.Contains(p.Name)).Select(p => new KeyValuePair<string, string>(p.Name, p.Value.GetRawText())).ToList();
+    }
+
     private static void WriteExtras(Utf8JsonWriter w, IReadOnlyList<KeyValuePair<string, string>>? extras)
     {
         if (extras is null)

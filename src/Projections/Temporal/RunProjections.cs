@@ -269,14 +269,7 @@ public sealed class RunProjections
     private static Perms PermsOf(string? text) =>
         text is null ? Perms.None : (text[0] == 'r' ? Perms.R : 0) | (text[1] == 'w' ? Perms.W : 0) | (text[2] == 'x' ? Perms.X : 0);
 
-    private static string Stage2Outcome(FaultOutcome o) => o switch
-    {
-        FaultOutcome.MmioExit => "mmio_exit",
-        FaultOutcome.MemoryFaultExit => "memory_fault_exit",
-        FaultOutcome.InjectIabt => "inject_iabt",
-        FaultOutcome.InjectDabt => "inject_dabt",
-        _ => o.ToString().ToLowerInvariant(),
-    };
+    private static string Stage2Outcome(FaultOutcome o) => RunProjectionsNames.Outcome(o);
 
     private static TemporalView<TData> View<TData>(Dictionary<int, TemporalView<TData>> views, int key, Func<int, string> name)
         where TData : notnull

@@ -1,0 +1,60 @@
+using System.CommandLine;
+using System.Globalization;
+using Audit.Api.Cli;
+using Audit.Domain.Model;
+
+namespace Audit.Api.Features.Replay;
+
+public static class ReplayCommand
+{
+    public static Command Build(CommandLine cli)
+    {
+        var run = new Argument<string>("RUN") { Description = "the run (see `audit runs`)" };
+        var policy = new Option<string>("--policy") { Description = $"the policy to re-decide under: {string.Join(", ", Policies.All.Select(p => p.Id))}", Required = true };
+        var save = new Option<string?>("--save") { Description = "also store the re-decided run as a what-if run with this id" };
+        var json = new Option<bool>("--json") { Description = "print the POST /runs/{run}/replay body" };
+        var cmd = new Command("replay", """
+            re-decide a run under another kernel's policy and list the decisions that differ.
+            Example: audit replay gh --policy arm64/5.14
+            """)
+        {
+            run, policy, save, json,
+        };
+        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        {
+            var result = await mediator.Send(new ReplayRun(parse.GetValue(run)!, parse.GetValue(policy)!, parse.GetValue(save)), ct);
+            if (await cli.ReportAsync(result) is { } code)
+            {
+                return code;
+            }
+
+            var v = result.Value!;
+            if (parse.GetValue(json))
+            {
+                await cli.Out.WriteLineAsync(Output.ToJson(v));
+                return ExitCodes.Ok;
+            }
+
+            var s = v.Summary;
+            await cli.Out.WriteLineAsync($"{v.Run} recorded under {v.RecordedPolicy}, re-decided under {v.Policy}: {s.Differing} of {s.Decisions} decisions differ (faults {s.FaultsDiffering}/{s.Faults}, memslots {s.MemslotsDiffering}/{s.Memslots}, ioctls {s.IoctlsDiffering}/{s.Ioctls})");
+            if (v.Differences.Count > 0)
+            {
+                await cli.Out.WriteLineAsync();
+                Output.Table(cli.Out, ["SEQ", "WHAT", "BEFORE", "AFTER", "PARTS AT"], v.Differences.Select(d => (IReadOnlyList<string>)[
+                    d.InputSeq.ToString(CultureInfo.InvariantCulture), d.What, Show(d.Before), Show(d.After), d.PartsAt ?? "-"]));
+            }
+
+            if (v.SavedAs is { } saved)
+            {
+                await cli.Out.WriteLineAsync($"saved as run {saved}: try `audit why {saved} GPA`");
+            }
+
+            return ExitCodes.Ok;
+        }, ct));
+        return cmd;
+    }
+
+    internal static string Show(DecisionView d) => d.MemType is { } t
+        ? $"{t}{(d.Ipat == true ? "+IPAT" : "")} {Fmt.Size(d.Size ?? 0)} {d.Perms}"
+        : d.Errno != 0 ? $"{d.Outcome} {Domain.Events.Errno.Format(d.Errno)}" : d.Outcome;
+}
