@@ -1,63 +1,209 @@
+using System.Security.Cryptography;
+using System.Text;
 using Audit.Api.Composition;
 using Audit.Api.Features.Ingest;
 using Audit.Api.Features.Runs;
+using Audit.Api.Features.Shared;
 using Audit.Projections.Storage;
 using MediatR;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
 using Npgsql;
 
 namespace Audit.Api.Http;
 
+/// <summary>HTTP settings: the bearer token writes need (none: open), and the largest request body.</summary>
+public sealed record HttpOptions(string? Token, long MaxBodyBytes)
+{
+    public static HttpOptions FromEnvironment() => new(
+        Environment.GetEnvironmentVariable("AUDIT_TOKEN") is { Length: > 0 } t ? t : null,
+        long.TryParse(Environment.GetEnvironmentVariable("AUDIT_MAX_BODY_BYTES"), out var max) ? max : 256L << 20);
+}
+
 /// <summary>The minimal-API host: each endpoint sends the same MediatR request as the command line.</summary>
 public static class HttpApp
 {
-    public static WebApplication Build(string[] args, NpgsqlDataSource dataSource, string? urls = null)
+    public static WebApplication Build(string[] args, NpgsqlDataSource dataSource, string? urls = null, HttpOptions? options = null, Action<WebApplicationBuilder>? configure = null)
     {
+        var opts = options ?? HttpOptions.FromEnvironment();
         var builder = WebApplication.CreateBuilder(args);
         if (urls is not null)
         {
             builder.WebHost.UseUrls(urls);
         }
 
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = opts.MaxBodyBytes);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        configure?.Invoke(builder);
         builder.Services.AddAudit(dataSource);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         var app = builder.Build();
-        Map(app);
+        app.UseExceptionHandler(e => e.Run(async ctx =>
+        {
+            var ex = ctx.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, title) = ex switch
+            {
+                BadHttpRequestException { StatusCode: 413 } or BodyTooLargeException => (413, "request body too large"),
+                BadHttpRequestException b => (b.StatusCode, "bad request"),
+                NpgsqlException => (503, "database unavailable"),
+                _ => (500, "internal error"),
+            };
+            await Results.Problem(title: title, detail: ex?.Message, statusCode: status).ExecuteAsync(ctx);
+        }));
+        app.Use(async (ctx, next) =>
+        {
+            // Bodies over the limit: refused up front when the length is known, while reading otherwise.
+            if (ctx.Request.ContentLength > opts.MaxBodyBytes)
+            {
+                await Results.Problem(title: "request body too large", detail: $"the limit is {opts.MaxBodyBytes} bytes (AUDIT_MAX_BODY_BYTES)", statusCode: 413).ExecuteAsync(ctx);
+                return;
+            }
+
+            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f)
+            {
+                f.MaxRequestBodySize = opts.MaxBodyBytes;
+            }
+
+            ctx.Request.Body = new LimitedStream(ctx.Request.Body, opts.MaxBodyBytes);
+            await next();
+        });
+        Map(app, opts);
         return app;
     }
 
     /// <summary>A query result as HTTP: 200 with the body, 404 or 400 as problem details.</summary>
-    public static IResult Answer<T>(Features.Shared.QueryResult<T> r) => r.Status switch
+    public static IResult Answer<T>(QueryResult<T> r) => r.Status switch
     {
-        Features.Shared.QueryStatus.Ok => Results.Json(r.Value, Cli.Output.Json),
-        Features.Shared.QueryStatus.NotFound => Results.Problem(title: "not found", detail: r.Error, statusCode: 404),
+        QueryStatus.Ok => Results.Json(r.Value, Cli.Output.Json),
+        QueryStatus.NotFound => Results.Problem(title: "not found", detail: r.Error, statusCode: 404),
         _ => Results.Problem(title: "bad input", detail: r.Error, statusCode: 400),
     };
 
-    public static void Map(WebApplication app)
+    public static void Map(WebApplication app, HttpOptions opts)
     {
         app.MapOpenApi();
-        app.MapGet("/runs", (IMediator m, CancellationToken ct) => m.Send(new ListRuns(), ct));
+        app.MapGet("/", () => Results.Content(Ui.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
+        app.MapGet("/runs", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new ListRuns(), ct), Cli.Output.Json));
         app.MapGet("/runs/{run}/why", async (string run, string? gpa, string? at, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Why.GetWhy(run, gpa ?? "", at), ct)));
         app.MapGet("/runs/{run}/state", async (string run, string? at, string? gpa, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.State.GetState(run, at, gpa), ct)));
         app.MapGet("/runs/{run}/history", async (string run, string? gpa, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.History.GetHistory(run, gpa ?? ""), ct)));
-        app.MapPost("/runs/{run}/events", async (string run, HttpRequest req, IMediator m, CancellationToken ct) =>
+        app.MapGet("/diff", async (string? a, string? b, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Diff.DiffRuns(a ?? "", b ?? ""), ct)));
+        app.MapGet("/runs/{run}/export", async (string run, string? format, IMediator m, CancellationToken ct) =>
+        {
+            var r = await m.Send(new Features.Export.ExportRun(run, format ?? "ndjson"), ct);
+            return r.Status == QueryStatus.Ok ? Results.Text(r.Value!.Content, r.Value.ContentType) : Answer(r);
+        });
+
+        // Writes: a bearer token when one is configured.
+        var writes = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>
+        {
+            if (opts.Token is { } token && !Authorized(ctx.HttpContext.Request, token))
+            {
+                ctx.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+                return Results.Problem(title: "unauthorized", detail: "writes need 'Authorization: Bearer <AUDIT_TOKEN>'", statusCode: 401);
+            }
+
+            return await next(ctx);
+        });
+        writes.MapPost("/runs/{run}/events", async (string run, HttpRequest req, IMediator m, CancellationToken ct) =>
         {
             long? expected = long.TryParse(req.Query["expectedVersion"], out var v) ? v : null;
             var key = req.Headers["Idempotency-Key"].FirstOrDefault();
             var outcome = await m.Send(new AppendEvents(run, req.Body, key, expected), ct);
             if (outcome.Error is { } e)
             {
-                return Results.Problem(title: "bad input", detail: e.ToString(), statusCode: 400, extensions: new Dictionary<string, object?> { ["line"] = e.Line });
+                return BadInput(e);
             }
 
             var r = outcome.Result!;
             return r.Status == AppendStatus.Conflict
                 ? Results.Problem(title: "version conflict", detail: $"run {run} is at version {r.Version}, not {expected}", statusCode: 409)
-                : Results.Ok(new { run, status = r.Status.ToString().ToLowerInvariant(), firstSeq = r.FirstSeq, lastSeq = r.LastSeq, events = r.InputCount, version = r.Version });
+                : Results.Json(new AppendView(run, r.Status.ToString().ToLowerInvariant(), r.FirstSeq, r.LastSeq, r.InputCount, r.EventCount, r.Version), Cli.Output.Json);
         });
+        writes.MapPost("/runs/{run}/import", async (string run, string? format, string? policy, HttpRequest req, IMediator m, CancellationToken ct) =>
+        {
+            var dir = Directory.CreateTempSubdirectory("audit-import-");
+            try
+            {
+                var file = Path.Combine(dir.FullName, SafeName(run) + ".trace");
+                await using (var f = File.Create(file))
+                {
+                    await req.Body.CopyToAsync(f, ct);
+                }
+
+                var result = await m.Send(new IngestFiles([file], run, format ?? "auto", policy), ct);
+                if (result.Error is { } e)
+                {
+                    return BadInput(e with { File = "body" });
+                }
+
+                return Results.Json(result.Runs, Cli.Output.Json);
+            }
+            finally
+            {
+                dir.Delete(recursive: true);
+            }
+        });
+        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save), ct)));
+    }
+
+    public sealed record AppendView(string Run, string Status, long FirstSeq, long LastSeq, int Events, int Stored, long Version);
+
+    private static IResult BadInput(Projections.Serialization.TraceError e) =>
+        Results.Problem(title: "bad input", detail: e.ToString(), statusCode: 400, extensions: new Dictionary<string, object?> { ["line"] = e.Line });
+
+    private static bool Authorized(HttpRequest req, string token)
+    {
+        var header = req.Headers.Authorization.FirstOrDefault();
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()), Encoding.UTF8.GetBytes(token));
+    }
+
+    private static string SafeName(string run) => string.Concat(run.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+}
+
+public sealed class BodyTooLargeException(long limit) : IOException($"the request body exceeds {limit} bytes (AUDIT_MAX_BODY_BYTES)");
+
+/// <summary>Fails a read that would take the body past the limit (bodies without a Content-Length).</summary>
+internal sealed class LimitedStream(Stream inner, long limit) : Stream
+{
+    private long _read;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Count(await inner.ReadAsync(buffer, cancellationToken));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private int Count(int n)
+    {
+        _read += n;
+        return _read > limit ? throw new BodyTooLargeException(limit) : n;
     }
 }

@@ -13,7 +13,11 @@ public sealed class AppendEventsHandler(RunWriter writer) : IRequestHandler<Appe
 {
     public async Task<AppendOutcome> Handle(AppendEvents request, CancellationToken cancellationToken)
     {
-        var read = NdjsonTraceReader.Read("body", request.Body);
+        // The body is size-limited by the host; buffer it so parsing never blocks on the network.
+        var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        buffer.Position = 0;
+        var read = NdjsonTraceReader.Read("body", buffer);
         if (read.Error is not null)
         {
             return new AppendOutcome(null, read.Error);
