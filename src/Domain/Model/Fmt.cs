@@ -62,14 +62,14 @@ public static class Fmt
     public static string Shape(Stage2MemType memType, ulong size, bool? ipat, Perms perms) =>
         Shapes.GetOrAdd((memType, size, ipat, perms), static k => $"{k.Item1}{(k.Item3 == true ? "+IPAT" : "")} {Size(k.Item2)} {Perms(k.Item4)}");
 
-    /// <summary>Cached texts that vary only by a few values.</summary>
-    public static string Cached<TKey>(TKey key, Func<TKey, string> make)
-        where TKey : notnull => TextCache<TKey>.Items.GetOrAdd(key, make);
+    /// <summary>Cached texts that vary only by a few values; the tag keeps texts with keys of one type apart.</summary>
+    public static string Cached<TKey>(string tag, TKey key, Func<TKey, string> make)
+        where TKey : notnull => TextCache<TKey>.Items.GetOrAdd((tag, key), static (k, make) => make(k.Item2), make);
 
     private static class TextCache<TKey>
         where TKey : notnull
     {
-        public static readonly System.Collections.Concurrent.ConcurrentDictionary<TKey, string> Items = new();
+        public static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, TKey), string> Items = new();
     }
 
     public static string Mapping(Mapping m) => $"{m.MemType}{(m.Ipat is { } ipat ? (ipat ? "+IPAT" : "") : "")} {Size(m.Size)} {Perms(m.Perms)} at {m.Gpa}";

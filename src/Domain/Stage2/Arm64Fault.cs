@@ -210,7 +210,7 @@ internal static class Arm64Fault
         if (forceNc)
         {
             memType = allowAnyUc ? Stage2MemType.NormalNC : Stage2MemType.Device;
-            why.Add(Rules.Arm64Prot, Fmt.Cached((allowAnyUc, perms), static k => k.allowAnyUc
+            why.Add(Rules.Arm64Prot, Fmt.Cached("prot.noncacheable", (allowAnyUc, perms), static k => k.allowAnyUc
                 ? $"forced non-cacheable in a VM_ALLOW_ANY_UNCACHED VMA: Normal-NC, {Fmt.Perms(k.perms)}"
                 : $"forced non-cacheable: Device-nGnRE, {Fmt.Perms(k.perms)}"), Facts.VmaFlags(vma), Facts.Policy(s));
         }
@@ -223,7 +223,7 @@ internal static class Arm64Fault
             }
 
             var fwb = s.Host?.Caps.Fwb == true;
-            why.Add(Rules.Arm64Prot, Fmt.Cached((fwb, dic, perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.perms)}"),
+            why.Add(Rules.Arm64Prot, Fmt.Cached("prot.normal", (fwb, dic, perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.perms)}"),
                 s.FwbFact, s.DicFact);
         }
 
@@ -242,7 +242,7 @@ internal static class Arm64Fault
         }
 
         var mapping = new Mapping(ipa, size, memType, null, perms);
-        why.Add(Rules.Arm64Map, Fmt.Cached((memType, size, perms), static k => $"maps {Fmt.Shape(k.memType, k.size, null, k.perms)}"), slotFact, vmaFact);
+        why.Add(Rules.Arm64Map, Fmt.Cached("map", (memType, size, perms), static k => $"maps {Fmt.Shape(k.memType, k.size, null, k.perms)}"), slotFact, vmaFact);
         return Done(s, seq, FaultOutcome.Mapped, 0, mapping, why);
     }
 
@@ -261,7 +261,7 @@ internal static class Arm64Fault
         if (hugetlb && !pfnmap)
         {
             shiftSize = vma.Backing.HostPageSize is { } hps and > P4K ? hps : P2M;
-            why.Add(Rules.Arm64VmaPageShift, Fmt.Cached(shiftSize, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block"), vmaFact, new Fact("vma.backing.hostPageSize", Fmt.Size(shiftSize), vma.Seq));
+            why.Add(Rules.Arm64VmaPageShift, Fmt.Cached("shift.hugetlb", shiftSize, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block"), vmaFact, new Fact("vma.backing.hostPageSize", Fmt.Size(shiftSize), vma.Seq));
         }
         else if (!pfnmap)
         {
@@ -291,7 +291,7 @@ internal static class Arm64Fault
 
             why.Add(Rules.Arm64VmaPageShift, shiftSize == P4K
                 ? "VM_PFNMAP whose hva and pa are not congruent at 2M (or the block leaves the VMA): 4K"
-                : Fmt.Cached(shiftSize, static k => $"VM_PFNMAP with hva and pa congruent modulo {Fmt.Size(k)} and the block inside the VMA: {Fmt.Size(k)}"),
+                : Fmt.Cached("shift.pfnmap", shiftSize, static k => $"VM_PFNMAP with hva and pa congruent modulo {Fmt.Size(k)} and the block inside the VMA: {Fmt.Size(k)}"),
                 Facts.VmaFlags(vma), new Fact("vma.pgoff", Fmt.Hex(vma.PgOff), vma.Seq), new Fact("hva", hva.ToString(), slot.Seq));
         }
 

@@ -341,3 +341,20 @@ public sealed class Arm64FaultTests
         Assert.Contains(flag.Explanation, x => x.Rule == Rules.SlotFlags.Id);
     }
 }
+
+public sealed class ExplanationTextTests
+{
+    [Fact]
+    public void A_pfnmap_block_is_explained_as_pfnmap_even_after_a_hugetlb_block_of_the_same_size()
+    {
+        var s = Scenario.Arm64("6.17.2");
+        s.Vma(0xffff00000000, 0x40000000, VmaFlags.VM_SHARED | VmaFlags.VM_HUGETLB, HostMemType.MT_NORMAL, Scenario.Hugetlb(Scenario.M2));
+        s.Slot(0, 0x40000000, 0x40000000, 0xffff00000000);
+        s.Vma(0xfffd00000000, 0x1000000, Scenario.BarFlags, HostMemType.MT_DEVICE_nGnRnE, Scenario.Vfio(0x66000000));
+        s.Slot(2, 0x10000000, 0x1000000, 0xfffd00000000);
+        var huge = s.Fault(0x40000000, Access.Write).Explanation.First(x => x.Rule == Rules.Arm64VmaPageShift.Id);
+        var pfn = s.Fault(0x10000000, Access.Write).Explanation.First(x => x.Rule == Rules.Arm64VmaPageShift.Id);
+        Assert.StartsWith("hugetlb VMA", huge.Text, StringComparison.Ordinal);
+        Assert.StartsWith("VM_PFNMAP with hva and pa congruent modulo", pfn.Text, StringComparison.Ordinal);
+    }
+}
