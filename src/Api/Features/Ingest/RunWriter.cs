@@ -13,6 +13,10 @@ namespace Audit.Api.Features.Ingest;
 /// </summary>
 public sealed class RunWriter(EventStore store)
 {
+    // The folded state of each run at its version, kept between appends; an append that did not
+    // commit takes its (mutated) state out, and the next one folds the run again.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Version, string Policy, RunState State)> _states = new();
+
     public sealed record Outcome(AppendResult? Result, string? Error, string? Policy);
 
     public async Task<Outcome> AppendAsync(
@@ -27,25 +31,36 @@ public sealed class RunWriter(EventStore store)
         {
             var summary = await store.GetRunAsync(run, ct);
             var version = summary?.EventCount ?? 0;
-            var stored = new List<(long Seq, InputEvent Event)>();
-            await foreach (var e in store.ReadAsync(run, ct: ct))
+            RunState state;
+            Policy policy;
+            if (_states.TryRemove(run, out var cached) && cached.Version == version && (policyId ?? summary?.Policy) == cached.Policy)
             {
-                if (e.Event is InputEvent i)
+                state = cached.State;
+                policy = state.Policy;
+            }
+            else
+            {
+                var stored = new List<(long Seq, InputEvent Event)>();
+                await foreach (var e in store.ReadAsync(run, ct: ct))
                 {
-                    stored.Add((e.Seq, i));
+                    if (e.Event is InputEvent i)
+                    {
+                        stored.Add((e.Seq, i));
+                    }
                 }
-            }
 
-            var policy = ChoosePolicy(policyId ?? summary?.Policy, stored.Select(x => x.Event).Concat(inputs.Select(x => x.Event)), out var error);
-            if (policy is null)
-            {
-                return new Outcome(null, error, null);
-            }
+                var chosen = ChoosePolicy(policyId ?? summary?.Policy, stored.Select(x => x.Event).Concat(inputs.Select(x => x.Event)), out var error);
+                if (chosen is null)
+                {
+                    return new Outcome(null, error, null);
+                }
 
-            var state = Engine.Start(policy);
-            foreach (var (seq, e) in stored)
-            {
-                Engine.Step(state, seq, e);
+                policy = chosen;
+                state = Engine.Start(policy);
+                foreach (var (seq, e) in stored)
+                {
+                    Engine.Step(state, seq, e);
+                }
             }
 
             var events = new List<NewEvent>(inputs.Count * 2);
@@ -61,7 +76,12 @@ public sealed class RunWriter(EventStore store)
                 }
             }
 
-            var result = await store.AppendAsync(run, events, expectedVersion ?? version, batchKey, new RunInfo(HostText(stored.Select(x => x.Event).Concat(inputs.Select(x => x.Event))), policy.Id), ct);
+            var result = await store.AppendAsync(run, events, expectedVersion ?? version, batchKey, new RunInfo(HostText(state, inputs), policy.Id), ct);
+            if (result.Status == AppendStatus.Appended)
+            {
+                _states[run] = (result.Version, policy.Id, state);
+            }
+
             if (result.Status != AppendStatus.Conflict || expectedVersion is not null || attempt >= 5)
             {
                 return new Outcome(result, null, policy.Id);
@@ -93,8 +113,8 @@ public sealed class RunWriter(EventStore store)
         return null;
     }
 
-    private static string? HostText(IEnumerable<InputEvent> inputs) =>
-        inputs.OfType<HostDescribed>().FirstOrDefault() is { } h
+    private static string? HostText(RunState state, IEnumerable<TraceEvent> inputs) =>
+        (state.Host ?? inputs.Select(i => i.Event).OfType<HostDescribed>().FirstOrDefault()) is { } h
             ? $"{(h.Arch == Arch.Arm64 ? "arm64" : "x86_64")} {h.Kernel}{(h.Vendor is { } v ? " " + v.ToString().ToLowerInvariant() : "")}"
             : null;
 }
