@@ -10,20 +10,23 @@ namespace Audit.Api.Composition;
 /// </summary>
 public static class Database
 {
-    public static async Task<NpgsqlDataSource> OpenAsync(string? db, TextWriter log, CancellationToken ct)
+    /// <summary>The connection string in use, and how to name it in messages.</summary>
+    public static async Task<(string ConnectionString, string Where)> ResolveAsync(string? db, TextWriter log, CancellationToken ct)
     {
         var cs = db ?? Environment.GetEnvironmentVariable("AUDIT_DB");
-        string where;
         if (string.IsNullOrWhiteSpace(cs))
         {
             var embedded = new EmbeddedPostgres(EmbeddedPostgres.DefaultHome());
             cs = await embedded.EnsureStartedAsync(m => log.WriteLine(m), ct);
-            where = $"the embedded database under {embedded.Home}";
+            return (cs, $"the embedded database under {embedded.Home}");
         }
-        else
-        {
-            where = "the database given by " + (db is not null ? "--db" : "AUDIT_DB");
-        }
+
+        return (cs, "the database given by " + (db is not null ? "--db" : "AUDIT_DB"));
+    }
+
+    public static async Task<NpgsqlDataSource> OpenAsync(string? db, TextWriter log, CancellationToken ct)
+    {
+        var (cs, where) = await ResolveAsync(db, log, ct);
 
         NpgsqlDataSource ds;
         try

@@ -15,6 +15,15 @@ public static class SyntheticRun
     private const ulong GpuHva = 0x7d0000000000, GpuGpa = 0x40000000000, GpuSize = 0x400000000;
     private const ulong BarHva = 0x7c0000000000, BarGpa = 0x10000000, BarSize = 0x1000000;
 
+    /// <summary>An address inside one of the run's memslots (for queries over a synthetic run).</summary>
+    public static ulong RandomGuestAddress(Random rng) => rng.Next(4) switch
+    {
+        0 => RamGpa + ((ulong)rng.NextInt64((long)(RamSize >> 12)) << 12),
+        1 => HugeGpa + ((ulong)rng.NextInt64((long)(HugeSize >> 12)) << 12),
+        2 => GpuGpa + ((ulong)rng.NextInt64((long)(GpuSize >> 12)) << 12),
+        _ => BarGpa + ((ulong)rng.Next((int)(BarSize >> 12)) << 12),
+    };
+
     public static IEnumerable<(long TsNs, InputEvent Event)> Generate(long events, int seed)
     {
         var rng = new Random(seed);

@@ -1,0 +1,319 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Audit.Api.Features.Ingest;
+using Audit.Domain;
+using Audit.Domain.Events;
+using Audit.Domain.Model;
+using Audit.Projections.Serialization;
+using Audit.Projections.Storage;
+using Audit.Projections.Temporal;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Audit.Api.Features.Bench;
+
+/// <summary>One measured figure: its goal, and whether the goal is a floor or a ceiling.</summary>
+public sealed record Figure(string Key, double Value, double Goal, bool AtLeast, string Unit, string Note)
+{
+    public bool Met => AtLeast ? Value >= Goal : Value <= Goal;
+}
+
+/// <summary>
+/// The benchmarks of issue 7, each measured in this process against PostgreSQL itself on the same
+/// data in the same run, in a schema of its own that is dropped afterwards.
+/// </summary>
+public sealed class BenchSuite(string connectionString, Action<string> log)
+{
+    private const string Run = "bench";
+
+    public async Task<List<Figure>> RunAsync(long events, bool keep, CancellationToken ct)
+    {
+        var schema = "bench_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        await using (var admin = NpgsqlDataSource.Create(connectionString))
+        await using (var cmd = admin.CreateCommand($"create schema {schema}"))
+        {
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        var cs = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema, MaxPoolSize = 40 }.ConnectionString;
+        await using var ds = NpgsqlDataSource.Create(cs);
+        try
+        {
+            await Migrator.MigrateAsync(ds, ct);
+            var figures = new List<Figure>();
+
+            // The engine first, before the suite's data fills this process's heap.
+            log("engine: deciding 1,000,000 synthetic events on one thread");
+            var engine = EngineBench.Run(1_000_000);
+            figures.Add(new Figure("engineFaultsPerSec", Math.Round(engine.FaultsPerSec), 1_000_000, true, "faults/s", $"median of 3 passes; range {engine.MinFaultsPerSec:N0} - {engine.MaxFaultsPerSec:N0}"));
+            var (ingestRatio, stored) = await Ingest(ds, events, ct);
+            figures.Add(ingestRatio);
+            figures.Add(await BytesPerEvent(ds, stored, ct));
+            figures.Add(await Rebuild(ds, ct));
+
+            // What autovacuum does after a bulk load and a generation swap: statistics, and no dead rows.
+            foreach (var table in new[] { "events", "projection_rows" })
+            {
+                await using var vacuum = ds.CreateCommand($"vacuum analyze {table}");
+                await vacuum.ExecuteNonQueryAsync(ct);
+            }
+
+            var (point, whole) = await PointQueries(ds, stored, ct);
+            figures.Add(point);
+            figures.Add(whole);
+            figures.Add(await WhyOverHttp(ds, stored, ct));
+            figures.AddRange(await Concurrent(ds, events, ct));
+            return figures;
+        }
+        finally
+        {
+            if (!keep)
+            {
+                await using var admin = NpgsqlDataSource.Create(connectionString);
+                await using var drop = admin.CreateCommand($"drop schema {schema} cascade");
+                await drop.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    /// <summary>Events + decisions + inline projections, batch by batch, against raw COPY BINARY of the same event rows into a bare table.</summary>
+    private async Task<(Figure, long)> Ingest(NpgsqlDataSource ds, long events, CancellationToken ct)
+    {
+        await using (var cmd = ds.CreateCommand("create table raw_events (run_id text, seq bigint, type text, version smallint, ts_ns bigint, recorded_at timestamptz, payload jsonb)"))
+        {
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        var store = new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]);
+        var state = Engine.Start(Policies.Arm64_6_17);
+        var ours = new Stopwatch();
+        var raw = new Stopwatch();
+        long seq = 0;
+        var batch = new List<(long Ts, InputEvent Event)>(20_000);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var x in SyntheticRun.Generate(long.MaxValue, 42))
+        {
+            batch.Add(x);
+            if (batch.Count < 20_000)
+            {
+                continue;
+            }
+
+            // Ours: decide, serialize, COPY, project, in one transaction per batch.
+            ours.Start();
+            var appended = new List<NewEvent>(batch.Count * 2);
+            var next = seq;
+            foreach (var (ts, e) in batch)
+            {
+                next++;
+                appended.Add(new NewEvent(e, ts));
+                foreach (var d in Engine.Step(state, next, e))
+                {
+                    next++;
+                    appended.Add(new NewEvent(d, ts));
+                }
+            }
+
+            await store.AppendAsync(Run, appended, seq, ct: ct);
+            ours.Stop();
+
+            // Raw: the same rows, already serialized, COPYed into a table without keys or indexes.
+            var rows = appended.Select((e, i) => (Seq: seq + i + 1, Type: EventRegistry.For(e.Event), Payload: System.Text.Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event)), e.TsNs)).ToList();
+            raw.Start();
+            await using (var conn = await ds.OpenConnectionAsync(ct))
+            await using (var copy = await conn.BeginBinaryImportAsync("copy raw_events from stdin (format binary)", ct))
+            {
+                foreach (var r in rows)
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(Run, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync(r.Seq, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(r.Type.StoredName, NpgsqlDbType.Text, ct);
+                    await copy.WriteAsync((short)r.Type.Version, NpgsqlDbType.Smallint, ct);
+                    await copy.WriteAsync(r.TsNs ?? 0, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+                    await copy.WriteAsync(r.Payload, NpgsqlDbType.Jsonb, ct);
+                }
+
+                await copy.CompleteAsync(ct);
+            }
+
+            raw.Stop();
+            seq = next;
+            batch.Clear();
+            log($"ingest: {seq:N0} / {events:N0} events ({seq / ours.Elapsed.TotalSeconds:N0} events/s; raw COPY {seq / raw.Elapsed.TotalSeconds:N0})");
+            if (seq >= events)
+            {
+                break;
+            }
+        }
+
+        var ratio = raw.Elapsed.TotalSeconds / ours.Elapsed.TotalSeconds;
+        return (new Figure("ingestRatio", Math.Round(ratio, 3), 0.8, true, "x raw COPY",
+            $"{seq:N0} events in {ours.Elapsed.TotalSeconds:0.0} s ({seq / ours.Elapsed.TotalSeconds:N0}/s) vs raw COPY {raw.Elapsed.TotalSeconds:0.0} s"), seq);
+    }
+
+    private async Task<Figure> BytesPerEvent(NpgsqlDataSource ds, long events, CancellationToken ct)
+    {
+        await using var cmd = ds.CreateCommand("""
+            select pg_total_relation_size('events') + pg_total_relation_size('projection_rows') + pg_total_relation_size('runs')
+                 + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints'),
+                   pg_total_relation_size('events'), pg_total_relation_size('projection_rows')
+            """);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var total = r.GetInt64(0);
+        return new Figure("bytesPerEvent", Math.Round((double)total / events, 1), 250, false, "bytes",
+            $"events {r.GetInt64(1) / (1 << 20):N0} MiB + projections {r.GetInt64(2) / (1 << 20):N0} MiB for {events:N0} events, tables and indexes");
+    }
+
+    /// <summary>A full rebuild of the projections against a raw ordered read of the run's events.</summary>
+    private async Task<Figure> Rebuild(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        log("rebuild: raw ordered read, then a full rebuild");
+        var raw = Stopwatch.StartNew();
+        long n = 0;
+        await using (var conn = await ds.OpenConnectionAsync(ct))
+        await using (var cmd = new NpgsqlCommand("select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 order by seq", conn))
+        {
+            cmd.Parameters.Add(new() { Value = Run });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                _ = r.GetInt64(0);
+                _ = r.GetString(1);
+                _ = r.GetString(5);
+                n++;
+            }
+        }
+
+        raw.Stop();
+        var ours = Stopwatch.StartNew();
+        await new Rebuilder(new EventStore(ds, TimeProvider.System), chunk: 200_000).RebuildAsync(Run, ct: ct);
+        ours.Stop();
+        return new Figure("rebuildRatio", Math.Round(raw.Elapsed.TotalSeconds / ours.Elapsed.TotalSeconds, 3), 0.7, true, "x raw read",
+            $"{n:N0} events: rebuild {ours.Elapsed.TotalSeconds:0.0} s, raw ordered read {raw.Elapsed.TotalSeconds:0.0} s");
+    }
+
+    private async Task<(Figure Point, Figure Whole)> PointQueries(NpgsqlDataSource ds, long events, CancellationToken ct)
+    {
+        log("time travel: 2,000 point queries, then the whole map");
+        var queries = new TemporalQueries(ds);
+        var rng = new Random(7);
+        var lat = new List<double>();
+        for (var i = 0; i < 2_100; i++)
+        {
+            var gpa = SyntheticRun.RandomGuestAddress(rng);
+            var at = 1 + rng.NextInt64(events);
+            var sw = Stopwatch.StartNew();
+            await queries.RowAtAsync(Run, RunProjections.Stage2Name, gpa, at, ct);
+            if (i >= 100)
+            {
+                lat.Add(sw.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        // The whole map at the end, over a gpa range holding 10,000 stage-2 intervals.
+        var all = await queries.RowsAtAsync(Run, events, ct: ct);
+        var stage2 = all.Where(r => r.Projection == RunProjections.Stage2Name).OrderBy(r => r.Lo).ToList();
+        var take = Math.Min(10_000, stage2.Count);
+        var hi = take == 0 ? 1UL : (ulong)stage2[take - 1].Hi;
+        var times = new List<double>();
+        var count = 0;
+        for (var i = 0; i < 6; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var rows = await queries.RowsAtAsync(Run, events, 0, hi, ct);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            count = rows.Count(r => r.Projection == RunProjections.Stage2Name);
+        }
+
+        times.Sort();
+        return (new Figure("pointQueryP99Ms", Math.Round(P99(lat), 2), 5, false, "ms", $"mapping of a gpa at a seq, {lat.Count:N0} queries over {events:N0} events; median {Median(lat):0.00} ms"),
+                new Figure("wholeMapMs", Math.Round(times[times.Count / 2], 1), 50, false, "ms", $"the whole map at a seq: {count:N0} stage-2 intervals (median of {times.Count})"));
+    }
+
+    private async Task<Figure> WhyOverHttp(NpgsqlDataSource ds, long events, CancellationToken ct)
+    {
+        log("why over HTTP: 1,000 requests on loopback");
+        var port = FreePort();
+        var app = Http.HttpApp.Build([], ds, $"http://127.0.0.1:{port}", new Http.HttpOptions(null, 1 << 20));
+        await app.StartAsync(ct);
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var rng = new Random(11);
+            var lat = new List<double>();
+            for (var i = 0; i < 1_050; i++)
+            {
+                var gpa = SyntheticRun.RandomGuestAddress(rng);
+                var at = 1 + rng.NextInt64(events);
+                var sw = Stopwatch.StartNew();
+                using var r = await client.GetAsync($"/runs/{Run}/why?gpa=0x{gpa:x}&at={at}", ct);
+                _ = await r.Content.ReadAsStringAsync(ct);
+                if (!r.IsSuccessStatusCode)
+                {
+                    throw new InvalidOperationException($"why answered {(int)r.StatusCode}");
+                }
+
+                if (i >= 50)
+                {
+                    lat.Add(sw.Elapsed.TotalMilliseconds);
+                }
+            }
+
+            return new Figure("whyP99Ms", Math.Round(P99(lat), 2), 10, false, "ms", $"GET /runs/{{run}}/why, {lat.Count:N0} requests over {events:N0} events; median {Median(lat):0.00} ms");
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+        }
+    }
+
+    /// <summary>8 writers, each appending 100-event batches (decided and projected) to a run of its own.</summary>
+    private async Task<List<Figure>> Concurrent(NpgsqlDataSource ds, long events, CancellationToken ct)
+    {
+        var batches = events >= 5_000_000 ? 400 : 150;
+        log($"8 concurrent writers: {batches} batches of 100 events each");
+        var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
+        var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
+        long stored = 0;
+        var wall = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            var inputs = SyntheticRun.Generate(batches * 100L, 100 + w).Select(x => new TraceEvent(0, x.TsNs, x.Event, [])).ToList();
+            for (var b = 0; b < batches; b++)
+            {
+                var sw = Stopwatch.StartNew();
+                var r = await writer.AppendAsync($"writer{w}", inputs.GetRange(b * 100, 100), null, null, null, ct);
+                lat.Add(sw.Elapsed.TotalMilliseconds);
+                Interlocked.Add(ref stored, r.Result!.EventCount);
+            }
+        }, ct)));
+        wall.Stop();
+        var list = lat.ToList();
+        return
+        [
+            new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms"),
+        ];
+    }
+
+    private static double P99(List<double> xs)
+    {
+        var s = xs.Order().ToList();
+        return s.Count == 0 ? 0 : s[(int)Math.Min(s.Count - 1, Math.Ceiling(s.Count * 0.99) - 1)];
+    }
+
+    private static double Median(List<double> xs) => xs.Count == 0 ? 0 : xs.Order().ElementAt(xs.Count / 2);
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
