@@ -30,7 +30,7 @@ public static class BenchCommand
         cmd.SetAction(async (parse, ct) =>
         {
             List<Figure> figures;
-            var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(quick) ? "quick" : "full";
+            var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
             var n = parse.GetValue(events) ?? (parse.GetValue(quick) ? 1_000_000 : 10_000_000);
             string pgVersion = "-";
             if (mode == "engine")
