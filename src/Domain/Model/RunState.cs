@@ -201,6 +201,9 @@ public sealed class RunState
     /// <summary>Seqs of the attribute changes that made ranges shared again (for explanations).</summary>
     public IntervalMap<long> SharedAttr { get; } = new();
 
+    /// <summary>gfns whose last fault was refused (not mapped): the seq and the first reason, for divergence reports.</summary>
+    public Dictionary<ulong, (long Seq, string Outcome, string Reason)> Refusals { get; } = [];
+
     /// <summary>gfns whose last fault decision was a memory-fault exit not yet seen by the VMM -> the fault's seq.</summary>
     public Dictionary<ulong, long> PendingMemoryFaults { get; } = [];
 
@@ -257,6 +260,11 @@ public sealed class RunState
         {
             c.Slots[k] = v;
             c.SlotMap(k.AsId).Set(v.Gpa.Value, v.End, v);
+        }
+
+        foreach (var (gfn, r) in Refusals)
+        {
+            c.Refusals[gfn] = r;
         }
 
         foreach (var (gfn, seq) in PendingMemoryFaults)

@@ -11,7 +11,7 @@ internal static class Observation
         var observed = $"{o.MemType?.ToString() ?? "?"}{(o.Ipat == true ? "+IPAT" : "")} {Fmt.Size(o.Size)} {Fmt.Perms(o.Perms)} at {o.Gpa}";
         if (!s.Stage2.TryFind(o.Gpa.Value, out var e))
         {
-            return [new DivergenceFound(seq, $"not mapped at {o.Gpa}", observed)];
+            return [new DivergenceFound(seq, $"not mapped at {o.Gpa}{Why(s, o.Gpa.Gfn)}", observed)];
         }
 
         var m = e.Value;
@@ -30,6 +30,13 @@ internal static class Observation
             return [];
         }
 
-        return [new DivergenceFound(seq, $"no memory-fault exit at {x.Gpa}", $"KVM_EXIT_MEMORY_FAULT at {x.Gpa} size {Fmt.Size(x.Size)} flags {Fmt.Hex(x.Flags)}")];
+        var model = s.Stage2.TryFind(x.Gpa.Value, out var e)
+            ? $"no memory-fault exit at {x.Gpa}: mapped {e.Value.MemType} {Fmt.Size(e.Value.Granule)} {Fmt.Perms(e.Value.Perms)} (seq {e.Value.DecidedSeq})"
+            : $"no memory-fault exit at {x.Gpa}{Why(s, x.Gpa.Gfn)}";
+        return [new DivergenceFound(seq, model, $"KVM_RUN returned -EFAULT as a memory fault at {x.Gpa} size {Fmt.Size(x.Size)} flags {Fmt.Hex(x.Flags)}")];
     }
+
+    /// <summary>What the model last decided at that page, when it refused a fault there.</summary>
+    private static string Why(RunState s, ulong gfn) =>
+        s.Refusals.TryGetValue(gfn, out var r) ? $": the model's last fault there (seq {r.Seq}) was {r.Outcome}: {r.Reason}" : s.SlotAt(new Audit.Domain.Addresses.Gpa(gfn << 12)) is null ? ": no memslot covers it in the model" : ": the model saw no fault there";
 }

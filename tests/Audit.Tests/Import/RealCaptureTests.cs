@@ -1,0 +1,95 @@
+using Audit.Domain.Events;
+using Audit.Projections.Storage;
+using Audit.Tests.Cli;
+using Audit.Tests.Infrastructure;
+
+namespace Audit.Tests.Import;
+
+/// <summary>The real kvm_pvm capture (strace and tracefs of one VM) imported as one run.</summary>
+public sealed class RealCaptureTests : DatabaseTest
+{
+    private static string Real(string name) => Path.Combine(Paths.Samples, "real", "x86-pvm-6.18", name);
+
+    [Fact]
+    public async Task Strace_and_trace_import_as_one_run_and_every_line_is_accounted_for()
+    {
+        var r = await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm", "--policy", "x86-shadow");
+        Assert.True(r.Exit == 0, r.Err);
+
+        // The summary accounts for every line: lines = lines that gave events + lines counted by kind.
+        foreach (var (file, total) in new[] { ("strace.txt", File.ReadAllLines(Real("strace.txt")).Length), ("trace.txt", File.ReadAllLines(Real("trace.txt")).Length) })
+        {
+            Assert.Contains($"{file} (", r.Out, StringComparison.Ordinal);
+            Assert.Contains($": {total} lines,", r.Out, StringComparison.Ordinal);
+        }
+
+        var counts = new Dictionary<string, long>();
+        await foreach (var e in Store().ReadAsync("pvm"))
+        {
+            counts[e.Type] = counts.GetValueOrDefault(e.Type) + 1;
+        }
+
+        Assert.Equal(8, counts["memslot_set"]);
+        Assert.Equal(17, counts["vma_mapped"]);
+        Assert.True(counts["vma_unmapped"] >= 10 && counts["vma_protection_changed"] == 5 && counts["vma_advised"] == 6);
+        Assert.Equal(108, counts["guest_faulted"]);
+        Assert.Equal(108, counts["stage2_mapping_observed"]);
+        Assert.Equal(36, counts["mmu_notifier_invalidated"]);
+        Assert.Equal(4, counts["memory_fault_exit_observed"]);
+        Assert.Equal(3, counts["guest_memfd_fallocated"]);
+    }
+
+    [Fact]
+    public async Task The_model_agrees_with_every_observed_spte_it_could_decide_and_says_why_for_the_rest()
+    {
+        Assert.Equal(0, (await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm", "--policy", "x86-shadow")).Exit);
+        var divergences = new List<DivergenceFound>();
+        var mapped = 0;
+        await foreach (var e in Store().ReadAsync("pvm"))
+        {
+            switch (e.Event)
+            {
+                case DivergenceFound d:
+                    divergences.Add(d);
+                    break;
+                case FaultResolved { Outcome: FaultOutcome.Mapped }:
+                    mapped++;
+                    break;
+            }
+        }
+
+        // Every SPTE the model mapped matches the kernel's permissions and level.
+        Assert.Equal(86, mapped);
+        Assert.DoesNotContain(divergences, d => d.Model.StartsWith("WB", StringComparison.Ordinal));
+
+        // The rest fall in the memslots strace could not decode (KVM_SET_USER_MEMORY_REGION2 at 0x400000-0x9fffff),
+        // or are -EFAULT exits; each names what the model decided there and why.
+        var spte = divergences.Where(d => d.Kernel.Contains(" at 0x", StringComparison.Ordinal) && !d.Kernel.Contains("-EFAULT", StringComparison.Ordinal)).ToList();
+        Assert.Equal(22, spte.Count);
+        Assert.All(spte, d => Assert.Contains("no memslot covers the gpa", d.Model, StringComparison.Ordinal));
+        Assert.All(spte, d =>
+        {
+            var gpa = Convert.ToUInt64(d.Kernel.Split(" at ")[1].Trim()[2..], 16);
+            Assert.InRange(gpa, 0x400000UL, 0x9fffffUL);
+        });
+        Assert.Equal(4, divergences.Count(d => d.Kernel.Contains("-EFAULT", StringComparison.Ordinal)));
+        Assert.Equal(26, divergences.Count);
+    }
+
+    [Fact]
+    public async Task A_trace_whose_clock_cannot_be_aligned_is_refused_with_the_reason()
+    {
+        var strace = Path.Combine(Path.GetTempPath(), $"s-{Guid.NewGuid():N}.txt");
+        await File.WriteAllLinesAsync(strace, ["1 00:00:01.000000 munmap(0x7f0000000000, 4096) = 0"]);
+        try
+        {
+            var r = await CliRunner.RunAsync(ConnectionString, "ingest", strace, Real("trace.txt"), "--run", "x", "--policy", "x86-shadow");
+            Assert.Equal(2, r.Exit);
+            Assert.Contains("no mmap result appears in both", r.Err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(strace);
+        }
+    }
+}
