@@ -134,8 +134,13 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
     [Fact]
     public async Task An_unknown_format_is_refused_as_bad_input()
     {
-        var r = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--format", "strace");
+        var r = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--format", "perf");
         Assert.Equal(2, r.Exit);
-        Assert.Contains(":1: format 'strace' is not supported", r.Err, StringComparison.Ordinal);
+        Assert.Contains(":1: format 'perf' is not supported", r.Err, StringComparison.Ordinal);
+
+        // A format that does not fit the file: the first line that is not strace says so.
+        var wrong = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--format", "strace");
+        Assert.Equal(2, wrong.Exit);
+        Assert.Contains("not an strace line", wrong.Err, StringComparison.Ordinal);
     }
 }

@@ -45,8 +45,7 @@ public static class BenchCommand
                 {
                     (cs, _) = await Database.ResolveAsync(parse.GetValue(CommandLine.Db), cli.Err, ct);
                     await using var ds = NpgsqlDataSource.Create(cs);
-                    await using var v = ds.CreateCommand("show server_version");
-                    pgVersion = (string)(await v.ExecuteScalarAsync(ct))!;
+                    pgVersion = await Projections.Storage.Baselines.ServerVersionAsync(ds, ct);
                 }
                 catch (Exception ex) when (ex is DatabaseUnavailableException or NpgsqlException)
                 {

@@ -10,7 +10,6 @@ using Audit.Projections.Serialization;
 using Audit.Projections.Storage;
 using Audit.Projections.Temporal;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Audit.Api.Features.Bench;
 
@@ -31,11 +30,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
     public async Task<List<Figure>> RunAsync(long events, bool keep, CancellationToken ct)
     {
         var schema = "bench_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
-        await using (var admin = NpgsqlDataSource.Create(connectionString))
-        await using (var cmd = admin.CreateCommand($"create schema {schema}"))
-        {
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+        await Baselines.CreateSchemaAsync(connectionString, schema, ct);
 
         var cs = new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema, MaxPoolSize = 40 }.ConnectionString;
         await using var ds = NpgsqlDataSource.Create(cs);
@@ -54,11 +49,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             figures.Add(await Rebuild(ds, ct));
 
             // What autovacuum does after a bulk load and a generation swap: statistics, and no dead rows.
-            foreach (var table in new[] { "events", "projection_rows" })
-            {
-                await using var vacuum = ds.CreateCommand($"vacuum analyze {table}");
-                await vacuum.ExecuteNonQueryAsync(ct);
-            }
+            await Baselines.VacuumAnalyzeAsync(ds, ct);
 
             var (point, whole) = await PointQueries(ds, stored, ct);
             figures.Add(point);
@@ -71,9 +62,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         {
             if (!keep)
             {
-                await using var admin = NpgsqlDataSource.Create(connectionString);
-                await using var drop = admin.CreateCommand($"drop schema {schema} cascade");
-                await drop.ExecuteNonQueryAsync(CancellationToken.None);
+                await Baselines.DropSchemaAsync(connectionString, schema, CancellationToken.None);
             }
         }
     }
@@ -81,10 +70,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
     /// <summary>Events + decisions + inline projections, batch by batch, against raw COPY BINARY of the same event rows into a bare table.</summary>
     private async Task<(Figure, long)> Ingest(NpgsqlDataSource ds, long events, CancellationToken ct)
     {
-        await using (var cmd = ds.CreateCommand("create table raw_events (run_id text, seq bigint, type text, version smallint, ts_ns bigint, recorded_at timestamptz, payload jsonb)"))
-        {
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+        await Baselines.CreateRawTableAsync(ds, ct);
 
         var store = new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]);
         var state = Engine.Start(Policies.Arm64_6_17);
@@ -120,26 +106,13 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             ours.Stop();
 
             // Raw: the same rows, already serialized, COPYed into a table without keys or indexes.
-            var rows = appended.Select((e, i) => (Seq: seq + i + 1, Type: EventRegistry.For(e.Event), Payload: System.Text.Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event)), e.TsNs)).ToList();
-            raw.Start();
-            await using (var conn = await ds.OpenConnectionAsync(ct))
-            await using (var copy = await conn.BeginBinaryImportAsync("copy raw_events from stdin (format binary)", ct))
+            var rows = appended.Select((e, i) =>
             {
-                foreach (var r in rows)
-                {
-                    await copy.StartRowAsync(ct);
-                    await copy.WriteAsync(Run, NpgsqlDbType.Text, ct);
-                    await copy.WriteAsync(r.Seq, NpgsqlDbType.Bigint, ct);
-                    await copy.WriteAsync(r.Type.StoredName, NpgsqlDbType.Text, ct);
-                    await copy.WriteAsync((short)r.Type.Version, NpgsqlDbType.Smallint, ct);
-                    await copy.WriteAsync(r.TsNs ?? 0, NpgsqlDbType.Bigint, ct);
-                    await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
-                    await copy.WriteAsync(r.Payload, NpgsqlDbType.Jsonb, ct);
-                }
-
-                await copy.CompleteAsync(ct);
-            }
-
+                var type = EventRegistry.For(e.Event);
+                return new Baselines.RawRow(seq + i + 1, type.StoredName, (short)type.Version, e.TsNs ?? 0, System.Text.Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event)));
+            }).ToList();
+            raw.Start();
+            await Baselines.RawCopyAsync(ds, Run, rows, now, ct);
             raw.Stop();
             seq = next;
             batch.Clear();
@@ -157,16 +130,9 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
 
     private async Task<Figure> BytesPerEvent(NpgsqlDataSource ds, long events, CancellationToken ct)
     {
-        await using var cmd = ds.CreateCommand("""
-            select pg_total_relation_size('events') + pg_total_relation_size('projection_rows') + pg_total_relation_size('runs')
-                 + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints'),
-                   pg_total_relation_size('events'), pg_total_relation_size('projection_rows')
-            """);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        var total = r.GetInt64(0);
+        var (total, eventsBytes, projectionBytes) = await Baselines.SizesAsync(ds, ct);
         return new Figure("bytesPerEvent", Math.Round((double)total / events, 1), 250, false, "bytes",
-            $"events {r.GetInt64(1) / (1 << 20):N0} MiB + projections {r.GetInt64(2) / (1 << 20):N0} MiB for {events:N0} events, tables and indexes");
+            $"events {eventsBytes / (1 << 20):N0} MiB + projections {projectionBytes / (1 << 20):N0} MiB for {events:N0} events, tables and indexes");
     }
 
     /// <summary>A full rebuild of the projections against a raw ordered read of the run's events.</summary>
@@ -174,21 +140,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
     {
         log("rebuild: raw ordered read, then a full rebuild");
         var raw = Stopwatch.StartNew();
-        long n = 0;
-        await using (var conn = await ds.OpenConnectionAsync(ct))
-        await using (var cmd = new NpgsqlCommand("select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 order by seq", conn))
-        {
-            cmd.Parameters.Add(new() { Value = Run });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-            {
-                _ = r.GetInt64(0);
-                _ = r.GetString(1);
-                _ = r.GetString(5);
-                n++;
-            }
-        }
-
+        var n = await Baselines.RawOrderedReadAsync(ds, Run, ct);
         raw.Stop();
         var ours = Stopwatch.StartNew();
         await new Rebuilder(new EventStore(ds, TimeProvider.System), chunk: 200_000).RebuildAsync(Run, ct: ct);

@@ -1,0 +1,100 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Audit.Projections.Storage;
+
+/// <summary>
+/// What PostgreSQL does without us, for the benchmarks' side-by-side ratios: raw COPY BINARY of event
+/// rows into a table without keys or indexes, a raw ordered read, table sizes, and the bench schema.
+/// </summary>
+public static class Baselines
+{
+    public sealed record RawRow(long Seq, string Type, short Version, long TsNs, string Payload);
+
+    public static async Task CreateSchemaAsync(string connectionString, string schema, CancellationToken ct)
+    {
+        await using var ds = NpgsqlDataSource.Create(connectionString);
+        await using var cmd = ds.CreateCommand($"create schema \"{schema}\"");
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public static async Task DropSchemaAsync(string connectionString, string schema, CancellationToken ct)
+    {
+        await using var ds = NpgsqlDataSource.Create(connectionString);
+        await using var cmd = ds.CreateCommand($"drop schema if exists \"{schema}\" cascade");
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public static async Task<string> ServerVersionAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        await using var cmd = ds.CreateCommand("show server_version");
+        return (string)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    public static async Task CreateRawTableAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        await using var cmd = ds.CreateCommand("create table raw_events (run_id text, seq bigint, type text, version smallint, ts_ns bigint, recorded_at timestamptz, payload jsonb)");
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public static async Task RawCopyAsync(NpgsqlDataSource ds, string runId, IReadOnlyList<RawRow> rows, DateTimeOffset recordedAt, CancellationToken ct)
+    {
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        await using var copy = await conn.BeginBinaryImportAsync("copy raw_events from stdin (format binary)", ct);
+        foreach (var r in rows)
+        {
+            await copy.StartRowAsync(ct);
+            await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
+            await copy.WriteAsync(r.Seq, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(r.Type, NpgsqlDbType.Text, ct);
+            await copy.WriteAsync(r.Version, NpgsqlDbType.Smallint, ct);
+            await copy.WriteAsync(r.TsNs, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(recordedAt, NpgsqlDbType.TimestampTz, ct);
+            await copy.WriteAsync(r.Payload, NpgsqlDbType.Jsonb, ct);
+        }
+
+        await copy.CompleteAsync(ct);
+    }
+
+    /// <summary>Reads a run's events in seq order as text, without deserializing: the floor for a rebuild.</summary>
+    public static async Task<long> RawOrderedReadAsync(NpgsqlDataSource ds, string runId, CancellationToken ct)
+    {
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 order by seq", conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        long n = 0;
+        while (await r.ReadAsync(ct))
+        {
+            _ = r.GetInt64(0);
+            _ = r.GetString(1);
+            _ = r.GetString(5);
+            n++;
+        }
+
+        return n;
+    }
+
+    /// <summary>(all tables and indexes, events, projection rows) in bytes.</summary>
+    public static async Task<(long Total, long Events, long Projections)> SizesAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        await using var cmd = ds.CreateCommand("""
+            select pg_total_relation_size('events') + pg_total_relation_size('projection_rows') + pg_total_relation_size('runs')
+                 + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints'),
+                   pg_total_relation_size('events'), pg_total_relation_size('projection_rows')
+            """);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+    }
+
+    /// <summary>What autovacuum does after a bulk load: statistics, and no dead rows.</summary>
+    public static async Task VacuumAnalyzeAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        foreach (var table in new[] { "events", "projection_rows" })
+        {
+            await using var cmd = ds.CreateCommand($"vacuum analyze {table}");
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+    }
+}
