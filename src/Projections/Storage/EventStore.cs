@@ -196,12 +196,14 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
     }
 
     /// <summary>A run's events in seq order from <paramref name="fromSeq"/>, up to a seq and/or a time (inclusive).</summary>
+    /// <param name="withoutExplanations">Leave decisions' explanations in the database (readers that only fold state).</param>
     public async IAsyncEnumerable<StoredEvent> ReadAsync(
         string runId,
         long fromSeq = 1,
         long? toSeq = null,
         long? toTsNs = null,
-        [EnumeratorCancellation] CancellationToken ct = default)
+        [EnumeratorCancellation] CancellationToken ct = default,
+        bool withoutExplanations = false)
     {
         // A time bound means "every event up to the last one at or before that time": events
         // without a ts take the time of the last timed event before them.
@@ -212,8 +214,9 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var payloadColumn = withoutExplanations ? "(payload - 'explanation')::text" : "payload::text";
         await using var cmd = new NpgsqlCommand(
-            "select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
+            $"select seq, type, version, ts_ns, recorded_at, {payloadColumn} from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
             conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = fromSeq });

@@ -101,7 +101,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 20_000)
     private async Task<long> FoldAsync(string runId, int gen, RunProjections view, long from, long to, (NpgsqlConnection Conn, NpgsqlTransaction Tx)? within, CancellationToken ct)
     {
         var last = from;
-        await foreach (var e in store.ReadAsync(runId, from + 1, to + 256, ct: ct))
+        await foreach (var e in store.ReadAsync(runId, from + 1, to + 256, ct: ct, withoutExplanations: true))
         {
             if (e.Seq > to && e.Event is Audit.Domain.Events.InputEvent)
             {

@@ -41,7 +41,7 @@ public sealed class RunWriter(EventStore store)
             else
             {
                 var stored = new List<(long Seq, InputEvent Event)>();
-                await foreach (var e in store.ReadAsync(run, ct: ct))
+                await foreach (var e in store.ReadAsync(run, ct: ct, withoutExplanations: true))
                 {
                     if (e.Event is InputEvent i)
                     {
