@@ -34,7 +34,9 @@ public static class SyntheticRun
         {
             yield return new HostDescribed(Arch.Arm64, "6.17.2", null, 4096, new HostCaps(Fwb: true, CacheDic: true));
             yield return new VmCreated(VmType.Default, 48);
-            yield return new VmaMapped(HvaRange.FromSize(new(RamHva), RamSize), Perms.R | Perms.W, VmaFlags.None, HostMemType.MT_NORMAL, new Backing(BackingKind.Anon, LinearMap: true, StructPage: true, HostPageSize: 4096, Thp: true));
+            // Guest RAM: the low half on transparent huge pages, the high half on 4 KiB pages.
+            yield return new VmaMapped(HvaRange.FromSize(new(RamHva), RamSize / 2), Perms.R | Perms.W, VmaFlags.None, HostMemType.MT_NORMAL, new Backing(BackingKind.Anon, LinearMap: true, StructPage: true, HostPageSize: 4096, Thp: true));
+            yield return new VmaMapped(HvaRange.FromSize(new(RamHva + (RamSize / 2)), RamSize / 2), Perms.R | Perms.W, VmaFlags.None, HostMemType.MT_NORMAL, new Backing(BackingKind.Anon, LinearMap: true, StructPage: true, HostPageSize: 4096, Thp: false));
             yield return new MemslotSet(0, 0, new(RamGpa), RamSize, new(RamHva), MemslotFlags.None, null, null, 0);
             yield return new VmaMapped(HvaRange.FromSize(new(HugeHva), HugeSize), Perms.R | Perms.W, VmaFlags.VM_SHARED | VmaFlags.VM_HUGETLB, HostMemType.MT_NORMAL, new Backing(BackingKind.Hugetlb, "/dev/hugepages/ram", LinearMap: true, StructPage: true, HostPageSize: 0x200000));
             yield return new MemslotSet(1, 0, new(HugeGpa), HugeSize, new(HugeHva), MemslotFlags.None, null, null, 0);
@@ -59,8 +61,13 @@ public static class SyntheticRun
             InputEvent e;
             if (dice < 6_000)
             {
-                // A sequential sweep through guest RAM (boot, memset), 4K steps.
+                // Sequential sweeps through guest RAM (boot, memset), 4K steps, alternating halves.
                 cursor = cursor + 0x1000 >= RamGpa + RamSize ? RamGpa : cursor + 0x1000;
+                if (rng.Next(2) == 0)
+                {
+                    cursor = cursor < RamGpa + (RamSize / 2) ? cursor + (RamSize / 2) : cursor - (RamSize / 2);
+                }
+
                 e = new GuestFaulted(rng.Next(8), new(cursor), rng.Next(4) == 0 ? Access.Read : Access.Write, FaultKind.Translation);
             }
             else if (dice < 8_000)
