@@ -12,8 +12,6 @@ namespace Audit.Projections.Temporal;
 /// </summary>
 public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjection
 {
-    public static readonly string[] Names = ["stage2", "memslots", "vmas", "attributes", "gmem"];
-
     private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _cache = new();
     private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _pending = new();
 
@@ -45,7 +43,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
 
         await WriteAsync(conn, tx, runId, gen, view.Log, ct);
         view.Log.Clear();
-        await CheckpointAsync(conn, tx, runId, gen, appended[^1].Seq, ct);
+        await CheckpointAsync(conn, tx, runId, gen, appended[^1].Seq, view.Names(), ct);
         _pending[runId] = (gen, appended[^1].Seq, view);
     }
 
@@ -129,7 +127,8 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         await copy.CompleteAsync(ct);
     }
 
-    public static async Task CheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, long seq, CancellationToken ct)
+    /// <summary>One checkpoint per projection of the run (stage2, vmas, attributes, memslots/N, gmem/FD).</summary>
+    public static async Task CheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, long seq, IEnumerable<string> names, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("""
             insert into projection_checkpoints (run_id, projection, gen, seq)
@@ -139,7 +138,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = gen });
         cmd.Parameters.Add(new() { Value = seq });
-        cmd.Parameters.Add(new() { Value = Names });
+        cmd.Parameters.Add(new() { Value = names.ToArray() });
         await cmd.ExecuteNonQueryAsync(ct);
     }
 

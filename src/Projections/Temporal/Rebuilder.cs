@@ -132,7 +132,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 20_000)
         async Task Write(NpgsqlConnection conn, NpgsqlTransaction tx)
         {
             await ProjectionStore.WriteAsync(conn, tx, runId, gen, view.Log, ct);
-            await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, to, ct);
+            await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, to, view.Names(), ct);
         }
     }
 }

@@ -70,6 +70,10 @@ public sealed class RunProjections
 
     public TemporalView<ShareData> Gmem(int fd) => View(_gmem, fd, GmemName);
 
+    /// <summary>Every projection this run has (each gets its own checkpoint).</summary>
+    public IEnumerable<string> Names() =>
+        new[] { Stage2Name, VmasName, AttributesName }.Concat(_memslots.Values.Select(v => v.Projection)).Concat(_gmem.Values.Select(v => v.Projection));
+
     public IEnumerable<TemporalRow> Current() =>
         Stage2.Current().Concat(Vmas.Current()).Concat(Attributes.Current())
             .Concat(_memslots.Values.SelectMany(v => v.Current()))

@@ -7,22 +7,38 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
 {
     private const string Columns = "projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data::text";
 
-    /// <summary>Every row that holds at <paramref name="at"/> (optionally only those whose span overlaps [lo, hi), for gpa projections).</summary>
+    /// <summary>The active generation, inside each query: one round trip.</summary>
+    private const string Gen = "(select coalesce((select active_gen from projection_generations where run_id = $1), 1))";
+
+    /// <summary>
+    /// Every row that holds at <paramref name="at"/>; with a gpa range, only the rows of the gpa
+    /// projections (stage-2, memslots, attributes) that overlap it. One statement: a branch per
+    /// projection with an equality on it, so the GiST index serves the span and the seq together.
+    /// </summary>
     public async Task<IReadOnlyList<TemporalRow>> RowsAtAsync(string runId, long at, ulong? lo = null, ulong? hi = null, CancellationToken ct = default)
     {
+        var names = await ProjectionNamesAsync(runId, ct);
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
-        await using var cmd = new NpgsqlCommand($"""
-            select {Columns} from projection_rows
-            where run_id = $1 and gen = $2 and int8range(from_seq, to_seq) @> $3::bigint
-              and ($4::bigint is null or projection in ('vmas') or projection like 'gmem/%' or int8range(lo, hi) && int8range($4, $5))
-            order by projection, lo
-            """, conn);
+        await using var cmd = new NpgsqlCommand { Connection = conn };
         cmd.Parameters.Add(new() { Value = runId });
-        cmd.Parameters.Add(new() { Value = gen });
         cmd.Parameters.Add(new() { Value = at });
-        cmd.Parameters.Add(new() { Value = lo is { } l ? (long)l : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new() { Value = hi is { } h ? (long)Math.Min(h, long.MaxValue) : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new() { Value = lo is { } l ? (long)l : 0L });
+        cmd.Parameters.Add(new() { Value = hi is { } h ? (long)Math.Min(h, long.MaxValue) : long.MaxValue });
+        var branches = new List<string>();
+        foreach (var name in names)
+        {
+            cmd.Parameters.Add(new() { Value = name });
+            var gpaProjection = name is RunProjections.Stage2Name or RunProjections.AttributesName || name.StartsWith("memslots/", StringComparison.Ordinal);
+            var span = lo is not null && gpaProjection ? " and int8range(lo, hi) && int8range($3, $4)" : "";
+            branches.Add($"(select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = ${cmd.Parameters.Count} and int8range(from_seq, to_seq) @> $2::bigint{span})");
+        }
+
+        if (branches.Count == 0)
+        {
+            return [];
+        }
+
+        cmd.CommandText = string.Join("\nunion all\n", branches) + "\norder by projection, lo";
         return await ReadAll(cmd, ct);
     }
 
@@ -30,13 +46,11 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     public async Task<TemporalRow?> RowAtAsync(string runId, string projection, ulong address, long at, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
         await using var cmd = new NpgsqlCommand($"""
             select {Columns} from projection_rows
-            where run_id = $1 and gen = $2 and projection = $3 and int8range(lo, hi) @> $4::bigint and int8range(from_seq, to_seq) @> $5::bigint
+            where run_id = $1 and gen = {Gen} and projection = $2 and int8range(lo, hi) @> $3::bigint and int8range(from_seq, to_seq) @> $4::bigint
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
-        cmd.Parameters.Add(new() { Value = gen });
         cmd.Parameters.Add(new() { Value = projection });
         cmd.Parameters.Add(new() { Value = (long)address });
         cmd.Parameters.Add(new() { Value = at });
@@ -48,27 +62,24 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<TemporalRow>> RowsCoveringAsync(string runId, IReadOnlyList<(string Projection, ulong Address)> probes, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
         await using var cmd = new NpgsqlCommand($"""
             select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.from_ts, p.to_ts, p.data::text from projection_rows p
-            join unnest($3::text[], $4::bigint[]) as q(projection, address) on p.projection = q.projection and int8range(p.lo, p.hi) @> q.address
-            where p.run_id = $1 and p.gen = $2
+            join unnest($2::text[], $3::bigint[]) as q(projection, address) on p.projection = q.projection and int8range(p.lo, p.hi) @> q.address
+            where p.run_id = $1 and p.gen = {Gen}
             order by p.from_seq, p.projection, p.lo
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
-        cmd.Parameters.Add(new() { Value = gen });
         cmd.Parameters.Add(new() { Value = probes.Select(p => p.Projection).ToArray() });
         cmd.Parameters.Add(new() { Value = probes.Select(p => (long)p.Address).ToArray() });
         return await ReadAll(cmd, ct);
     }
 
+    /// <summary>The run's projections, from their checkpoints (a handful of rows).</summary>
     public async Task<IReadOnlyList<string>> ProjectionNamesAsync(string runId, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var gen = await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct);
-        await using var cmd = new NpgsqlCommand("select distinct projection from projection_rows where run_id = $1 and gen = $2", conn);
+        await using var cmd = new NpgsqlCommand($"select projection from projection_checkpoints where run_id = $1 and gen = {Gen} order by projection", conn);
         cmd.Parameters.Add(new() { Value = runId });
-        cmd.Parameters.Add(new() { Value = gen });
         var names = new List<string>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
