@@ -218,41 +218,8 @@ public static class Engine
         }
     }
 
-    /// <summary>
-    /// Where a new VMA takes effect. Over an older VMA that is larger (a reservation it is placed into
-    /// with MAP_FIXED) the new one wins; an older VMA that is no larger keeps its range, since a trace
-    /// that records two live VMAs over one range means the more specific one. Importers emit
-    /// VmaUnmapped before a MAP_FIXED mapping that replaces smaller ones.
-    /// </summary>
-    internal static List<(ulong Start, ulong End)> VmaPlacement(RunState s, VmaMapped v)
-    {
-        var start = v.Range.Start.Value;
-        var end = v.Range.End.Value;
-        var pieces = new List<(ulong, ulong)>();
-        var cursor = start;
-        foreach (var old in s.Vmas.Overlapping(start, end))
-        {
-            if (old.Value.Mapped.Range.Size > v.Range.Size)
-            {
-                continue;
-            }
-
-            var os = Math.Max(old.Start, start);
-            if (os > cursor)
-            {
-                pieces.Add((cursor, os));
-            }
-
-            cursor = Math.Max(cursor, Math.Min(old.End, end));
-        }
-
-        if (cursor < end)
-        {
-            pieces.Add((cursor, end));
-        }
-
-        return pieces;
-    }
+    internal static List<(ulong Start, ulong End)> VmaPlacement(RunState s, VmaMapped v) =>
+        Model.VmaPlacement.Pieces(s.Vmas, x => x.Mapped.Range.Size, v);
 
     private static void Capability(RunState s, long seq, CapabilityEnabled c)
     {

@@ -232,37 +232,9 @@ public sealed class RunProjections
         }
     }
 
-    /// <summary>The engine's placement rule for overlapping VMAs: the smaller mapping holds.</summary>
-    private List<(ulong Lo, ulong Hi)> Placement(VmaMapped v)
-    {
-        var start = v.Range.Start.Value;
-        var end = v.Range.End.Value;
-        var pieces = new List<(ulong, ulong)>();
-        var cursor = start;
-        foreach (var old in Vmas.Rows.Overlapping(start, end))
-        {
-            Hex.TryParse(old.Value.Data.MapSize, out var oldSize);
-            if (oldSize > v.Range.Size)
-            {
-                continue;
-            }
-
-            var os = Math.Max(old.Start, start);
-            if (os > cursor)
-            {
-                pieces.Add((cursor, os));
-            }
-
-            cursor = Math.Max(cursor, Math.Min(old.End, end));
-        }
-
-        if (cursor < end)
-        {
-            pieces.Add((cursor, end));
-        }
-
-        return pieces;
-    }
+    /// <summary>The engine's placement rule for overlapping VMAs (the smaller mapping holds).</summary>
+    private List<(ulong Lo, ulong Hi)> Placement(VmaMapped v) =>
+        VmaPlacement.Pieces(Vmas.Rows, x => Hex.TryParse(x.Data.MapSize, out var size) ? size : 0, v);
 
     private static VmaData VmaOf(VmaMapped v, long seq) => new(
         Fmt.Perms(v.Prot), Fmt.Flags(v.Flags), v.MemType?.ToString(), v.Backing.Kind.ToString().ToLowerInvariant(), v.Backing.Path,
