@@ -18,6 +18,9 @@ public sealed class IntervalMap<T>
 {
     private const int ChunkSize = 256;
     private readonly List<List<Interval<T>>> _chunks = [];
+
+    // The first start of each chunk, contiguous, so finding a chunk touches one array, not every chunk probed.
+    private readonly List<ulong> _firsts = [];
     private int _count;
 
     public int Count => _count;
@@ -41,6 +44,7 @@ public sealed class IntervalMap<T>
             copy._chunks.Add([.. c]);
         }
 
+        copy._firsts.AddRange(_firsts);
         copy._count = _count;
         return copy;
     }
@@ -202,6 +206,7 @@ public sealed class IntervalMap<T>
         if (_chunks.Count == 0)
         {
             _chunks.Add([x]);
+            _firsts.Add(x.Start);
             _count = 1;
             return;
         }
@@ -214,12 +219,14 @@ public sealed class IntervalMap<T>
 
         var chunk = _chunks[c];
         chunk.Insert(i + 1, x);
+        _firsts[c] = chunk[0].Start;
         _count++;
         if (chunk.Count > ChunkSize * 2)
         {
             var tail = chunk.GetRange(ChunkSize, chunk.Count - ChunkSize);
             chunk.RemoveRange(ChunkSize, chunk.Count - ChunkSize);
             _chunks.Insert(c + 1, tail);
+            _firsts.Insert(c + 1, tail[0].Start);
         }
     }
 
@@ -232,17 +239,22 @@ public sealed class IntervalMap<T>
         if (chunk.Count == 0)
         {
             _chunks.RemoveAt(c);
+            _firsts.RemoveAt(c);
+        }
+        else
+        {
+            _firsts[c] = chunk[0].Start;
         }
     }
 
     /// <summary>The position of the last interval whose start is at or below key; (-1, -1) when none.</summary>
     private (int Chunk, int Index) Floor(ulong key)
     {
-        int lo = 0, hi = _chunks.Count - 1, c = -1;
+        int lo = 0, hi = _firsts.Count - 1, c = -1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (_chunks[mid][0].Start <= key)
+            if (_firsts[mid] <= key)
             {
                 c = mid;
                 lo = mid + 1;
