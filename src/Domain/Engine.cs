@@ -16,9 +16,6 @@ namespace Audit.Domain;
 /// </summary>
 public static class Engine
 {
-    private static readonly string[] OutcomeText =
-        ["mapped", "relaxed", "young", "mmio_exit", "memory_fault_exit", "inject_iabt", "inject_dabt", "sigbus", "error", "skipped"];
-
     public static RunState Start(Policy policy) => new(policy);
 
     public static IReadOnlyList<DerivedEvent> Step(RunState s, long seq, InputEvent e)
@@ -328,7 +325,7 @@ public static class Engine
     {
         if (r.Mapping is null && r.Outcome is not FaultOutcome.Young)
         {
-            s.Refusals[f.Gpa.Gfn] = (r.InputSeq, OutcomeText[(int)r.Outcome], r.Explanation.Count > 0 ? r.Explanation[^1].Text : "");
+            s.Refusals[f.Gpa.Gfn] = (r.InputSeq, FaultOutcomes.Name(r.Outcome), r.Explanation.Count > 0 ? r.Explanation[^1].Text : "");
         }
         else
         {

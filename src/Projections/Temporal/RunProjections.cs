@@ -191,7 +191,7 @@ public sealed class RunProjections
             return;
         }
 
-        Stage2.Set(page, page + 4096, new Stage2Data("gap", Outcome: Stage2Outcome(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
+        Stage2.Set(page, page + 4096, new Stage2Data("gap", Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
     }
 
     private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)
@@ -244,8 +244,6 @@ public sealed class RunProjections
 
     private static Perms PermsOf(string? text) =>
         text is null ? Perms.None : (text[0] == 'r' ? Perms.R : 0) | (text[1] == 'w' ? Perms.W : 0) | (text[2] == 'x' ? Perms.X : 0);
-
-    private static string Stage2Outcome(FaultOutcome o) => RunProjectionsNames.Outcome(o);
 
     private static TemporalView<TData> View<TData>(Dictionary<int, TemporalView<TData>> views, int key, Func<int, string> name)
         where TData : notnull

@@ -94,7 +94,7 @@ public static class Perfetto
                     {
                         var tid = SlotTid(slots, g.Gpa.Value);
                         var why = string.Join(" / ", f.Explanation.Select(s => s.Text));
-                        Instant(w, $"{g.Access.ToString().ToLowerInvariant()} fault {g.Gpa}: {RunProjectionsText(f.Outcome)}", "fault", tid, Us(e), e.Seq, why);
+                        Instant(w, $"{g.Access.ToString().ToLowerInvariant()} fault {g.Gpa}: {FaultOutcomes.Name(f.Outcome)}", "fault", tid, Us(e), e.Seq, why);
                         if (f.Mapping is { } map && f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed)
                         {
                             Close(w, open, map.Gpa.Value, Us(e));
@@ -159,8 +159,6 @@ public static class Perfetto
 
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
-
-    private static string RunProjectionsText(FaultOutcome o) => Projections.Temporal.RunProjectionsNames.Outcome(o);
 
     private static int TidOf(int asId, int slot) => 1 + (asId * 100_000) + slot;
 

@@ -136,7 +136,7 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
     private static DecisionView View(DerivedEvent? d) => d switch
     {
         FaultResolved f => new DecisionView(
-            Projections.Temporal.RunProjectionsNames.Outcome(f.Outcome), f.Errno, f.Mapping?.Gpa.ToString(), f.Mapping?.Size, f.Mapping?.MemType.ToString(), f.Mapping?.Ipat, f.Mapping is { } m ? Fmt.Perms(m.Perms) : null),
+            FaultOutcomes.Name(f.Outcome), f.Errno, f.Mapping?.Gpa.ToString(), f.Mapping?.Size, f.Mapping?.MemType.ToString(), f.Mapping?.Ipat, f.Mapping is { } m ? Fmt.Perms(m.Perms) : null),
         MemslotDecided m => new DecisionView(m.PredictedErrno == 0 ? m.Change.ToString().ToLowerInvariant() : "refused", m.PredictedErrno, null, null, null, null, null),
         IoctlDecided i => new DecisionView(i.PredictedErrno == 0 ? "accepted" : "refused", i.PredictedErrno, null, null, null, null, null),
         _ => new DecisionView("none", 0, null, null, null, null, null),
