@@ -54,6 +54,31 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         return root;
     }
 
+    /// <summary>
+    /// The shape of every read command: send the query, report not-found or bad input, then print the
+    /// HTTP body with --json or the human form.
+    /// </summary>
+    public Task<int> QueryAsync<T>(ParseResult parse, Option<bool> json, Func<IMediator, Task<Features.Shared.QueryResult<T>>> send, Func<T, Task> human, CancellationToken ct) =>
+        WithMediator(parse, async (mediator, _) =>
+        {
+            var result = await send(mediator);
+            if (await ReportAsync(result) is { } code)
+            {
+                return code;
+            }
+
+            if (parse.GetValue(json))
+            {
+                await stdout.WriteLineAsync(Output.ToJson(result.Value));
+            }
+            else
+            {
+                await human(result.Value!);
+            }
+
+            return ExitCodes.Ok;
+        }, ct);
+
     /// <summary>Prints a query's error and returns its exit code, or null when there is an answer to print.</summary>
     public async Task<int?> ReportAsync<T>(Features.Shared.QueryResult<T> result)
     {

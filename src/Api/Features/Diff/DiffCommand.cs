@@ -20,21 +20,8 @@ public static class DiffCommand
         {
             a, b, json,
         };
-        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new DiffRuns(parse.GetValue(a)!, parse.GetValue(b)!), ct), async v =>
         {
-            var result = await mediator.Send(new DiffRuns(parse.GetValue(a)!, parse.GetValue(b)!), ct);
-            if (await cli.ReportAsync(result) is { } code)
-            {
-                return code;
-            }
-
-            var v = result.Value!;
-            if (parse.GetValue(json))
-            {
-                await cli.Out.WriteLineAsync(Output.ToJson(v));
-                return ExitCodes.Ok;
-            }
-
             await cli.Out.WriteLineAsync($"{v.A} ({v.PolicyA}) vs {v.B} ({v.PolicyB}): {v.Differing} of {v.Compared} aligned decisions differ");
             if (v.First is { } f)
             {
@@ -57,8 +44,6 @@ public static class DiffCommand
                     await cli.Out.WriteLineAsync($"  {i.What}: {i.A ?? "(absent)"} | {i.B ?? "(absent)"}");
                 }
             }
-
-            return ExitCodes.Ok;
         }, ct));
         return cmd;
 

@@ -17,24 +17,10 @@ public static class HistoryCommand
         {
             run, gpa, json,
         };
-        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new GetHistory(parse.GetValue(run)!, parse.GetValue(gpa)!), ct), async v =>
         {
-            var result = await mediator.Send(new GetHistory(parse.GetValue(run)!, parse.GetValue(gpa)!), ct);
-            if (await cli.ReportAsync(result) is { } code)
-            {
-                return code;
-            }
-
-            var v = result.Value!;
-            if (parse.GetValue(json))
-            {
-                await cli.Out.WriteLineAsync(Output.ToJson(v));
-                return ExitCodes.Ok;
-            }
-
             Output.Table(cli.Out, ["SEQ", "EVENT", "FROM", "WHAT", "CHANGE"], v.Changes.Select(c => (IReadOnlyList<string>)[
                 c.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), c.Type, c.Input is { } i ? $"{i.Type} @{i.Seq}" : "-", c.Projection, c.Change]));
-            return ExitCodes.Ok;
         }, ct));
         return cmd;
     }

@@ -20,21 +20,8 @@ public static class ReplayCommand
         {
             run, policy, save, json,
         };
-        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new ReplayRun(parse.GetValue(run)!, parse.GetValue(policy)!, parse.GetValue(save)), ct), async v =>
         {
-            var result = await mediator.Send(new ReplayRun(parse.GetValue(run)!, parse.GetValue(policy)!, parse.GetValue(save)), ct);
-            if (await cli.ReportAsync(result) is { } code)
-            {
-                return code;
-            }
-
-            var v = result.Value!;
-            if (parse.GetValue(json))
-            {
-                await cli.Out.WriteLineAsync(Output.ToJson(v));
-                return ExitCodes.Ok;
-            }
-
             var s = v.Summary;
             await cli.Out.WriteLineAsync($"{v.Run} recorded under {v.RecordedPolicy}, re-decided under {v.Policy}: {s.Differing} of {s.Decisions} decisions differ (faults {s.FaultsDiffering}/{s.Faults}, memslots {s.MemslotsDiffering}/{s.Memslots}, ioctls {s.IoctlsDiffering}/{s.Ioctls})");
             if (v.Differences.Count > 0)
@@ -48,8 +35,6 @@ public static class ReplayCommand
             {
                 await cli.Out.WriteLineAsync($"saved as run {saved}: try `audit why {saved} GPA`");
             }
-
-            return ExitCodes.Ok;
         }, ct));
         return cmd;
     }

@@ -20,21 +20,8 @@ public static class StateCommand
         {
             run, at, gpa, json,
         };
-        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new GetState(parse.GetValue(run)!, parse.GetValue(at), parse.GetValue(gpa)), ct), async v =>
         {
-            var result = await mediator.Send(new GetState(parse.GetValue(run)!, parse.GetValue(at), parse.GetValue(gpa)), ct);
-            if (await cli.ReportAsync(result) is { } code)
-            {
-                return code;
-            }
-
-            var v = result.Value!;
-            if (parse.GetValue(json))
-            {
-                await cli.Out.WriteLineAsync(Output.ToJson(v));
-                return ExitCodes.Ok;
-            }
-
             await cli.Out.WriteLineAsync($"{v.Run} at seq {v.At}: {v.Stage2.Count} stage-2 entries, {v.Memslots.Count} memslots, {v.Vmas.Count} VMAs");
             await cli.Out.WriteLineAsync();
             Output.Table(cli.Out, ["GPA", "SIZE", "BLOCK", "TYPE", "PERMS", "DECIDED"], v.Stage2.Select(s => (IReadOnlyList<string>)[
@@ -55,8 +42,6 @@ public static class StateCommand
                     await cli.Out.WriteLineAsync($"guest_memfd fd {s.Fd} {s.Offset} +{Fmt.Size(s.Size)}: {(s.Shared ? "shared" : "private")} since @{s.Since}");
                 }
             }
-
-            return ExitCodes.Ok;
         }, ct));
         return cmd;
     }

@@ -21,21 +21,8 @@ public static class WhyCommand
         {
             run, gpa, at, json,
         };
-        cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new GetWhy(parse.GetValue(run)!, parse.GetValue(gpa)!, parse.GetValue(at)), ct), async v =>
         {
-            var result = await mediator.Send(new GetWhy(parse.GetValue(run)!, parse.GetValue(gpa)!, parse.GetValue(at)), ct);
-            if (await cli.ReportAsync(result) is { } code)
-            {
-                return code;
-            }
-
-            var v = result.Value!;
-            if (parse.GetValue(json))
-            {
-                await cli.Out.WriteLineAsync(Output.ToJson(v));
-                return ExitCodes.Ok;
-            }
-
             await cli.Out.WriteLineAsync(v.Mapping is { } m
                 ? $"{v.Run} {v.Gpa} at seq {v.At}: {m.MemType}{(m.Ipat == true ? "+IPAT" : "")} {Fmt.Size(m.Size)} {m.Perms} block {m.Gpa}, decided at seq {m.DecidedAt} under {m.Policy}"
                 : $"{v.Run} {v.Gpa} at seq {v.At}: not mapped ({v.Outcome}){(v.LastChange is { } c ? $", by {c.Type} at seq {c.Seq}" : "")}");
@@ -44,8 +31,6 @@ public static class WhyCommand
                 await cli.Out.WriteLineAsync($"  {i}. {step.Text}");
                 await cli.Out.WriteLineAsync($"     [{step.Rule}] {string.Join("; ", step.Facts.Select(f => $"{f.Name}={f.Value}{(f.Seq is { } s ? $" @{s}" : "")}"))}");
             }
-
-            return ExitCodes.Ok;
         }, ct));
         return cmd;
     }
