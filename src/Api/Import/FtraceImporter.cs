@@ -7,89 +7,137 @@ using Audit.Projections.Serialization;
 namespace Audit.Api.Import;
 
 /// <summary>
-/// tracefs text (trace, trace_pipe, trace-cmd report; plain or options/fields rendering). A
-/// kvm_mmu_set_spte that follows its kvm_mmu_spte_requested is a fault: it becomes GuestFaulted
-/// plus Stage2MappingObserved (the SPTE's permissions and level); one without is a prefetch and
-/// is counted. kvm_unmap_hva_range becomes MmuNotifierInvalidated; a -EFAULT userspace exit becomes
-/// MemoryFaultExitObserved at the gpa of the guest page walk before it. Syscall events anchor the
-/// clock for merging with strace; every other line is counted by event name.
+/// tracefs text (trace, trace_pipe, trace-cmd report; plain or options/fields rendering) and perf script
+/// text (<see cref="PerfImporter"/>) of the kvm and kvmmmu events.
+/// <list type="bullet">
+/// <item>x86: a kvm_mmu_set_spte that follows its kvm_mmu_spte_requested is a fault: GuestFaulted plus
+/// Stage2MappingObserved (the decoded SPTE); one without is a prefetch and is counted. Where the host
+/// traces kvm_page_fault with a guest physical address (VMX/SVM with TDP), that event is the fault and
+/// its error code gives the access; under shadow paging its address is a guest virtual one (a page-table
+/// walk follows) and it is counted.</item>
+/// <item>arm64: kvm_guest_fault is the fault, its ESR decoded (abort class, WnR, S1PTW, CM, fault status).</item>
+/// <item>kvm_unmap_hva_range becomes MmuNotifierInvalidated; a -EFAULT userspace exit becomes
+/// MemoryFaultExitObserved at the gpa of the guest page walk before it; kvm_vm_set_mem_attributes
+/// becomes MemoryAttributesSet.</item>
+/// <item>Syscall events and trace markers anchor the clock for merging with strace; every other line is
+/// counted by event name.</item>
+/// </list>
 /// </summary>
 public static partial class FtraceImporter
 {
     [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\]\s+(?:\S+\s+)?(?<ts>\d+\.\d+):\s+(?<body>.*)$")]
     private static partial Regex LineRx();
 
-    /// <summary>"event: message", or a syscall's "sys_x(args)" / "sys_x -> ret".</summary>
-    [GeneratedRegex(@"^(?<event>[\w:]+?)(?::\s?|(?=\()|(?= -> ))(?<msg>.*)$")]
+    /// <summary>"event: message", or a syscall's "sys_x(args)" / "sys_x -> ret"; perf's "group:event: message".</summary>
+    [GeneratedRegex(@"^(?:[a-z_0-9]+:(?=[a-z_]))?(?<event>\w+?)(?::\s?|(?=\()|(?= -> )|$)(?<msg>.*)$")]
     private static partial Regex BodyRx();
 
-    [GeneratedRegex(@"gfn (?<gfn>[0-9a-fx]+) spte (?<spte>[0-9a-fx]+) \((?<perms>[-rwxu]+)\) level (?<level>\d)")]
+    [GeneratedRegex(@"gfn (?<gfn>[0-9a-fx]+) spte (?<spte>[0-9a-fx]+) \((?<perms>[-rwxu]*)\) level (?<level>\d)")]
     private static partial Regex SetSpteRx();
 
-    [GeneratedRegex(@"gfn=(?<gfn>0x[0-9a-f]+).*?spte=(?<spte>0x[0-9a-f]+).*?level=\(?(?<level>0x[0-9a-f]+|\d+)")]
+    [GeneratedRegex(@"gfn=(?<gfn>0x[0-9a-f]+|\d+).*?spte=(?<spte>0x[0-9a-f]+|\d+).*?level=\(?(?<level>0x[0-9a-f]+|\d+)")]
     private static partial Regex SetSpteFieldsRx();
 
-    [GeneratedRegex(@"gfn[ =](?<gfn>0x[0-9a-f]+|[0-9a-f]+)")]
+    /// <summary>"gfn 10" is hex (the printk form); "gfn=0x10" or a raw "gfn=16" is a field.</summary>
+    [GeneratedRegex(@"gfn (?<hex>(?:0x)?[0-9a-f]+)|gfn=(?<dec>0x[0-9a-f]+|\d+)")]
     private static partial Regex GfnRx();
 
     [GeneratedRegex(@"(?:start=)?(?<start>0x[0-9a-f]+)(?:\s+\(\d+\))?\s+(?:--\s+|end=)(?<end>0x[0-9a-f]+)")]
     private static partial Regex RangeRx();
 
-    [GeneratedRegex(@"^(?<call>sys_\w+) -> (?<ret>0x[0-9a-f]+|-?\d+)")]
-    private static partial Regex SysExitRx();
+    [GeneratedRegex(@"^(?:sys_mmap -> |sys_exit_mmap:?\s*(?:__syscall_nr=\S+\s+(?:\(\d+\)\s+)?)?(?:ret=)?)(?<ret>0x[0-9a-f]+|-?\d+)")]
+    private static partial Regex MmapExitRx();
 
     [GeneratedRegex(@"pte[ =](?<pte>0x[0-9a-f]+|[0-9a-f]+)")]
     private static partial Regex PteRx();
 
+    [GeneratedRegex(@"(?:vcpu[ =](?<vcpu>\d+).*?)?address[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+).*?error_code[ =](?<ec>0x[0-9a-f]+|[0-9a-f]+)")]
+    private static partial Regex PageFaultRx();
+
+    [GeneratedRegex(@"ipa[ =](?<ipa>0x[0-9a-f]+|[0-9a-f]+).*?(?:hsr|esr)[ =](?<esr>0x[0-9a-f]+|[0-9a-f]+)")]
+    private static partial Regex GuestFaultRx();
+
+    [GeneratedRegex(@"gfn[ =](?<gfn>0x[0-9a-f]+|[0-9a-f]+).*?level[ =](?<level>\d+).*?old_spte[ =](?<old>0x[0-9a-f]+|[0-9a-f]+).*?new_spte[ =](?<new>0x[0-9a-f]+|[0-9a-f]+)")]
+    private static partial Regex SpteChangedRx();
+
+    [GeneratedRegex(@"(?<start>0x[0-9a-f]+)\s+--\s+(?<end>0x[0-9a-f]+)\s+\[(?<attr>0x[0-9a-f]+)\]|start=(?<start>0x[0-9a-f]+).*?end=(?<end>0x[0-9a-f]+).*?attr=(?<attr>0x[0-9a-f]+)")]
+    private static partial Regex AttributesRx();
+
+    [GeneratedRegex(@"addr[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+)")]
+    private static partial Regex WalkRx();
+
     public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line);
 
-    public static ImportResult Read(string file, TextReader reader)
+    public static ImportResult Read(string file, TextReader reader) => new Reader(new ImportResult(file, "ftrace")).Run(reader, LineRx(), "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
+
+    /// <summary>The event-reading state shared by the tracefs and perf front ends (one per file).</summary>
+    internal sealed class Reader(ImportResult result)
     {
-        var result = new ImportResult(file, "ftrace");
-        var requested = new HashSet<ulong>();
-        ulong? lastPte = null;
-        var lineNo = 0;
-        while (reader.ReadLine() is { } line)
+        private readonly HashSet<ulong> requested = [];
+        private ulong? lastPte;
+        private bool? ept;
+        private (int Line, long Ts, GuestFaulted Fault)? pendingPageFault;
+        private ulong? faultGfn;
+
+        /// <summary>Reads every line; <paramref name="header"/> must give the groups ts and body.</summary>
+        public ImportResult Run(TextReader reader, Regex header, string notALine)
         {
-            lineNo++;
-            result.Lines++;
-            if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.Ordinal))
+            var lineNo = 0;
+            while (reader.ReadLine() is { } line)
             {
-                result.Count("header, blank or lost-events line");
-                continue;
-            }
-
-            var m = LineRx().Match(line);
-            if (!m.Success)
-            {
-                result.Error = new TraceError(file, lineNo, "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
-                return result;
-            }
-
-            try
-            {
-                if (Line(result, requested, ref lastPte, lineNo, m) is { } error)
+                lineNo++;
+                result.Lines++;
+                if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.Ordinal))
                 {
-                    result.Error = new TraceError(file, lineNo, error);
+                    result.Count("header, blank or lost-events line");
+                    continue;
+                }
+
+                var m = header.Match(line);
+                if (!m.Success)
+                {
+                    result.Error = new TraceError(result.File, lineNo, notALine);
+                    return result;
+                }
+
+                try
+                {
+                    var ts = (long)(decimal.Parse(m.Groups["ts"].Value, CultureInfo.InvariantCulture) * 1_000_000_000m);
+                    if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)
+                    {
+                        result.Error = new TraceError(result.File, lineNo, error);
+                        return result;
+                    }
+                }
+                catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+                {
+                    result.Error = new TraceError(result.File, lineNo, "cannot read the event: " + ex.Message);
                     return result;
                 }
             }
-            catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+
+            FlushPageFault();
+            return result;
+        }
+
+        private void Add(int line, long ts, InputEvent e) => result.Events.Add(new ImportedEvent(line, ts, e));
+
+        /// <summary>A kvm_page_fault waits one event: a guest page-table walk after it means shadow paging (a gva).</summary>
+        private void FlushPageFault()
+        {
+            if (pendingPageFault is { } p)
             {
-                result.Error = new TraceError(file, lineNo, "cannot read the event: " + ex.Message);
-                return result;
+                Add(p.Line, p.Ts, p.Fault);
+                faultGfn = p.Fault.Gpa.Value >> 12;
+                pendingPageFault = null;
             }
         }
 
-        return result;
-    }
-
-    /// <summary>One event line; returns an error message for a line that cannot be read.</summary>
-    private static string? Line(ImportResult result, HashSet<ulong> requested, ref ulong? lastPte, int lineNo, Match m)
-    {
+        /// <summary>One event line; returns an error message for a line that cannot be read.</summary>
+        private string? Event(int lineNo, long ts, string text)
         {
-            var ts = (long)(decimal.Parse(m.Groups["ts"].Value, CultureInfo.InvariantCulture) * 1_000_000_000m);
-            var body = BodyRx().Match(m.Groups["body"].Value);
+            text = text.Replace("[FAILED TO PARSE] ", "", StringComparison.Ordinal);
+            var body = BodyRx().Match(text);
             if (!body.Success)
             {
                 result.Count("unrecognised event text");
@@ -98,53 +146,83 @@ public static partial class FtraceImporter
 
             var ev = body.Groups["event"].Value;
             var msg = body.Groups["msg"].Value;
-            void Add(InputEvent e) => result.Events.Add(new ImportedEvent(lineNo, ts, e));
+            if (ev == "kvm_mmu_pagetable_walk" && pendingPageFault is not null)
+            {
+                // Shadow paging: the page fault's address was the guest's virtual address.
+                pendingPageFault = null;
+                result.Count("kvm_page_fault (guest virtual address under shadow paging)");
+            }
+
+            FlushPageFault();
             switch (ev)
             {
                 case "kvm_mmu_spte_requested" when GfnRx().Match(msg) is { Success: true } g:
-                    requested.Add(Number(g.Groups["gfn"].Value));
+                    requested.Add(g.Groups["hex"].Success ? Number(g.Groups["hex"].Value) : Dec(g.Groups["dec"].Value));
                     result.Count("kvm_mmu_spte_requested (joined with its kvm_mmu_set_spte)");
                     break;
                 case "kvm_mmu_set_spte":
-                    if (!TrySpte(msg, out var gfn, out var spte, out var perms, out var level))
+                    return SetSpte(lineNo, ts, msg);
+                case "kvm_page_fault" when PageFaultRx().Match(msg) is { Success: true } pf:
+                    pendingPageFault = (lineNo, ts, PageFault(pf));
+                    break;
+                case "kvm_guest_fault" when GuestFaultRx().Match(msg) is { Success: true } gf:
+                    Add(lineNo, ts, Arm64Fault(Number(gf.Groups["ipa"].Value), Number(gf.Groups["esr"].Value)));
+                    break;
+                case "kvm_tdp_mmu_spte_changed" when SpteChangedRx().Match(msg) is { Success: true } c:
+                {
+                    var old = new Spte(Number(c.Groups["old"].Value), ept ?? true);
+                    var now = new Spte(Number(c.Groups["new"].Value), ept ?? true);
+                    result.Count(now.Present ? (old.Present ? "kvm_tdp_mmu_spte_changed (changed)" : "kvm_tdp_mmu_spte_changed (installed)") : old.Present ? "kvm_tdp_mmu_spte_changed (zapped)" : "kvm_tdp_mmu_spte_changed (no-op)");
+                    break;
+                }
+
+                case "kvm_exit":
+                    if (msg.Contains("EPT_", StringComparison.Ordinal))
                     {
-                        return "kvm_mmu_set_spte without gfn, spte and level";
+                        ept = true;
+                    }
+                    else if (msg.Contains("npf", StringComparison.OrdinalIgnoreCase))
+                    {
+                        ept = false;
                     }
 
-                    if (!requested.Remove(gfn))
-                    {
-                        result.Count("kvm_mmu_set_spte without a request (prefetch)");
-                        break;
-                    }
-
-                    var size = level switch { 2 => 0x200000UL, 3 => 0x40000000UL, _ => 0x1000UL };
-                    var gpa = new Gpa(gfn << 12);
-
-                    // The SPTE shows what the fault needed: writable means a write fault.
-                    Add(new GuestFaulted(0, gpa, (perms & Perms.W) != 0 ? Access.Write : Access.Read, FaultKind.Translation));
-                    // PWT (bit 3) and PCD (bit 4) clear: write-back; shadow SPTEs carry no other memory type.
-                    var memType = (spte & 0x18) == 0 ? Stage2MemType.WB : Stage2MemType.UC;
-                    Add(new Stage2MappingObserved(gpa.AlignDown(size), size, memType, null, perms & (Perms.R | Perms.W | Perms.X), Hex.Format(spte)));
+                    result.Count(ev);
                     break;
                 case "kvm_unmap_hva_range" when RangeRx().Match(msg) is { Success: true } r:
-                    Add(new MmuNotifierInvalidated(new Hva(Number(r.Groups["start"].Value) & ~0xfffUL), new Hva(Syntax.PageUp(Number(r.Groups["end"].Value)))));
+                    Add(lineNo, ts, new MmuNotifierInvalidated(new Hva(Number(r.Groups["start"].Value) & ~0xfffUL), new Hva(Syntax.PageUp(Number(r.Groups["end"].Value)))));
                     break;
+                case "kvm_vm_set_mem_attributes" when AttributesRx().Match(msg) is { Success: true } a:
+                {
+                    var start = Number(a.Groups["start"].Value);
+                    var end = Number(a.Groups["end"].Value);
+                    if (end > start)
+                    {
+                        Add(lineNo, ts, new MemoryAttributesSet(new Gpa(start << 12), (end - start) << 12, (Number(a.Groups["attr"].Value) & 0x8) != 0, 0));
+                    }
+                    else
+                    {
+                        result.Count("kvm_vm_set_mem_attributes (empty range)");
+                    }
+
+                    break;
+                }
+
                 case "kvm_mmu_paging_element" when PteRx().Match(msg) is { Success: true } p:
                     lastPte = Number(p.Groups["pte"].Value);
                     result.Count(ev);
                     break;
-                case "kvm_userspace_exit" when (msg.Contains("reason error (14)", StringComparison.Ordinal) || msg.Contains("reason=0x27", StringComparison.Ordinal)) && lastPte is { } pte:
+                case "kvm_userspace_exit" when (msg.Contains("reason error (14)", StringComparison.Ordinal) || msg.Contains("reason=0x27", StringComparison.Ordinal) || msg.Contains("KVM_EXIT_MEMORY_FAULT", StringComparison.Ordinal)) && lastPte is { } pte:
                     // KVM_RUN returned -EFAULT; the gpa is the page the guest's last walk reached.
-                    Add(new MemoryFaultExitObserved(new Gpa(pte & 0x000f_ffff_ffff_f000UL), 0x1000, 0));
+                    Add(lineNo, ts, new MemoryFaultExitObserved(new Gpa(pte & 0x000f_ffff_ffff_f000UL), 0x1000, 0));
                     break;
-                case "tracing_mark_write":
+                case "tracing_mark_write" or "print":
                     result.ClockMatches.Add(("marker:" + msg.Trim(), ts));
                     result.Count("tracing_mark_write (marker)");
                     break;
                 default:
                     if (ev.StartsWith("sys_", StringComparison.Ordinal))
                     {
-                        if (SysExitRx().Match(ev + msg) is { Success: true } x && x.Groups["call"].Value == "sys_mmap")
+                        if (MmapExitRx().Match(ev + (ev == "sys_mmap" ? "" : ":") + msg) is { Success: true } x)
                         {
                             result.ClockMatches.Add(("mmap:" + Hex.Format(Number(x.Groups["ret"].Value)), ts));
                         }
@@ -158,41 +236,108 @@ public static partial class FtraceImporter
 
                     break;
             }
+
+            return null;
         }
 
-        return null;
-    }
-
-    private static bool TrySpte(string msg, out ulong gfn, out ulong spte, out Perms perms, out int level)
-    {
-        if (SetSpteRx().Match(msg) is { Success: true } m)
+        private string? SetSpte(int lineNo, long ts, string msg)
         {
-            gfn = Number(m.Groups["gfn"].Value);
-            spte = Number(m.Groups["spte"].Value);
-            level = int.Parse(m.Groups["level"].Value, CultureInfo.InvariantCulture);
-            var p = m.Groups["perms"].Value;
-            perms = (p.Contains('r', StringComparison.Ordinal) ? Perms.R : 0) | (p.Contains('w', StringComparison.Ordinal) ? Perms.W : 0) | (p.Contains('x', StringComparison.Ordinal) ? Perms.X : 0);
-            return true;
+            if (!TrySpte(msg, out var gfn, out var raw, out var textPerms, out var level, out var eptForm))
+            {
+                return "kvm_mmu_set_spte without gfn, spte and level";
+            }
+
+            var spte = new Spte(raw, eptForm ?? ept ?? false);
+            if (!requested.Remove(gfn))
+            {
+                result.Count("kvm_mmu_set_spte without a request (prefetch)");
+                return null;
+            }
+
+            var size = Spte.LevelSize(level);
+            var gpa = new Gpa(gfn << 12);
+            var perms = (textPerms ?? spte.Perms) & (Perms.R | Perms.W | Perms.X);
+            if (faultGfn is { } f && GpaRange.FromSize(gpa.AlignDown(size), size).Contains(new Gpa(f << 12)))
+            {
+                // The kvm_page_fault before it was the fault (with its real access).
+                faultGfn = null;
+            }
+            else
+            {
+                // The SPTE shows what the fault needed: writable means a write fault.
+                Add(lineNo, ts, new GuestFaulted(0, gpa, (perms & Perms.W) != 0 ? Access.Write : Access.Read, FaultKind.Translation));
+            }
+
+            Add(lineNo, ts, new Stage2MappingObserved(gpa.AlignDown(size), size, spte.MemType, spte.Ipat, perms, Hex.Format(raw)));
+            return null;
         }
 
-        if (SetSpteFieldsRx().Match(msg) is { Success: true } f)
+        /// <summary>x86 PFERR bits: present 0, write 1, fetch 4, the SNP C-bit 34, KVM's private-access 49.</summary>
+        private static GuestFaulted PageFault(Match pf)
         {
-            gfn = Number(f.Groups["gfn"].Value);
-            spte = Number(f.Groups["spte"].Value);
-            level = f.Groups["level"].Value.StartsWith("0x", StringComparison.Ordinal) ? (int)Number(f.Groups["level"].Value) : int.Parse(f.Groups["level"].Value, CultureInfo.InvariantCulture);
-
-            // The fields rendering names r/w/x when set; else read the raw x86 SPTE (present 0, writable 1, NX 63).
-            perms = msg.Contains("r=(1)", StringComparison.Ordinal) || msg.Contains("w=(1)", StringComparison.Ordinal) || msg.Contains("x=(1)", StringComparison.Ordinal)
-                ? (msg.Contains("r=(1)", StringComparison.Ordinal) ? Perms.R : 0) | (msg.Contains("w=(1)", StringComparison.Ordinal) ? Perms.W : 0) | (msg.Contains("x=(1)", StringComparison.Ordinal) ? Perms.X : 0)
-                : ((spte & 1) != 0 ? Perms.R : 0) | ((spte & 2) != 0 ? Perms.W : 0) | ((spte >> 63) == 0 ? Perms.X : 0);
-            return true;
+            var ec = Number(pf.Groups["ec"].Value);
+            var access = (ec & 0x10) != 0 ? Access.Exec : (ec & 0x2) != 0 ? Access.Write : Access.Read;
+            var vcpu = pf.Groups["vcpu"].Success ? int.Parse(pf.Groups["vcpu"].Value, CultureInfo.InvariantCulture) : 0;
+            bool? priv = (ec & ((1UL << 34) | (1UL << 49))) != 0 ? true : null;
+            return new GuestFaulted(vcpu, new Gpa(Number(pf.Groups["addr"].Value) & ~0xfffUL), access, (ec & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, priv);
         }
 
-        (gfn, spte, perms, level) = (0, 0, Perms.None, 0);
-        return false;
+        /// <summary>
+        /// ESR_ELx of a stage-2 abort: EC 0x20/0x21 instruction abort, 0x24/0x25 data abort; WnR bit 6,
+        /// S1PTW bit 7, CM bit 8; fault status bits 0-5 (translation 0b0001LL, access flag 0b0010LL,
+        /// permission 0b0011LL, LL the level).
+        /// </summary>
+        private static GuestFaulted Arm64Fault(ulong ipa, ulong esr)
+        {
+            var ec = (esr >> 26) & 0x3f;
+            var exec = ec is 0x20 or 0x21;
+            var write = !exec && (esr & (1UL << 6)) != 0;
+            var fsc = esr & 0x3f;
+            var kind = (fsc & 0x3c) switch { 0x08 => FaultKind.AccessFlag, 0x0c => FaultKind.Permission, _ => FaultKind.Translation };
+            ulong? granule = kind == FaultKind.Permission ? (fsc & 3) switch { 1 => 0x40000000UL, 2 => 0x200000UL, _ => 0x1000UL } : null;
+            return new GuestFaulted(0, new Gpa(ipa & ~0xfffUL), exec ? Access.Exec : write ? Access.Write : Access.Read, kind, null,
+                (esr & (1UL << 7)) != 0, (esr & (1UL << 8)) != 0, granule);
+        }
+
+        private static bool TrySpte(string msg, out ulong gfn, out ulong spte, out Perms? perms, out int level, out bool? ept)
+        {
+            if (SetSpteRx().Match(msg) is { Success: true } m)
+            {
+                gfn = Number(m.Groups["gfn"].Value);
+                spte = Number(m.Groups["spte"].Value);
+                level = int.Parse(m.Groups["level"].Value, CultureInfo.InvariantCulture);
+                var p = m.Groups["perms"].Value;
+                perms = (p.Contains('r', StringComparison.Ordinal) ? Perms.R : 0) | (p.Contains('w', StringComparison.Ordinal) ? Perms.W : 0) | (p.Contains('x', StringComparison.Ordinal) ? Perms.X : 0);
+
+                // KVM prints the user bit only for non-EPT SPTEs: three characters mean EPT.
+                ept = p.Length == 3;
+                return true;
+            }
+
+            if (SetSpteFieldsRx().Match(msg) is { Success: true } f)
+            {
+                gfn = Dec(f.Groups["gfn"].Value);
+                spte = Dec(f.Groups["spte"].Value);
+                level = (int)Dec(f.Groups["level"].Value);
+                ept = msg.Contains("u=(-1)", StringComparison.Ordinal) || msg.Contains("u=-1", StringComparison.Ordinal) ? true : msg.Contains(" u=", StringComparison.Ordinal) ? false : null;
+
+                // The fields rendering names r and x when set; w is bit 1 of the SPTE.
+                perms = msg.Contains("r=(1)", StringComparison.Ordinal) || msg.Contains("r=1", StringComparison.Ordinal)
+                    ? Perms.R | ((spte & 2) != 0 ? Perms.W : 0) | (msg.Contains("x=(1)", StringComparison.Ordinal) || msg.Contains("x=1", StringComparison.Ordinal) ? Perms.X : 0)
+                    : null;
+                return true;
+            }
+
+            (gfn, spte, perms, level, ept) = (0, 0, null, 0, null);
+            return false;
+        }
     }
 
     /// <summary>Tracefs prints gfns and ptes in hex, with or without 0x.</summary>
-    private static ulong Number(string s) =>
+    internal static ulong Number(string s) =>
         ulong.Parse(s.StartsWith("0x", StringComparison.Ordinal) ? s[2..] : s, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+
+    /// <summary>Raw fields (perf's [FAILED TO PARSE], options/fields) print 0x-hex or decimal.</summary>
+    internal static ulong Dec(string s) =>
+        s.StartsWith("0x", StringComparison.Ordinal) ? ulong.Parse(s[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture) : ulong.Parse(s, NumberStyles.None, CultureInfo.InvariantCulture);
 }

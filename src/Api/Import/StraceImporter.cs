@@ -133,6 +133,11 @@ public static partial class StraceImporter
                     : fds.TryGetValue(fd, out var known) ? (known.Kind == "gmem" ? BackingKind.GuestMemfd : BackingKind.Shmem) : BackingKind.File;
                 var path = fds.TryGetValue(fd, out var n) ? n.Name : null;
                 var vmFlags = (shared ? VmaFlags.VM_SHARED : VmaFlags.None) | (hugetlb ? VmaFlags.VM_HUGETLB : VmaFlags.None);
+                if (fds.ContainsKey(fd))
+                {
+                    r.FdMappings.Add(new FdMapping(fd, start, len, r.Events.Count));
+                }
+
                 Add(new VmaMapped(HvaRange.FromSize(new Hva(start), len), Prot(a[2]), vmFlags, null, new Backing(kind, path)), "mmap:" + Hex.Format(start));
                 break;
             }
@@ -165,7 +170,7 @@ public static partial class StraceImporter
 
                 break;
             case "ioctl" when a.Count >= 2:
-                Ioctl(r, fds, a, ret, ok, errno, Add);
+                Ioctl(r, fds, line, ts, a, ret, ok, errno, Add);
                 break;
             default:
                 r.Count(ok ? call : call + " (failed)");
@@ -173,9 +178,11 @@ public static partial class StraceImporter
         }
     }
 
-    private static void Ioctl(ImportResult r, Dictionary<ulong, (string Kind, string? Name)> fds, List<string> a, string ret, bool ok, int? errno, Action<InputEvent, string?> add)
+    private static void Ioctl(ImportResult r, Dictionary<ulong, (string Kind, string? Name)> fds, int line, long ts, List<string> a, string ret, bool ok, int? errno, Action<InputEvent, string?> add)
     {
         var cmd = a[1];
+        ulong? value = ok && Syntax.TryNumber(ret.Split(' ')[0], out var rv) ? rv : null;
+        void Call(string name, bool decoded, string counted = "") => r.Calls.Add(new KvmCall(line, ts, name, decoded, decoded ? r.Events.Count - 1 : r.Events.Count, errno, value, counted));
         switch (cmd)
         {
             case "KVM_CREATE_VM" when ok:
@@ -192,6 +199,7 @@ public static partial class StraceImporter
                 add(new MemslotSet((int)(slot & 0xffff), (int)(slot >> 16), new Gpa(Syntax.Number(s.GetValueOrDefault("guest_phys_addr", "0"), "guest_phys_addr")),
                     Syntax.Number(s.GetValueOrDefault("memory_size", "0"), "memory_size"), new Hva(Syntax.Number(s.GetValueOrDefault("userspace_addr", "0"), "userspace_addr")),
                     flags, gmem, gmemOffset, errno), null);
+                Call(cmd["KVM_".Length..], decoded: true);
                 break;
             }
 
@@ -220,7 +228,12 @@ public static partial class StraceImporter
                         fds[gfd] = ("gmem", "guest_memfd");
                     }
 
-                    r.Count($"{name} (payload not decoded by strace{(ok ? "" : ", failed")})");
+                    var counted = $"{name} (payload not decoded by strace{(ok ? "" : ", failed")})";
+                    r.Count(counted);
+                    if (name.StartsWith("KVM_", StringComparison.Ordinal))
+                    {
+                        Call(name["KVM_".Length..], decoded: false, counted);
+                    }
                 }
                 else
                 {

@@ -77,6 +77,42 @@ public sealed class RealCaptureTests : DatabaseTest
     }
 
     [Fact]
+    public async Task With_the_bpftrace_log_the_undecoded_memslots_are_filled_and_only_reasoned_divergences_remain()
+    {
+        var files = new[] { "strace.txt", "bpftrace_ioctls.txt", "trace.txt", "smaps_phase1.txt" };
+        var r = await CliRunner.RunAsync(ConnectionString, ["ingest", .. files.Select(Real), "--run", "pvm", "--policy", "x86-shadow"]);
+        Assert.True(r.Exit == 0, r.Err);
+        Assert.Contains("bpftrace_ioctls.txt filled 8 undecoded ioctls of strace.txt (4 host addresses translated", r.Out, StringComparison.Ordinal);
+        foreach (var f in files)
+        {
+            Assert.Contains($"{f} (", r.Out, StringComparison.Ordinal);
+            Assert.Contains($": {File.ReadAllLines(Real(f)).Length} lines,", r.Out, StringComparison.Ordinal);
+        }
+
+        var counts = new Dictionary<string, long>();
+        var divergences = new List<DivergenceFound>();
+        await foreach (var e in Store().ReadAsync("pvm"))
+        {
+            counts[e.Type] = counts.GetValueOrDefault(e.Type) + 1;
+            if (e.Event is DivergenceFound d)
+            {
+                divergences.Add(d);
+            }
+        }
+
+        // The 3 REGION2 memslots and their delete, the 2 guest_memfds and the 2 attribute calls join the 8 decoded memslots.
+        Assert.Equal(12, counts["memslot_set"]);
+        Assert.Equal(2, counts["guest_memfd_created"]);
+        Assert.Equal(2, counts["memory_attributes_set"]);
+        Assert.Equal(108, counts["guest_faulted"]);
+
+        // No fault is left without a memslot; what remains is the model disagreeing, each with both sides stated.
+        Assert.DoesNotContain(divergences, d => d.Model.Contains("no memslot covers the gpa", StringComparison.Ordinal));
+        Assert.True(divergences.Count < 26, $"{divergences.Count} divergences");
+        Assert.All(divergences, d => Assert.True(d.Model.Length > 10 && d.Kernel.Length > 10, d.ToString()));
+    }
+
+    [Fact]
     public async Task A_trace_whose_clock_cannot_be_aligned_is_refused_with_the_reason()
     {
         var strace = Path.Combine(Path.GetTempPath(), $"s-{Guid.NewGuid():N}.txt");

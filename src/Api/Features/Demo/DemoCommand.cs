@@ -52,8 +52,10 @@ public static class DemoCommand
                     : $"{run}: imported {r.Inputs} events from {Path.GetFileName(file)}, decided under {r.Policy} ({r.Stored - r.Inputs} derived)");
             }
 
-            // The real capture: strace and tracefs of one kvm_pvm VM (shadow paging), merged on one clock.
-            var real = await mediator.Send(new IngestFiles([Extract("samples/real/strace.txt", dir), Extract("samples/real/trace.txt", dir)], "pvm", "auto", "x86-shadow"), ct);
+            // The real capture: strace and tracefs of one kvm_pvm VM (shadow paging), merged on one clock; the
+            // bpftrace log fills in the ioctls strace cannot decode, the smaps snapshot the VMA flags.
+            string[] capture = ["strace.txt", "bpftrace_ioctls.txt", "trace.txt", "smaps_phase1.txt"];
+            var real = await mediator.Send(new IngestFiles(capture.Select(f => Extract("samples/real/" + f, dir)).ToList(), "pvm", "auto", "x86-shadow"), ct);
             if (real.Error is { } re)
             {
                 await cli.Err.WriteLineAsync(re.ToString());
@@ -63,7 +65,7 @@ public static class DemoCommand
             var pvm = real.Runs[0];
             await cli.Out.WriteLineAsync(pvm.Duplicate
                 ? "pvm: the real kvm_pvm capture was already imported"
-                : $"pvm: imported the real kvm_pvm capture (strace + tracefs, {pvm.Accounts.Sum(a => a.Lines):N0} lines, all accounted for) as {pvm.Inputs} events under x86-shadow");
+                : $"pvm: imported the real kvm_pvm capture (strace + bpftrace + tracefs + smaps, {pvm.Accounts.Sum(a => a.Lines):N0} lines, all accounted for) as {pvm.Inputs} events under x86-shadow");
 
             foreach (var run in Samples.Select(s => s.Run).Distinct())
             {

@@ -36,6 +36,11 @@ public static class IngestCommand
                 await cli.Out.WriteLineAsync(r.Duplicate
                     ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
                     : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
+                if (r.Note is not null)
+                {
+                    await cli.Out.WriteLineAsync("  " + r.Note);
+                }
+
                 foreach (var a in r.Accounts.Where(a => a.Format != "ndjson"))
                 {
                     await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event:");

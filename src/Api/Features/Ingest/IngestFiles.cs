@@ -9,7 +9,7 @@ namespace Audit.Api.Features.Ingest;
 /// <summary>Store the events of trace files; files of one run are merged by timestamp.</summary>
 public sealed record IngestFiles(IReadOnlyList<string> Files, string? Run = null, string Format = "auto", string? Policy = null) : IRequest<IngestResult>;
 
-public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts);
+public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null);
 
 /// <summary>How every line of one file was used: turned into events, or counted by kind.</summary>
 public sealed record FileAccount(string File, string Format, int Lines, int Events, IReadOnlyDictionary<string, int> Counted);
@@ -21,7 +21,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
 {
     public async Task<IngestResult> Handle(IngestFiles request, CancellationToken cancellationToken)
     {
-        var parsed = new List<(string Run, string File, byte[] Hash, IReadOnlyList<TraceEvent> Events, TraceFiles.Read Read)>();
+        var parsed = new List<(string Run, string File, byte[] Hash, TraceFiles.Read Read)>();
         foreach (var file in request.Files)
         {
             var read = await TraceFiles.ReadAsync(file, request.Format, cancellationToken);
@@ -30,22 +30,23 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
                 return new IngestResult([], read.Error);
             }
 
-            parsed.Add((request.Run ?? TraceFiles.DefaultRunId(file), file, read.Hash, read.Events, read));
+            parsed.Add((request.Run ?? TraceFiles.DefaultRunId(file), file, read.Hash, read));
         }
 
         var results = new List<IngestedRun>();
         foreach (var group in parsed.GroupBy(p => p.Run, StringComparer.Ordinal))
         {
             var files = group.ToList();
-            if (TraceFiles.AlignClocks(files.Select(f => f.Read).ToList()) is { } clockError)
+            var (reads, note) = TraceFiles.Combine(files.Select(f => f.Read).ToList());
+            if (TraceFiles.AlignClocks(reads) is { } clockError)
             {
                 return new IngestResult(results, new TraceError(files[0].File, 1, clockError));
             }
 
-            var merged = TraceFiles.MergeByTime(files.Select(f => f.Events).ToList());
-            var accounts = files.Select(f => f.Read.Import is { } i
-                ? new FileAccount(f.File, i.Format, i.Lines, i.Events.Count, i.Counted)
-                : new FileAccount(f.File, "ndjson", 0, f.Events.Count, new Dictionary<string, int>())).ToList();
+            var merged = TraceFiles.MergeByTime(reads.Select(r => r.Events).ToList());
+            var accounts = files.Zip(reads).Select(f => f.Second.Import is { } i
+                ? new FileAccount(f.First.File, i.Format, i.Lines, i.Events.Count, i.Counted)
+                : new FileAccount(f.First.File, "ndjson", 0, f.Second.Events.Count, new Dictionary<string, int>())).ToList();
 
             // Batch key: the content of every file plus the run id, so a repeated ingest stores nothing.
             var key = BatchKey(group.Key, files.Select(f => f.Hash));
@@ -58,7 +59,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
             var result = written.Result!;
             results.Add(new IngestedRun(
                 group.Key, files.Select(f => f.File).ToList(), result.InputCount, result.EventCount, result.FirstSeq, result.LastSeq,
-                result.Status == AppendStatus.Duplicate, written.Policy, accounts));
+                result.Status == AppendStatus.Duplicate, written.Policy, accounts, note));
         }
 
         return new IngestResult(results, null);

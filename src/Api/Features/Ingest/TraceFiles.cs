@@ -8,7 +8,7 @@ public static class TraceFiles
 {
     public sealed record Read(IReadOnlyList<TraceEvent> Events, byte[] Hash, TraceError? Error, Import.ImportResult? Import = null);
 
-    public static readonly string[] Formats = ["auto", "ndjson", "strace", "ftrace", "perf", "qemu", "smaps"];
+    public static readonly string[] Formats = ["auto", "ndjson", "strace", "ftrace", "perf", "qemu", "smaps", "bpftrace"];
 
     public static async Task<Read> ReadAsync(string file, string format, CancellationToken ct)
     {
@@ -26,34 +26,50 @@ public static class TraceFiles
         var kind = format == "auto" ? Detect(bytes) : format;
         using var stream = new MemoryStream(bytes, writable: false);
         using var text = new StreamReader(stream);
-        switch (kind)
+        if (kind == "ndjson")
         {
-            case "ndjson":
-                var result = NdjsonTraceReader.Read(file, text);
-                return new Read(result.Events, hash, result.Error);
-            case "strace" or "ftrace":
-                var import = kind == "strace" ? Import.StraceImporter.Read(file, text) : Import.FtraceImporter.Read(file, text);
-                return new Read(import.Events.Select(e => new TraceEvent(e.Line, e.TsNs, e.Event, [])).ToList(), hash, import.Error, import);
-            default:
-                return new Read([], hash, new TraceError(file, 1, kind is null
-                    ? "cannot tell the format: expected NDJSON events, strace (-f -tt) or tracefs text; pass --format"
-                    : $"format '{kind}' is not supported by this build yet; use ndjson, strace or ftrace"));
+            var result = NdjsonTraceReader.Read(file, text);
+            return new Read(result.Events, hash, result.Error);
         }
+
+        if (Importers.FirstOrDefault(i => i.Name == kind) is { Read: { } read })
+        {
+            return Of(read(file, text), hash);
+        }
+
+        return new Read([], hash, new TraceError(file, 1, kind is null
+            ? "cannot tell the format: expected NDJSON events, strace (-f -tt), tracefs text, perf script, a bpftrace ioctl log, QEMU trace events or /proc/PID/smaps; pass --format"
+            : $"format '{kind}' is not supported; use one of {string.Join(", ", Formats[1..])}"));
     }
 
-    /// <summary>The first line that is not blank decides: '{' is NDJSON, then strace, then tracefs text.</summary>
+    /// <summary>The events of an import as trace events (after a payload fill, again).</summary>
+    public static Read Of(Import.ImportResult import, byte[] hash) =>
+        new(import.Events.Select(e => new TraceEvent(e.Line, e.TsNs, e.Event, [])).ToList(), hash, import.Error, import);
+
+    /// <summary>The foreign formats, in the order auto-detection tries them on the first line that tells.</summary>
+    private static readonly (string Name, Func<string, bool> Looks, Func<string, TextReader, Import.ImportResult> Read)[] Importers =
+    [
+        ("ftrace", Import.FtraceImporter.Looks, Import.FtraceImporter.Read),
+        ("perf", Import.PerfImporter.Looks, Import.PerfImporter.Read),
+        ("bpftrace", Import.BpftraceImporter.Looks, Import.BpftraceImporter.Read),
+        ("smaps", Import.SmapsImporter.Looks, Import.SmapsImporter.Read),
+        ("qemu", Import.QemuImporter.Looks, Import.QemuImporter.Read),
+        ("strace", Import.StraceImporter.Looks, Import.StraceImporter.Read),
+    ];
+
+    /// <summary>The first line that is not blank (or a '#' comment) decides: '{' is NDJSON, else the first importer that recognises it.</summary>
     public static string? Detect(ReadOnlySpan<byte> bytes)
     {
+        var seen = 0;
         foreach (var range in bytes.Split((byte)'\n'))
         {
-            var raw = bytes[range];
-            var line = System.Text.Encoding.UTF8.GetString(raw).TrimEnd('\r');
+            var line = System.Text.Encoding.UTF8.GetString(bytes[range]).TrimEnd('\r');
             if (line.Trim().Length == 0)
             {
                 continue;
             }
 
-            if (line.StartsWith("# tracer:", StringComparison.Ordinal) || Import.FtraceImporter.Looks(line))
+            if (line.StartsWith("# tracer:", StringComparison.Ordinal))
             {
                 return "ftrace";
             }
@@ -68,10 +84,57 @@ public static class TraceFiles
                 return "ndjson";
             }
 
-            return Import.StraceImporter.Looks(line) ? "strace" : null;
+            if (Importers.FirstOrDefault(i => i.Looks(line)) is { Name: { } name })
+            {
+                return name;
+            }
+
+            // A preamble line (a tool's banner) may precede the first one that tells.
+            if (++seen >= 5)
+            {
+                return null;
+            }
         }
 
-        return "ndjson";
+        return seen == 0 ? "ndjson" : null;
+    }
+
+    /// <summary>
+    /// Files of one run that complete each other: a payload source (bpftrace) fills in the ioctls the
+    /// strace file of the run could not decode. Returns the reads to merge, with what was filled.
+    /// </summary>
+    public static (IReadOnlyList<Read> Reads, string? Note) Combine(IReadOnlyList<Read> files)
+    {
+        var strace = files.FirstOrDefault(f => f.Import?.Format == "strace");
+        var sources = files.Where(f => f.Import?.Format is "bpftrace" or "smaps").ToList();
+        if (strace is null || sources.Count == 0)
+        {
+            return (files, null);
+        }
+
+        var notes = new List<string>();
+        var filled = new Dictionary<Read, Read>();
+        var target = strace.Import!;
+        foreach (var source in sources)
+        {
+            var name = Path.GetFileName(source.Import!.File);
+            if (source.Import.Format == "bpftrace")
+            {
+                var o = Import.PayloadFill.Fill(target, source.Import);
+                notes.Add($"{name} filled {o.Filled} undecoded ioctls of {Path.GetFileName(target.File)}"
+                    + (o.Translated > 0 ? $" ({o.Translated} host addresses translated from another run of the VMM)" : "")
+                    + (o.Unpaired > 0 ? $"; {o.Unpaired} calls had no partner" : ""));
+            }
+            else
+            {
+                notes.Add($"{name} completed {Import.SmapsImporter.Enrich(target, source.Import)} mmaps of {Path.GetFileName(target.File)} (VmFlags, backing, page size)");
+            }
+
+            filled[source] = Of(source.Import, source.Hash);
+        }
+
+        filled[strace] = Of(target, strace.Hash);
+        return (files.Select(f => filled.GetValueOrDefault(f, f)).ToList(), string.Join("; ", notes));
     }
 
     /// <summary>
@@ -80,7 +143,7 @@ public static class TraceFiles
     /// </summary>
     public static string? AlignClocks(IReadOnlyList<Read> files)
     {
-        var reference = files.Select(f => f.Import).FirstOrDefault(i => i?.Format == "ftrace");
+        var reference = files.Select(f => f.Import).FirstOrDefault(i => i?.Format is "ftrace" or "perf");
         if (reference is null)
         {
             return null;
