@@ -39,6 +39,7 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
             """);
         root.Add(Db);
         root.Add(Features.Ingest.IngestCommand.Build(this));
+        root.Add(Features.Capture.CaptureCommand.Build(this));
         root.Add(Features.Runs.RunsCommand.Build(this));
         root.Add(Features.State.StateCommand.Build(this));
         root.Add(Features.Why.WhyCommand.Build(this));

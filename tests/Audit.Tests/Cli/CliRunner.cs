@@ -11,7 +11,10 @@ public static class CliRunner
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        var exit = await CommandLine.RunAsync([.. args, "--db", db], o, e);
+        // Options go before a "--": what follows it is another program's command line.
+        var end = Array.IndexOf(args, "--");
+        string[] argv = end < 0 ? [.. args, "--db", db] : [.. args[..end], "--db", db, .. args[end..]];
+        var exit = await CommandLine.RunAsync(argv, o, e);
         return new CliResult(exit, o.ToString(), e.ToString());
     }
 }

@@ -15,6 +15,7 @@ public static class BenchCommand
     {
         var quick = new Option<bool>("--quick") { Description = "1M events instead of 10M (a few minutes)" };
         var engineOnly = new Option<bool>("--engine") { Description = "measure only the decision engine (no database)" };
+        var importOnly = new Option<bool>("--import") { Description = "measure only the import of a 1M-line tracefs file" };
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards" };
@@ -25,12 +26,12 @@ public static class BenchCommand
             Not part of ./test.sh.
             """)
         {
-            quick, engineOnly, events, json, keep,
+            quick, engineOnly, importOnly, events, json, keep,
         };
         cmd.SetAction(async (parse, ct) =>
         {
             List<Figure> figures;
-            var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
+            var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
             var n = parse.GetValue(events) ?? (parse.GetValue(quick) ? 1_000_000 : 10_000_000);
             string pgVersion = "-";
             if (mode == "engine")
@@ -53,7 +54,8 @@ public static class BenchCommand
                     return ExitCodes.DatabaseUnavailable;
                 }
 
-                figures = await new BenchSuite(cs, m => cli.Err.WriteLine(m)).RunAsync(n, parse.GetValue(keep), ct);
+                var suite = new BenchSuite(cs, m => cli.Err.WriteLine(m));
+                figures = mode == "import" ? [await suite.ImportOnlyAsync(ct)] : await suite.RunAsync(n, parse.GetValue(keep), ct);
             }
 
             if (parse.GetValue(json))

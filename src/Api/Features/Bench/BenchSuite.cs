@@ -56,6 +56,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             figures.Add(whole);
             figures.Add(await WhyOverHttp(ds, stored, ct));
             figures.AddRange(await Concurrent(ds, events, ct));
+            figures.Add(await TraceImportBench.RunAsync(ds, 1_000_000, log, ct));
             return figures;
         }
         finally
@@ -64,6 +65,23 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             {
                 await Baselines.DropSchemaAsync(connectionString, schema, CancellationToken.None);
             }
+        }
+    }
+
+    /// <summary>Only the tracefs import benchmark, in a schema of its own.</summary>
+    public async Task<Figure> ImportOnlyAsync(CancellationToken ct)
+    {
+        var schema = "bench_import_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        await Baselines.CreateSchemaAsync(connectionString, schema, ct);
+        try
+        {
+            await using var ds = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema }.ConnectionString);
+            await Migrator.MigrateAsync(ds, ct);
+            return await TraceImportBench.RunAsync(ds, 1_000_000, log, ct);
+        }
+        finally
+        {
+            await Baselines.DropSchemaAsync(connectionString, schema, CancellationToken.None);
         }
     }
 

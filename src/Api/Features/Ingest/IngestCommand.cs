@@ -11,19 +11,46 @@ public static class IngestCommand
         var run = new Option<string?>("--run") { Description = "run id for all files (default: each file's name up to the first dot)" };
         var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong(TraceFiles.Formats);
+        var offsets = new Option<string[]>("--clock-offset")
+        {
+            Description = "FILE=SECONDS: add SECONDS (may be negative, fractional) to FILE's times before merging, for a file on another clock "
+                + "(e.g. QEMU's wall clock beside tracefs's mono: the difference of one event seen in both); repeatable. Such a file is not aligned automatically",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var policy = new Option<string?>("--policy") { Description = "decide under this policy instead of the one matching the run's HostDescribed (see docs/rules.md)" };
         var cmd = new Command("ingest", """
             store the events of trace files as runs.
             A bad line stops the import with FILE:LINE: reason (exit 2) and nothing from the file is stored.
             Ingesting the same files again stores nothing (the batch key is the files' content and the run id).
-            Example: audit ingest samples/gh200-gpu-passthrough.ndjson --run gh
+            Formats: ndjson (../shared/spec/events.md), strace (-f -tt|-ttt), ftrace (tracefs text, options/fields,
+            trace-cmd report), perf (perf script), bpftrace (an ioctl log: fills what strace cannot decode), smaps
+            (/proc/PID/smaps: completes strace's mmaps), qemu (its trace events); auto tells them apart.
+            Several files of one run are merged on the tracefs clock: strace is aligned through the mmap results
+            both record; for other clocks give --clock-offset.
+            Examples: audit ingest samples/gh200-gpu-passthrough.ndjson --run gh
+                      audit ingest strace.txt bpftrace_ioctls.txt trace.txt smaps.txt --run vm1 --policy x86-shadow
             """)
         {
-            files, run, format, policy,
+            files, run, format, policy, offsets,
         };
         cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, _) =>
         {
-            var result = await mediator.Send(new IngestFiles(parse.GetValue(files)!, parse.GetValue(run), parse.GetValue(format)!, parse.GetValue(policy)), ct);
+            var given = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var o in parse.GetValue(offsets) ?? [])
+            {
+                var eq = o.LastIndexOf('=');
+                if (eq <= 0 || !decimal.TryParse(o[(eq + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds))
+                {
+                    await cli.Err.WriteLineAsync($"--clock-offset {o}: expected FILE=SECONDS, e.g. qemu.log=-1795305690.5");
+                    return ExitCodes.BadInput;
+                }
+
+                given[o[..eq]] = (long)(seconds * 1_000_000_000m);
+            }
+
+            var progress = new Progress(cli.Err);
+            var result = await mediator.Send(new IngestFiles(parse.GetValue(files)!, parse.GetValue(run), parse.GetValue(format)!, parse.GetValue(policy), given, progress.Report), ct);
+            progress.Done();
             if (result.Error is { } error)
             {
                 await cli.Err.WriteLineAsync(error.ToString());
@@ -54,5 +81,52 @@ public static class IngestCommand
             return ExitCodes.Ok;
         }, ct));
         return cmd;
+    }
+
+    /// <summary>Reading progress of large files on standard error: one rewritten line on a terminal, a line per 10% elsewhere.</summary>
+    private sealed class Progress(TextWriter err)
+    {
+        private readonly bool terminal = ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
+        private int lastShown = -1;
+        private bool open;
+
+        public void Report(string file, long done, long total)
+        {
+            var pct = total == 0 ? 100 : (int)(done * 100 / total);
+            if (pct == lastShown || (!terminal && pct / 10 == lastShown / 10 && pct != 100))
+            {
+                return;
+            }
+
+            lastShown = pct;
+            var bar = new string('#', pct / 5).PadRight(20, '.');
+            var text = $"  reading {Path.GetFileName(file)} [{bar}] {pct,3}% of {total / 1048576.0:N0} MiB";
+            if (terminal)
+            {
+                err.Write("\r" + text);
+                open = pct < 100;
+                if (!open)
+                {
+                    err.WriteLine();
+                }
+            }
+            else
+            {
+                err.WriteLine(text);
+            }
+
+            if (pct == 100)
+            {
+                lastShown = -1;
+            }
+        }
+
+        public void Done()
+        {
+            if (open)
+            {
+                err.WriteLine();
+            }
+        }
     }
 }

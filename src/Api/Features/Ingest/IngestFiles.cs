@@ -7,7 +7,15 @@ using MediatR;
 namespace Audit.Api.Features.Ingest;
 
 /// <summary>Store the events of trace files; files of one run are merged by timestamp.</summary>
-public sealed record IngestFiles(IReadOnlyList<string> Files, string? Run = null, string Format = "auto", string? Policy = null) : IRequest<IngestResult>;
+/// <param name="ClockOffsetsNs">per file (its path or name): ns added to its times before merging; such a file is not aligned automatically.</param>
+/// <param name="Progress">told (file, bytes read, bytes) while a large file is read.</param>
+public sealed record IngestFiles(
+    IReadOnlyList<string> Files,
+    string? Run = null,
+    string Format = "auto",
+    string? Policy = null,
+    IReadOnlyDictionary<string, long>? ClockOffsetsNs = null,
+    Action<string, long, long>? Progress = null) : IRequest<IngestResult>;
 
 public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null);
 
@@ -24,7 +32,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
         var parsed = new List<(string Run, string File, byte[] Hash, TraceFiles.Read Read)>();
         foreach (var file in request.Files)
         {
-            var read = await TraceFiles.ReadAsync(file, request.Format, cancellationToken);
+            var read = await TraceFiles.ReadAsync(file, request.Format, cancellationToken, request.Progress);
             if (read.Error is not null)
             {
                 return new IngestResult([], read.Error);
@@ -37,8 +45,19 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
         foreach (var group in parsed.GroupBy(p => p.Run, StringComparer.Ordinal))
         {
             var files = group.ToList();
-            var (reads, note) = TraceFiles.Combine(files.Select(f => f.Read).ToList());
-            if (TraceFiles.AlignClocks(reads) is { } clockError)
+            var (combined, note) = TraceFiles.Combine(files.Select(f => f.Read).ToList());
+            var reads = combined.ToList();
+            var given = new HashSet<TraceFiles.Read>();
+            for (var i = 0; i < reads.Count; i++)
+            {
+                if (Offset(request.ClockOffsetsNs, files[i].File) is { } offset)
+                {
+                    reads[i] = TraceFiles.Shift(reads[i], offset);
+                    given.Add(reads[i]);
+                }
+            }
+
+            if (TraceFiles.AlignClocks(reads, given) is { } clockError)
             {
                 return new IngestResult(results, new TraceError(files[0].File, 1, clockError));
             }
@@ -49,7 +68,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
                 : new FileAccount(f.First.File, "ndjson", 0, f.Second.Events.Count, new Dictionary<string, int>())).ToList();
 
             // Batch key: the content of every file plus the run id, so a repeated ingest stores nothing.
-            var key = BatchKey(group.Key, files.Select(f => f.Hash));
+            var key = BatchKey(group.Key, files.Select(f => f.Hash), request.ClockOffsetsNs);
             var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken);
             if (written.Error is not null)
             {
@@ -65,13 +84,23 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
         return new IngestResult(results, null);
     }
 
-    internal static string BatchKey(string run, IEnumerable<byte[]> hashes)
+    private static long? Offset(IReadOnlyDictionary<string, long>? offsets, string file) =>
+        offsets is null ? null
+        : offsets.TryGetValue(file, out var o) || offsets.TryGetValue(Path.GetFileName(file), out o) || offsets.TryGetValue(Path.GetFullPath(file), out o) ? o : null;
+
+    internal static string BatchKey(string run, IEnumerable<byte[]> hashes, IReadOnlyDictionary<string, long>? offsets = null)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes(run));
         foreach (var h in hashes)
         {
             sha.AppendData(h);
+        }
+
+        // Other offsets are another merge of the same files.
+        foreach (var (file, ns) in (offsets ?? new Dictionary<string, long>()).OrderBy(o => o.Key, StringComparer.Ordinal))
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes($"{file}={ns};"));
         }
 
         return "sha256:" + Convert.ToHexStringLower(sha.GetHashAndReset());

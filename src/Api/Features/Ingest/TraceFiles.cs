@@ -10,7 +10,10 @@ public static class TraceFiles
 
     public static readonly string[] Formats = ["auto", "ndjson", "strace", "ftrace", "perf", "qemu", "smaps", "bpftrace"];
 
-    public static async Task<Read> ReadAsync(string file, string format, CancellationToken ct)
+    /// <summary>Files at least this large report their reading progress.</summary>
+    public const long ProgressFrom = 8 << 20;
+
+    public static async Task<Read> ReadAsync(string file, string format, CancellationToken ct, Action<string, long, long>? progress = null)
     {
         byte[] bytes;
         try
@@ -24,7 +27,9 @@ public static class TraceFiles
 
         var hash = SHA256.HashData(bytes);
         var kind = format == "auto" ? Detect(bytes) : format;
-        using var stream = new MemoryStream(bytes, writable: false);
+        using var stream = bytes.Length >= ProgressFrom && progress is not null
+            ? new ProgressStream(bytes, (done, total) => progress(file, done, total))
+            : new MemoryStream(bytes, writable: false);
         using var text = new StreamReader(stream);
         if (kind == "ndjson")
         {
@@ -137,11 +142,48 @@ public static class TraceFiles
         return (files.Select(f => filled.GetValueOrDefault(f, f)).ToList(), string.Join("; ", notes));
     }
 
+    /// <summary>Shifts a file's times by an offset the user gave (its clock is then taken as aligned).</summary>
+    public static Read Shift(Read read, long offsetNs)
+    {
+        var events = read.Events.Select(e => e with { TsNs = e.TsNs + offsetNs }).ToList();
+        if (read.Import is { } import)
+        {
+            // Its anchors move with it, should another file be aligned on this one.
+            for (var i = 0; i < import.ClockMatches.Count; i++)
+            {
+                import.ClockMatches[i] = (import.ClockMatches[i].Key, import.ClockMatches[i].TsNs + offsetNs);
+            }
+        }
+
+        return read with { Events = events };
+    }
+
+    /// <summary>A read-only stream over the bytes that reports how far it has been read, at most every 1%.</summary>
+    private sealed class ProgressStream(byte[] bytes, Action<long, long> report) : MemoryStream(bytes, writable: false)
+    {
+        private long next;
+
+        public override int Read(byte[] buffer, int offset, int count) => Report(base.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Report(base.Read(buffer));
+
+        private int Report(int n)
+        {
+            if (Position >= next || n == 0)
+            {
+                report(Position, Length);
+                next = Position + Math.Max(1, Length / 100);
+            }
+
+            return n;
+        }
+    }
+
     /// <summary>
     /// Puts the strace files of a run on the tracefs clock: the same mmap results appear in both, so
     /// the offset is the median difference of their times. Without a tracefs file, times stay as read.
     /// </summary>
-    public static string? AlignClocks(IReadOnlyList<Read> files)
+    public static string? AlignClocks(IReadOnlyList<Read> files, IReadOnlySet<Read>? given = null)
     {
         var reference = files.Select(f => f.Import).FirstOrDefault(i => i?.Format is "ftrace" or "perf");
         if (reference is null)
@@ -150,7 +192,7 @@ public static class TraceFiles
         }
 
         var anchors = reference.ClockMatches.GroupBy(m => m.Key).ToDictionary(g => g.Key, g => g.First().TsNs, StringComparer.Ordinal);
-        foreach (var f in files.Where(f => f.Import?.Format == "strace"))
+        foreach (var f in files.Where(f => f.Import?.Format == "strace" && given?.Contains(f) != true))
         {
             var deltas = f.Import!.Events.Where(e => e.SyscallKey is not null && anchors.ContainsKey(e.SyscallKey))
                 .Select(e => anchors[e.SyscallKey!] - e.TsNs!.Value).Order().ToList();
