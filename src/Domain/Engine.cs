@@ -112,12 +112,14 @@ public static class Engine
                 {
                     s.Vmas.Set(from, to, new VmaState(v, from, to, v.Prot, v.MemType, seq, seq));
                     s.Poisoned.Remove(from, to);
+                    s.HostWritten.Remove(from, to);
                 }
 
                 break;
             case VmaUnmapped v:
                 s.Vmas.Remove(v.Range.Start.Value, v.Range.End.Value);
                 s.Poisoned.Remove(v.Range.Start.Value, v.Range.End.Value);
+                s.HostWritten.Remove(v.Range.Start.Value, v.Range.End.Value);
                 break;
             case VmaProtectionChanged p:
                 foreach (var i in s.Vmas.Overlapping(p.Range.Start.Value, p.Range.End.Value))
@@ -139,6 +141,10 @@ public static class Engine
                 break;
             case VmaAdvised a when a.Advice.Equals("MADV_HWPOISON", StringComparison.OrdinalIgnoreCase):
                 s.Poisoned.Set(a.Range.Start.Value, a.Range.End.Value, seq);
+                break;
+            case VmaAdvised a when a.Advice.ToUpperInvariant() is "MADV_DONTNEED" or "MADV_REMOVE" or "MADV_FREE" or "MADV_DONTNEED_LOCKED":
+                // The pages are zapped: the next read finds the zero page (or a fresh one) again.
+                s.HostWritten.Remove(a.Range.Start.Value, a.Range.End.Value);
                 break;
             case MemslotSet m:
                 ApplyMemslot(s, seq, m, (MemslotDecided)derived[0]);
@@ -332,7 +338,8 @@ public static class Engine
             s.Refusals.Remove(f.Gpa.Gfn);
         }
 
-        if (r.Outcome == FaultOutcome.MemoryFaultExit)
+        // Both make KVM_RUN return -EFAULT: a memory-fault exit, and a pfn lookup that failed (kvm_handle_error_pfn).
+        if (r.Outcome == FaultOutcome.MemoryFaultExit || (r.Outcome == FaultOutcome.Error && r.Errno == Errno.EFAULT))
         {
             s.PendingMemoryFaults[f.Gpa.Gfn] = r.InputSeq;
             return;
@@ -353,6 +360,11 @@ public static class Engine
         }
 
         s.Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new S2Entry(m.Size, m.MemType, m.Ipat, m.Perms, r.InputSeq, isPrivate, gmem));
+        if (s.Arch == Arch.X86_64 && !gmem && f.Access == Access.Write && slot is not null)
+        {
+            var hva = slot.HvaOf(m.Gpa).Value;
+            s.HostWritten.Set(hva, hva + m.Size, r.InputSeq);
+        }
     }
 
     /// <summary>MMU-notifier invalidation of an hva range: every memslot reaching it unmaps the matching gfns; x86 keeps private mappings.</summary>

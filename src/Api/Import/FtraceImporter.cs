@@ -63,7 +63,7 @@ public static partial class FtraceImporter
     [GeneratedRegex(@"(?<start>0x[0-9a-f]+)\s+--\s+(?<end>0x[0-9a-f]+)\s+\[(?<attr>0x[0-9a-f]+)\]|start=(?<start>0x[0-9a-f]+).*?end=(?<end>0x[0-9a-f]+).*?attr=(?<attr>0x[0-9a-f]+)")]
     private static partial Regex AttributesRx();
 
-    [GeneratedRegex(@"addr[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+)")]
+    [GeneratedRegex(@"addr[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+)\s+(?:\(\d+\)\s+)?pferr[ =](?<pferr>0x[0-9a-f]+|[0-9a-f]+)")]
     private static partial Regex WalkRx();
 
     public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line);
@@ -78,6 +78,9 @@ public static partial class FtraceImporter
         private bool? ept;
         private (int Line, long Ts, GuestFaulted Fault)? pendingPageFault;
         private ulong? faultGfn;
+
+        /// <summary>The guest page-table walk of the last shadow-paging #PF: its error code and the leaf pte it reached.</summary>
+        private (int Line, long Ts, ulong Pferr, ulong? Leaf)? walk;
 
         /// <summary>Reads every line; <paramref name="header"/> must give the groups ts and body.</summary>
         public ImportResult Run(TextReader reader, Regex header, string notALine)
@@ -156,6 +159,12 @@ public static partial class FtraceImporter
             FlushPageFault();
             switch (ev)
             {
+                case "kvm_mmu_pagetable_walk" when WalkRx().Match(msg) is { Success: true } w:
+                    // "pferr 7" (printk) and "pferr=0x7" are hex; perf's raw "pferr=7" is decimal.
+                    var pferr = w.Groups["pferr"].Value;
+                    walk = (lineNo, ts, msg.Contains("pferr=", StringComparison.Ordinal) ? Dec(pferr) : Number(pferr), null);
+                    result.Count(ev);
+                    break;
                 case "kvm_mmu_spte_requested" when GfnRx().Match(msg) is { Success: true } g:
                     requested.Add(g.Groups["hex"].Success ? Number(g.Groups["hex"].Value) : Dec(g.Groups["dec"].Value));
                     result.Count("kvm_mmu_spte_requested (joined with its kvm_mmu_set_spte)");
@@ -209,11 +218,27 @@ public static partial class FtraceImporter
 
                 case "kvm_mmu_paging_element" when PteRx().Match(msg) is { Success: true } p:
                     lastPte = Number(p.Groups["pte"].Value);
+                    if (walk is { } cur)
+                    {
+                        walk = cur with { Leaf = lastPte };
+                    }
+
                     result.Count(ev);
                     break;
                 case "kvm_userspace_exit" when (msg.Contains("reason error (14)", StringComparison.Ordinal) || msg.Contains("reason=0x27", StringComparison.Ordinal) || msg.Contains("KVM_EXIT_MEMORY_FAULT", StringComparison.Ordinal)) && lastPte is { } pte:
-                    // KVM_RUN returned -EFAULT; the gpa is the page the guest's last walk reached.
-                    Add(lineNo, ts, new MemoryFaultExitObserved(new Gpa(pte & 0x000f_ffff_ffff_f000UL), 0x1000, 0));
+                    // KVM_RUN returned -EFAULT on the page the guest's last walk reached: that #PF is the
+                    // fault (it set no SPTE), then the exit.
+                    if (walk is { Leaf: { } leaf } w2 && (leaf & GpteAddress) == (pte & GpteAddress))
+                    {
+                        Add(lineNo, ts, WalkFault(w2.Pferr, leaf));
+                    }
+
+                    walk = null;
+                    Add(lineNo, ts, new MemoryFaultExitObserved(new Gpa(pte & GpteAddress), 0x1000, 0));
+                    break;
+                case "kvm_userspace_exit":
+                    walk = null;
+                    result.Count(ev);
                     break;
                 case "tracing_mark_write" or "print":
                     result.ClockMatches.Add(("marker:" + msg.Trim(), ts));
@@ -262,6 +287,12 @@ public static partial class FtraceImporter
                 // The kvm_page_fault before it was the fault (with its real access).
                 faultGfn = null;
             }
+            else if (walk is { Leaf: { } leaf } w && GpaRange.FromSize(gpa.AlignDown(size), size).Contains(new Gpa(leaf & GpteAddress)))
+            {
+                // Shadow paging: the guest walk before it gives the access (its error code) and the guest PTE's dirty bit.
+                Add(lineNo, ts, WalkFault(w.Pferr, leaf) with { Gpa = gpa });
+                walk = null;
+            }
             else
             {
                 // The SPTE shows what the fault needed: writable means a write fault.
@@ -271,6 +302,13 @@ public static partial class FtraceImporter
             Add(lineNo, ts, new Stage2MappingObserved(gpa.AlignDown(size), size, spte.MemType, spte.Ipat, perms, Hex.Format(raw)));
             return null;
         }
+
+        private const ulong GpteAddress = 0x000f_ffff_ffff_f000UL;
+
+        /// <summary>A shadow-paging #PF from its walk: PFERR present 0 (a permission fault), write 1, fetch 4; the leaf guest PTE's D is bit 6.</summary>
+        private static GuestFaulted WalkFault(ulong pferr, ulong leaf) =>
+            new(0, new Gpa(leaf & GpteAddress), (pferr & 0x10) != 0 ? Access.Exec : (pferr & 0x2) != 0 ? Access.Write : Access.Read,
+                (pferr & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, GuestPteDirty: (leaf & 0x40) != 0);
 
         /// <summary>x86 PFERR bits: present 0, write 1, fetch 4, the SNP C-bit 34, KVM's private-access 49.</summary>
         private static GuestFaulted PageFault(Match pf)

@@ -98,7 +98,8 @@ public sealed record GuestFaulted(
     bool? Private = null,
     bool S1ptw = false,
     bool Cm = false,
-    ulong? Granule = null) : InputEvent;
+    ulong? Granule = null,
+    bool? GuestPteDirty = null) : InputEvent;
 
 public sealed record MmuNotifierInvalidated(Hva Start, Hva End) : InputEvent;
 

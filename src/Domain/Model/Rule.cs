@@ -50,6 +50,7 @@ public static class Rules
     public static readonly Rule X86SvmMemtype = new("x86.svm.npt_memtype", "make_spte (no get_mt_mask on SVM: guest PAT applies)", "arch/x86/kvm/svm/svm.c", "all");
     public static readonly Rule X86ShadowMemtype = new("x86.shadow.memtype", "make_spte (shadow_memtype_mask = 0)", "arch/x86/kvm/mmu/spte.c", "all");
     public static readonly Rule X86Perms = new("x86.make_spte.perms", "make_spte", "arch/x86/kvm/mmu/spte.c", "all");
+    public static readonly Rule X86ShadowCleanGpte = new("x86.shadow.protect_clean_gpte", "FNAME(protect_clean_gpte) in FNAME(walk_addr_generic)", "arch/x86/kvm/mmu/paging_tmpl.h", "x86-shadow");
 
     // Memslots (sections 3, 5, 7).
     public static readonly Rule SlotFlags = new("kvm_set_memory_region.check_flags", "check_memory_region_flags", KvmMain, "all");

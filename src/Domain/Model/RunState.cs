@@ -188,6 +188,9 @@ public sealed class RunState
     /// <summary>hwpoisoned host ranges (MADV_HWPOISON) -> seq.</summary>
     public IntervalMap<long> Poisoned { get; } = new();
 
+    /// <summary>x86: private anonymous host pages a guest write fault made writable -> that fault's seq (until zapped or unmapped).</summary>
+    public IntervalMap<long> HostWritten { get; } = new();
+
     public Dictionary<(int AsId, int Slot), MemslotState> Slots { get; } = [];
 
     /// <summary>Per address space: gpa interval -> slot.</summary>
@@ -253,6 +256,7 @@ public sealed class RunState
 
         Copy(Vmas, c.Vmas);
         Copy(Poisoned, c.Poisoned);
+        Copy(HostWritten, c.HostWritten);
         Copy(PrivateAttr, c.PrivateAttr);
         Copy(SharedAttr, c.SharedAttr);
         Copy(Stage2, c.Stage2);

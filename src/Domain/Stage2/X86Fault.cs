@@ -142,10 +142,29 @@ internal static class X86Fault
                 return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
             }
 
-            hostWritable = write || (pfnmap && (vma.Prot & Perms.W) != 0 && (vma.Flags & VmaFlags.VM_SHARED) != 0);
-            why.Add(Rules.X86Perms, write
-                ? "write fault: the host page is faulted in writable"
-                : hostWritable ? "shared writable PFNMAP: writable host ptes" : "read fault: the host page is mapped without W until the guest writes (the shared zero page for untouched anonymous memory)", fault, Facts.VmaProt(vma));
+            var sharedWritable = (vma.Prot & Perms.W) != 0 && (vma.Flags & VmaFlags.VM_SHARED) != 0;
+            var written = s.HostWritten.TryFind(hva.Value, out var w) ? w.Value : (long?)null;
+            hostWritable = write || (sharedWritable && (pfnmap || vma.Backing.Kind is BackingKind.Shmem)) || (written is not null && (vma.Prot & Perms.W) != 0);
+            if (write)
+            {
+                why.Add(Rules.X86Perms, "write fault: the host page is faulted in writable", fault, Facts.VmaProt(vma));
+            }
+            else if (pfnmap && hostWritable)
+            {
+                why.Add(Rules.X86Perms, "shared writable PFNMAP: writable host ptes", fault, Facts.VmaProt(vma));
+            }
+            else if (hostWritable && written is null)
+            {
+                why.Add(Rules.X86Perms, "read fault on a shared writable shmem mapping: its host ptes are writable (no write-notify), so hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), Facts.Vma(vma));
+            }
+            else if (hostWritable)
+            {
+                why.Add(Rules.X86Perms, "read fault on a page a guest write already made writable in the host: hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), new Fact("host.pte", "writable", written));
+            }
+            else
+            {
+                why.Add(Rules.X86Perms, "read fault: the host page is mapped without W until the guest writes (the shared zero page for untouched anonymous memory)", fault, Facts.VmaProt(vma));
+            }
 
             // 5. kvm_is_mmio_pfn.
             if (vma.StructPage)
@@ -174,7 +193,16 @@ internal static class X86Fault
         var (memType, ipat) = Memtype(s, isMmio, why);
 
         // 7. Permissions.
-        var perms = Perms.R | Perms.X | (hostWritable && !slot.ReadOnly ? Perms.W : 0);
+        var writable = hostWritable && !slot.ReadOnly;
+        if (writable && !write && s.Policy.X86 == X86Memtype.Shadow && f.GuestPteDirty == false)
+        {
+            // Shadow paging: a read through a guest PTE whose dirty bit is clear maps without W, so that
+            // the guest's first write faults and KVM can set D in the guest's page table.
+            why.Add(Rules.X86ShadowCleanGpte, "read fault through a clean guest PTE (D clear): the SPTE is made without W until the guest writes", fault, new Fact("gpte.dirty", "false", seq));
+            writable = false;
+        }
+
+        var perms = Perms.R | Perms.X | (writable ? Perms.W : 0);
         var m = new Mapping(f.Gpa.AlignDown(level), level, memType, ipat, perms);
         why.Add(Rules.X86Perms, $"maps {Fmt.Mapping(m)}{(faultPrivate ? " (private)" : "")}", slotFact);
         return Done(s, seq, FaultOutcome.Mapped, 0, m, why);

@@ -389,7 +389,7 @@ internal static class EventCodec
 
     private static GuestFaulted ReadFault(Fields f) => new(
         f.OptInt("vcpu") ?? 0, f.Gpa("gpa"), f.Enum("access", K.Access.Read), f.OptEnum("kind", K.FaultKind.Read) ?? FaultKind.Translation,
-        f.OptBool("private"), f.OptBool("s1ptw") ?? false, f.OptBool("cm") ?? false, f.OptU64("granule"));
+        f.OptBool("private"), f.OptBool("s1ptw") ?? false, f.OptBool("cm") ?? false, f.OptU64("granule"), f.OptBool("gpteDirty"));
 
     private static void WriteFault(Utf8JsonWriter w, GuestFaulted e)
     {
@@ -409,6 +409,7 @@ internal static class EventCodec
         }
 
         w.OptHex("granule", e.Granule);
+        w.OptBool("gpteDirty", e.GuestPteDirty);
     }
 
     private static Stage2MappingObserved ReadObserved(Fields f)

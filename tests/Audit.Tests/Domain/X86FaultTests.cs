@@ -1,4 +1,5 @@
 using Audit.Domain;
+using Audit.Domain.Addresses;
 using Audit.Domain.Events;
 using Audit.Domain.Model;
 using static Audit.Tests.Domain.Scenario;
@@ -188,5 +189,69 @@ public sealed class X86FaultTests
         s.Do(new GuestMemfdClosed(11));
         Assert.Null(s.EntryAt(0x201000));
         Assert.Equal(FaultOutcome.MemoryFaultExit, s.Fault(0x201000, Access.Write, isPrivate: true).Outcome);
+    }
+}
+
+/// <summary>Host-pte writability on read faults, and shadow paging's clean guest PTEs (found in the real kvm_pvm capture).</summary>
+public sealed class X86ReadFaultWritabilityTests
+{
+    private static Scenario Anon(string? policy = null)
+    {
+        var s = X86("6.18.0", policy: policy);
+        s.Vma(0x7f0000000000, 0x200000, VmaFlags.None, HostMemType.WB, Scenario.Anon());
+        s.Slot(0, 0x0, 0x200000, 0x7f0000000000);
+        return s;
+    }
+
+    [Fact]
+    public void A_read_of_untouched_anonymous_memory_maps_without_w_and_after_a_guest_write_with_w()
+    {
+        var s = Anon();
+        Assert.Equal(Perms.R | Perms.X, s.Fault(0x1000).Mapping!.Perms);
+        var write = s.Fault(0x2000, Access.Write);
+        Assert.Equal(Perms.R | Perms.W | Perms.X, write.Mapping!.Perms);
+
+        // The host pte stays writable after an invalidation that did not zap the page (here: a re-read after mprotect back to rw).
+        s.Do(new VmaProtectionChanged(HvaRange.FromSize(new Hva(0x7f0000000000), 0x200000), Perms.R, null));
+        s.Do(new VmaProtectionChanged(HvaRange.FromSize(new Hva(0x7f0000000000), 0x200000), Perms.R | Perms.W, null));
+        var reread = s.Fault(0x2000);
+        Assert.Equal(Perms.R | Perms.W | Perms.X, reread.Mapping!.Perms);
+        var writeSeq = s.Log.First(x => x.Input is GuestFaulted { Access: Access.Write }).Seq;
+        Assert.Contains(reread.Explanation.SelectMany(e => e.Facts), f => f.Name == "host.pte" && f.Seq == writeSeq);
+
+        // MADV_DONTNEED zaps it: the zero page again.
+        s.Do(new VmaAdvised(HvaRange.FromSize(new Hva(0x7f0000000000), 0x200000), "MADV_DONTNEED"));
+        Assert.Equal(Perms.R | Perms.X, s.Fault(0x2000).Mapping!.Perms);
+    }
+
+    [Fact]
+    public void A_read_of_shared_writable_shmem_maps_with_w()
+    {
+        var s = X86("6.18.0");
+        s.Vma(0x7f0000000000, 0x100000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem, "/memfd:guest-ram", StructPage: true));
+        s.Slot(0, 0xe00000, 0x100000, 0x7f0000000000);
+        Assert.Equal(Perms.R | Perms.W | Perms.X, s.Fault(0xe00000).Mapping!.Perms);
+    }
+
+    [Fact]
+    public void Shadow_paging_maps_a_read_through_a_clean_guest_pte_without_w()
+    {
+        var s = X86("6.18.0", policy: "x86-shadow");
+        s.Vma(0x7f0000000000, 0x100000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem, StructPage: true));
+        s.Slot(0, 0x0, 0x100000, 0x7f0000000000);
+        s.Do(new GuestFaulted(0, new Gpa(0x1000), Access.Read, FaultKind.Translation, GuestPteDirty: false));
+        var clean = (FaultResolved)s.Log[^1].Derived[0];
+        Assert.Equal(Perms.R | Perms.X, clean.Mapping!.Perms);
+        Assert.Contains(clean.Explanation, e => e.Rule == Rules.X86ShadowCleanGpte.Id);
+
+        s.Do(new GuestFaulted(0, new Gpa(0x2000), Access.Read, FaultKind.Translation, GuestPteDirty: true));
+        Assert.Equal(Perms.R | Perms.W | Perms.X, ((FaultResolved)s.Log[^1].Derived[0]).Mapping!.Perms);
+
+        // Under EPT the guest's page tables are not KVM's: the dirty bit does not matter.
+        var ept = X86("6.18.0");
+        ept.Vma(0x7f0000000000, 0x100000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem, StructPage: true));
+        ept.Slot(0, 0x0, 0x100000, 0x7f0000000000);
+        ept.Do(new GuestFaulted(0, new Gpa(0x1000), Access.Read, FaultKind.Translation, GuestPteDirty: false));
+        Assert.Equal(Perms.R | Perms.W | Perms.X, ((FaultResolved)ept.Log[^1].Derived[0]).Mapping!.Perms);
     }
 }

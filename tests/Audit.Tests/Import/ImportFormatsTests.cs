@@ -172,6 +172,27 @@ public sealed class ImportFormatsTests
     }
 
     [Fact]
+    public void Under_shadow_paging_the_guest_walk_gives_the_access_the_kind_and_the_guest_pte_dirty_bit()
+    {
+        var r = Lines(FtraceImporter.Read,
+            " vmm-16206 [000] ..... 1497.886130: kvm_mmu_pagetable_walk: addr 10000 pferr 4 U",
+            " vmm-16206 [000] ..... 1497.886131: kvm_mmu_paging_element: pte 10007 level 1",
+            " vmm-16206 [000] ...1. 1497.886139: kvm_mmu_spte_requested: gfn 10 pfn 23dbd0 level 1",
+            " vmm-16206 [000] ...1. 1497.886141: kvm_mmu_set_spte: gfn 10 spte 23dbd0a25 (r-xu) level 1 at 3e70c4080",
+            // A write after mprotect(PROT_READ): the walk, then KVM_RUN returns -EFAULT without an SPTE.
+            " vmm-16206 [000] ..... 1497.888719: kvm_mmu_pagetable_walk: addr 200000 pferr 7 P|W|U",
+            " vmm-16206 [000] ..... 1497.888720: kvm_mmu_paging_element: pte 200067 level 1",
+            " vmm-16206 [000] ..... 1497.888723: kvm_userspace_exit: reason error (14)");
+        AllAccounted(r);
+        var read = Assert.IsType<GuestFaulted>(r.Events[0].Event);
+        Assert.Equal((0x10000UL, Access.Read, FaultKind.Translation, (bool?)false), (read.Gpa.Value, read.Access, read.Kind, read.GuestPteDirty));
+        Assert.IsType<Stage2MappingObserved>(r.Events[1].Event);
+        var write = Assert.IsType<GuestFaulted>(r.Events[2].Event);
+        Assert.Equal((0x200000UL, Access.Write, FaultKind.Permission, (bool?)true), (write.Gpa.Value, write.Access, write.Kind, write.GuestPteDirty));
+        Assert.Equal(0x200000UL, Assert.IsType<MemoryFaultExitObserved>(r.Events[3].Event).Gpa.Value);
+    }
+
+    [Fact]
     public void An_arm64_guest_fault_decodes_its_esr_and_memory_attributes_come_from_their_tracepoint()
     {
         // EC 0x24 (data abort from a lower EL), WnR, FSC 0x0f (permission fault, level 3).

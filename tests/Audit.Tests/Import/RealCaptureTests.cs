@@ -32,7 +32,8 @@ public sealed class RealCaptureTests : DatabaseTest
         Assert.Equal(8, counts["memslot_set"]);
         Assert.Equal(17, counts["vma_mapped"]);
         Assert.True(counts["vma_unmapped"] >= 10 && counts["vma_protection_changed"] == 5 && counts["vma_advised"] == 6);
-        Assert.Equal(108, counts["guest_faulted"]);
+        // 108 faults that set an SPTE, and 4 whose guest walk ended in KVM_RUN returning -EFAULT.
+        Assert.Equal(112, counts["guest_faulted"]);
         Assert.Equal(108, counts["stage2_mapping_observed"]);
         Assert.Equal(36, counts["mmu_notifier_invalidated"]);
         Assert.Equal(4, counts["memory_fault_exit_observed"]);
@@ -63,7 +64,8 @@ public sealed class RealCaptureTests : DatabaseTest
         Assert.DoesNotContain(divergences, d => d.Model.StartsWith("WB", StringComparison.Ordinal));
 
         // The rest fall in the memslots strace could not decode (KVM_SET_USER_MEMORY_REGION2 at 0x400000-0x9fffff),
-        // or are -EFAULT exits; each names what the model decided there and why.
+        // or is the -EFAULT exit in one of them; each names what the model decided there and why. The three
+        // -EFAULTs of host mappings (write after mprotect, munmapped hole, munmapped slot) agree with the model.
         var spte = divergences.Where(d => d.Kernel.Contains(" at 0x", StringComparison.Ordinal) && !d.Kernel.Contains("-EFAULT", StringComparison.Ordinal)).ToList();
         Assert.Equal(22, spte.Count);
         Assert.All(spte, d => Assert.Contains("no memslot covers the gpa", d.Model, StringComparison.Ordinal));
@@ -72,8 +74,9 @@ public sealed class RealCaptureTests : DatabaseTest
             var gpa = Convert.ToUInt64(d.Kernel.Split(" at ")[1].Trim()[2..], 16);
             Assert.InRange(gpa, 0x400000UL, 0x9fffffUL);
         });
-        Assert.Equal(4, divergences.Count(d => d.Kernel.Contains("-EFAULT", StringComparison.Ordinal)));
-        Assert.Equal(26, divergences.Count);
+        var efault = Assert.Single(divergences, d => d.Kernel.Contains("-EFAULT", StringComparison.Ordinal));
+        Assert.Contains("at 0x400000", efault.Kernel, StringComparison.Ordinal);
+        Assert.Equal(23, divergences.Count);
     }
 
     [Fact]
@@ -104,12 +107,16 @@ public sealed class RealCaptureTests : DatabaseTest
         Assert.Equal(12, counts["memslot_set"]);
         Assert.Equal(2, counts["guest_memfd_created"]);
         Assert.Equal(2, counts["memory_attributes_set"]);
-        Assert.Equal(108, counts["guest_faulted"]);
+        Assert.Equal(112, counts["guest_faulted"]);
 
-        // No fault is left without a memslot; what remains is the model disagreeing, each with both sides stated.
+        // Every SPTE and -EFAULT agrees but four, each with both sides stated: this kernel lacks
+        // KVM_SET_MEMORY_ATTRIBUTES (ENOTTY, no CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES for a default VM), and it
+        // re-allocates a shared guest_memfd page after a punched hole where the model (domain.md) expects a
+        // memory-fault exit.
         Assert.DoesNotContain(divergences, d => d.Model.Contains("no memslot covers the gpa", StringComparison.Ordinal));
-        Assert.True(divergences.Count < 26, $"{divergences.Count} divergences");
-        Assert.All(divergences, d => Assert.True(d.Model.Length > 10 && d.Kernel.Length > 10, d.ToString()));
+        Assert.Equal(2, divergences.Count(d => d.Kernel == "KVM_SET_MEMORY_ATTRIBUTES returned -ENOTTY"));
+        Assert.Equal(2, divergences.Count(d => d.Model.Contains("a hole was punched", StringComparison.Ordinal) && d.Kernel.StartsWith("WB 4K rwx at 0x40", StringComparison.Ordinal)));
+        Assert.Equal(4, divergences.Count);
     }
 
     [Fact]

@@ -134,7 +134,9 @@ public static class BenchCommand
         }
 
         var s = new StringBuilder();
-        s.AppendLine($"## {mode} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {events:N0} events");
+        s.AppendLine(mode == "import"
+            ? $"## import run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, a 1,000,000-line tracefs file (`./audit bench --import`; also part of quick and full runs)"
+            : $"## {mode} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {events:N0} events");
         s.AppendLine();
         s.AppendLine($"Machine: {Machine()}; PostgreSQL {pgVersion}; .NET {Environment.Version}.");
         s.AppendLine();
