@@ -155,15 +155,15 @@ internal static class X86Fault
             }
             else if (hostWritable && written is null)
             {
-                why.Add(Rules.X86Perms, "read fault on a shared writable shmem mapping: its host ptes are writable (no write-notify), so hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), Facts.Vma(vma));
+                why.Add(Rules.X86Perms, $"{(f.Access == Access.Exec ? "exec" : "read")} fault on a shared writable shmem mapping: its host ptes are writable (no write-notify), so hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), Facts.Vma(vma));
             }
             else if (hostWritable)
             {
-                why.Add(Rules.X86Perms, "read fault on a page a guest write already made writable in the host: hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), new Fact("host.pte", "writable", written));
+                why.Add(Rules.X86Perms, $"{(f.Access == Access.Exec ? "exec" : "read")} fault on a page a guest write already made writable in the host: hva_to_pfn maps it writable", fault, Facts.VmaProt(vma), new Fact("host.pte", "writable", written));
             }
             else
             {
-                why.Add(Rules.X86Perms, "read fault: the host page is mapped without W until the guest writes (the shared zero page for untouched anonymous memory)", fault, Facts.VmaProt(vma));
+                why.Add(Rules.X86Perms, $"{(f.Access == Access.Exec ? "exec" : "read")} fault: the host page is mapped without W until the guest writes (the shared zero page for untouched anonymous memory)", fault, Facts.VmaProt(vma));
             }
 
             // 5. kvm_is_mmio_pfn.
@@ -198,7 +198,7 @@ internal static class X86Fault
         {
             // Shadow paging: a read through a guest PTE whose dirty bit is clear maps without W, so that
             // the guest's first write faults and KVM can set D in the guest's page table.
-            why.Add(Rules.X86ShadowCleanGpte, "read fault through a clean guest PTE (D clear): the SPTE is made without W until the guest writes", fault, new Fact("gpte.dirty", "false", seq));
+            why.Add(Rules.X86ShadowCleanGpte, $"{(f.Access == Access.Exec ? "exec" : "read")} fault through a clean guest PTE (D clear): the SPTE is made without W until the guest writes", fault, new Fact("gpte.dirty", "false", seq));
             writable = false;
         }
 

@@ -474,51 +474,77 @@ internal static class EventCodec
         {
             foreach (var s in steps0.EnumerateArray())
             {
-                var facts = new List<Fact>();
-                foreach (var fact in s.GetProperty("facts").EnumerateArray())
+                if (s.ValueKind == JsonValueKind.Number)
                 {
-                    long? seq = fact.TryGetProperty("seq", out var sq) && sq.ValueKind == JsonValueKind.Number ? sq.GetInt64() : null;
-                    facts.Add(new Fact(fact.GetProperty("name").GetString()!, fact.GetProperty("value").GetString()!, seq));
+                    // An interned step (StepTable): resolved through the run's table.
+                    var id = s.GetInt32();
+                    steps.Add(StepTable.Current is { } table && table.TryResolve(id, out var step) ? step : throw new StepMissingException(id));
+                    continue;
                 }
 
-                steps.Add(new ExplanationStep(s.GetProperty("rule").GetString()!, s.GetProperty("text").GetString()!, new ValueList<Fact>(facts)));
+                steps.Add(ReadStep(s));
             }
         }
 
         return new ValueList<ExplanationStep>(steps);
     }
 
+    internal static ExplanationStep ReadStep(JsonElement s)
+    {
+        var facts = new List<Fact>();
+        foreach (var fact in s.GetProperty("facts").EnumerateArray())
+        {
+            long? seq = fact.TryGetProperty("seq", out var sq) && sq.ValueKind == JsonValueKind.Number ? sq.GetInt64() : null;
+            facts.Add(new Fact(fact.GetProperty("name").GetString()!, fact.GetProperty("value").GetString()!, seq));
+        }
+
+        return new ExplanationStep(s.GetProperty("rule").GetString()!, s.GetProperty("text").GetString()!, new ValueList<Fact>(facts));
+    }
+
     internal static void WriteExplanation(Utf8JsonWriter w, ValueList<ExplanationStep> steps)
     {
         w.WriteStartArray("explanation");
+        var table = StepTable.Current;
         foreach (var s in steps)
         {
-            w.WriteStartObject();
-            w.WriteString("rule", s.Rule);
-            w.WriteString("text", s.Text);
-            w.WriteStartArray("facts");
-            foreach (var fact in s.Facts)
+            if (table?.Intern(s) is { } id)
             {
-                w.WriteStartObject();
-                w.WriteString("name", fact.Name);
-                w.WriteString("value", fact.Value);
-                if (fact.Seq is { } seq)
-                {
-                    w.WriteNumber("seq", seq);
-                }
-                else
-                {
-                    w.WriteNull("seq");
-                }
+                w.WriteNumberValue(id);
+            }
+            else
+            {
+                WriteStep(w, s);
+            }
+        }
 
-                w.WriteEndObject();
+        w.WriteEndArray();
+    }
+
+    internal static void WriteStep(Utf8JsonWriter w, ExplanationStep s)
+    {
+        w.WriteStartObject();
+        w.WriteString("rule", s.Rule);
+        w.WriteString("text", s.Text);
+        w.WriteStartArray("facts");
+        foreach (var fact in s.Facts)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", fact.Name);
+            w.WriteString("value", fact.Value);
+            if (fact.Seq is { } seq)
+            {
+                w.WriteNumber("seq", seq);
+            }
+            else
+            {
+                w.WriteNull("seq");
             }
 
-            w.WriteEndArray();
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static Mapping? ReadMapping(Fields? m)

@@ -53,6 +53,11 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 {
     private readonly IReadOnlyList<IInlineProjection> _inline = inline ?? [];
 
+    // Interned explanation steps per run (StepTable): the writers' tables, kept between appends that
+    // committed, and the readers' tables, grown as new steps appear.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StepTable> _writeSteps = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StepTable> _readSteps = new(StringComparer.Ordinal);
+
     public NpgsqlDataSource DataSource => dataSource;
 
     /// <param name="expectedVersion">The run's last seq the caller saw (0 for a new run); null appends whatever it is.</param>
@@ -78,10 +83,14 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
 
         long version;
-        await using (var cmd = new NpgsqlCommand("select version from runs where run_id = $1 for update", conn, tx))
+        int maxStep;
+        await using (var cmd = new NpgsqlCommand(
+            "select version, (select coalesce(max(step_id), 0) from explanation_steps where run_id = $1) from runs where run_id = $1 for update", conn, tx))
         {
             cmd.Parameters.Add(new() { Value = runId });
-            version = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            await r.ReadAsync(ct);
+            (version, maxStep) = (r.GetInt64(0), r.GetInt32(1));
         }
 
         if (batchKey is not null && await FindBatch(conn, tx, runId, batchKey, ct) is { } first)
@@ -96,6 +105,12 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             return new AppendResult(AppendStatus.Conflict, 0, 0, 0, 0, version);
         }
 
+        // The run's interned steps as committed (another process may have appended since this one cached them).
+        if (!_writeSteps.TryRemove(runId, out var steps) || steps.MaxId != maxStep)
+        {
+            steps = await LoadStepsAsync(conn, tx, runId, 0, new StepTable(writer: true), ct);
+        }
+
         var stored = new List<StoredEvent>(events.Count);
         long? firstTs = null, lastTs = null;
         var inputs = 0;
@@ -107,7 +122,17 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             {
                 seq++;
                 var type = EventRegistry.For(e.Event);
-                var payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras));
+                StepTable.Current = steps;
+                string payload;
+                try
+                {
+                    payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras));
+                }
+                finally
+                {
+                    StepTable.Current = null;
+                }
+
                 await copy.StartRowAsync(ct);
                 await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
                 await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
@@ -132,6 +157,21 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
                 }
 
                 stored.Add(new StoredEvent(runId, seq, type.StoredName, type.Version, e.TsNs, now, payload, e.Event));
+            }
+
+            await copy.CompleteAsync(ct);
+        }
+
+        var added = steps.TakeAdded();
+        if (added.Count > 0)
+        {
+            await using var copy = await conn.BeginBinaryImportAsync("copy explanation_steps (run_id, step_id, step) from stdin (format binary)", ct);
+            foreach (var (id, step) in added)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(id, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(StepTable.ToJson(step), NpgsqlDbType.Jsonb, ct);
             }
 
             await copy.CompleteAsync(ct);
@@ -183,6 +223,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 
             await tx.CommitAsync(ct);
             committed = true;
+            _writeSteps[runId] = steps;
         }
         finally
         {
@@ -221,13 +262,14 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = fromSeq });
         cmd.Parameters.Add(new() { Value = upTo });
+        var steps = withoutExplanations ? null : _readSteps.GetValueOrDefault(runId) ?? await ReaderStepsAsync(runId, ct);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
             var type = r.GetString(1);
             var version = r.GetInt16(2);
             var payload = r.GetString(5);
-            var e = EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload));
+            (var e, steps) = await DecodeAsync(steps, runId, type, version, payload, ct);
             yield return new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, e);
         }
     }
@@ -246,16 +288,72 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             "select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 and seq = any($2)", conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = seqs.ToArray() });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+        var rows = new List<(long Seq, string Type, short Version, long? Ts, DateTimeOffset At, string Payload)>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
-            var type = r.GetString(1);
-            var version = r.GetInt16(2);
-            var payload = r.GetString(5);
-            result[r.GetInt64(0)] = new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload)));
+            while (await r.ReadAsync(ct))
+            {
+                rows.Add((r.GetInt64(0), r.GetString(1), r.GetInt16(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), r.GetString(5)));
+            }
+        }
+
+        var steps = _readSteps.GetValueOrDefault(runId) ?? await ReaderStepsAsync(runId, ct);
+        foreach (var (seq, type, version, ts, at, payload) in rows)
+        {
+            (var e, steps) = await DecodeAsync(steps, runId, type, version, payload, ct);
+            result[seq] = new StoredEvent(runId, seq, type, version, ts, at, payload, e);
         }
 
         return result;
+    }
+
+    /// <summary>Decodes a payload; a step committed after the read began (with the events using it) reloads the table once.</summary>
+    private async ValueTask<(RunEvent Event, StepTable? Steps)> DecodeAsync(StepTable? steps, string runId, string type, short version, string payload, CancellationToken ct)
+    {
+        try
+        {
+            return (Deserialize(steps, type, version, payload), steps);
+        }
+        catch (StepMissingException)
+        {
+            steps = await ReaderStepsAsync(runId, ct);
+            return (Deserialize(steps, type, version, payload), steps);
+        }
+    }
+
+    private static RunEvent Deserialize(StepTable? steps, string type, short version, string payload)
+    {
+        StepTable.Current = steps;
+        try
+        {
+            return EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload));
+        }
+        finally
+        {
+            StepTable.Current = null;
+        }
+    }
+
+    /// <summary>The readers' table of a run, with every step committed so far.</summary>
+    private async Task<StepTable> ReaderStepsAsync(string runId, CancellationToken ct)
+    {
+        var table = _readSteps.GetOrAdd(runId, _ => new StepTable(writer: false));
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        return await LoadStepsAsync(conn, null, runId, table.MaxId, table, ct);
+    }
+
+    private static async Task<StepTable> LoadStepsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int afterId, StepTable table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("select step_id, step::text from explanation_steps where run_id = $1 and step_id > $2 order by step_id", conn, tx);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = afterId });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            table.Load(r.GetInt32(0), StepTable.FromJson(r.GetString(1)));
+        }
+
+        return table;
     }
 
     /// <summary>The seq of the last event at or before a time: the last timed event at or before it, plus the untimed ones that follow it.</summary>

@@ -9,9 +9,11 @@ using Npgsql;
 namespace Audit.Api.Features.Bench;
 
 /// <summary>
-/// Parse and ingest a synthetic tracefs file of shadow-paging faults (the real capture's shape: a guest
-/// page-table walk, its four paging elements, the SPTE request and the SPTE, now and then an MMU-notifier
-/// unmap and a trace marker) beside a small NDJSON file with the memslots, against a raw read of its lines.
+/// Parse and ingest a synthetic tracefs file of shadow-paging faults in the line mix of the real kvm_pvm
+/// capture (about 17 lines a fault there, 18 here: the KVM_RUN ioctl and FPU events around each fault, the
+/// guest walk and its paging elements, accessed/dirty bits, the SPTE request and SPTE, a prefetch now and
+/// then, an emulated MMIO exit every fourth run, rare MMU-notifier unmaps and markers) beside a small NDJSON
+/// file with the memslots, against a raw read of its lines.
 /// </summary>
 public static class TraceImportBench
 {
@@ -82,8 +84,14 @@ public static class TraceImportBench
         }
 
         var gfn = 0x100UL;
+        var op = 0;
         while (n < lines)
         {
+            // One KVM_RUN of the VMM: its ioctl enter/exit and FPU switches, as the real capture has them.
+            w.WriteLine(Line("sys_ioctl(fd: 9, cmd: 0xae80, arg: 0)"));
+            w.WriteLine(Line("kvm_fpu: load"));
+            n += 2;
+
             // Locality: mostly the next page, sometimes a jump within the 1 GiB slot.
             gfn = rng.Next(8) == 0 ? (ulong)rng.Next(0x100, 0x3ffff) : (gfn + 1) & 0x3ffff;
             var write = rng.Next(3) == 0;
@@ -91,10 +99,40 @@ public static class TraceImportBench
             w.WriteLine(Line("kvm_mmu_paging_element: pte 2027 level 4"));
             w.WriteLine(Line("kvm_mmu_paging_element: pte 3027 level 3"));
             w.WriteLine(Line("kvm_mmu_paging_element: pte 4027 level 2"));
-            w.WriteLine(Line($"kvm_mmu_paging_element: pte {(gfn << 12) | 0x67:x} level 1"));
+            w.WriteLine(Line($"kvm_mmu_paging_element: pte {(gfn << 12) | (write ? 0x67UL : 0x27UL):x} level 1"));
+            w.WriteLine(Line($"kvm_mmu_set_accessed_bit: gpa {gfn << 12:x}"));
+            n += 6;
+            if (write)
+            {
+                w.WriteLine(Line($"kvm_mmu_set_dirty_bit: gpa {gfn << 12:x}"));
+                n++;
+            }
+
             w.WriteLine(Line($"kvm_mmu_spte_requested: gfn {gfn:x} pfn {0x2c0000 + gfn:x} level 1"));
             w.WriteLine(Line($"kvm_mmu_set_spte: gfn {gfn:x} spte {((0x2c0000 + gfn) << 12) | (write ? 0xa67UL : 0xa25UL):x} ({(write ? "rwxu" : "r-xu")}) level 1 at 505f2f080"));
-            n += 7;
+            n += 2;
+            if (rng.Next(5) == 0)
+            {
+                // A prefetched neighbour.
+                w.WriteLine(Line($"kvm_mmu_set_spte: gfn {gfn + 1:x} spte {((0x2c0001 + gfn) << 12) | 0xa05UL:x} (r-xu) level 1 at 505f2f088"));
+                n++;
+            }
+
+            if (++op % 4 == 0)
+            {
+                // An MMIO write, emulated: the fetch walk, the emulation and the exit to the VMM.
+                w.WriteLine(Line("kvm_mmu_pagetable_walk: addr 10000 pferr 14 U|F"));
+                w.WriteLine(Line("kvm_mmu_paging_element: pte 10007 level 1"));
+                w.WriteLine(Line("kvm_emulate_insn: 0:10012:48 89 07 (prot64)"));
+                w.WriteLine(Line("vcpu_match_mmio: gva 0xf00000 gpa 0xf00000 Write GPA"));
+                w.WriteLine(Line("kvm_mmio: mmio write len 8 gpa 0xf00000 val 0x1000"));
+                w.WriteLine(Line("kvm_userspace_exit: reason KVM_EXIT_MMIO (6)"));
+                n += 6;
+            }
+
+            w.WriteLine(Line("kvm_fpu: unload"));
+            w.WriteLine(Line("sys_ioctl -> 0x0"));
+            n += 2;
             if (rng.Next(200) == 0)
             {
                 var hva = 0x7f0000000000UL + ((ulong)rng.Next(0, 0x3fe00) << 12);

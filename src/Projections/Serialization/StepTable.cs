@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Audit.Domain;
+using Audit.Domain.Events;
+
+namespace Audit.Projections.Serialization;
+
+/// <summary>
+/// A run's interned explanation steps. Most steps of a decision repeat across decisions (the memory-type
+/// rule under one policy, the level from one memslot, the pfn kind of one VMA): the second time a step
+/// is written it gets an id, is stored once in <c>explanation_steps</c>, and payloads carry the id in its
+/// place. A step seen once stays inline (facts citing the fault itself are unique anyway). Writers and
+/// readers set <see cref="Current"/> around a synchronous (de)serialization.
+/// </summary>
+public sealed class StepTable(bool writer)
+{
+    private const int SeenOnceLimit = 200_000;
+
+    // A writer's table is used by one append at a time (under the run's row lock); a reader's is shared
+    // by concurrent reads, which only load and resolve.
+    private readonly Dictionary<ExplanationStep, int> _ids = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
+    private readonly HashSet<ExplanationStep> _seenOnce = [];
+
+    [ThreadStatic]
+    private static StepTable? _current;
+
+    /// <summary>The table the serializer interns into and resolves from on this thread, if any.</summary>
+    public static StepTable? Current { get => _current; set => _current = value; }
+
+    public int MaxId { get; private set; }
+
+    /// <summary>Steps given an id since <see cref="TakeAdded"/> last ran, to store with the append.</summary>
+    private readonly List<(int Id, ExplanationStep Step)> _added = [];
+
+    public void Load(int id, ExplanationStep step)
+    {
+        if (writer)
+        {
+            _ids.TryAdd(step, id);
+        }
+
+        _steps[id] = step;
+        lock (_steps)
+        {
+            MaxId = Math.Max(MaxId, id);
+        }
+    }
+
+    /// <summary>The id to write instead of the step, or null to write it inline.</summary>
+    public int? Intern(ExplanationStep step)
+    {
+        if (!writer)
+        {
+            throw new InvalidOperationException("a reader's step table does not intern");
+        }
+
+        if (_ids.TryGetValue(step, out var id))
+        {
+            return id;
+        }
+
+        if (_seenOnce.Remove(step))
+        {
+            id = ++MaxId;
+            Load(id, step);
+            _added.Add((id, step));
+            return id;
+        }
+
+        if (_seenOnce.Count >= SeenOnceLimit)
+        {
+            _seenOnce.Clear();
+        }
+
+        _seenOnce.Add(step);
+        return null;
+    }
+
+    public bool TryResolve(int id, out ExplanationStep step) => _steps.TryGetValue(id, out step!);
+
+    public List<(int Id, ExplanationStep Step)> TakeAdded()
+    {
+        var added = _added.ToList();
+        _added.Clear();
+        return added;
+    }
+
+    /// <summary>A step as its JSON object (the form in payloads and in explanation_steps).</summary>
+    public static string ToJson(ExplanationStep step)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            EventCodec.WriteStep(w, step);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    public static ExplanationStep FromJson(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return EventCodec.ReadStep(doc.RootElement);
+    }
+}
+
+/// <summary>A payload names an interned step its run's table does not have (yet): reload the table and read again.</summary>
+public sealed class StepMissingException(int id) : Exception($"explanation step {id} is not in the run's step table")
+{
+    public int Id { get; } = id;
+}
