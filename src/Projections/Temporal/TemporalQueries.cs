@@ -10,10 +10,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// <summary>The active generation, inside each query: one round trip.</summary>
     private const string Gen = "(select coalesce((select active_gen from projection_generations where run_id = $1), 1))";
 
-    /// <summary>A row's box in the index (migration 0003); the exact conditions beside it remove the index's extra candidates.</summary>
-    private const string Box = "projection_box(run_id, gen, projection, lo, hi, from_seq, to_seq)";
-
-    private const long Min = long.MinValue, Max = long.MaxValue;
+    /// <summary>A row's key in the index (migration 0003); the exact conditions beside it remove hash collisions.</summary>
+    private const string Key = "projection_key(run_id, gen, projection)";
 
     /// <summary>
     /// Every row that holds at <paramref name="at"/>; with a gpa range, only the rows of the gpa
@@ -35,10 +33,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             cmd.Parameters.Add(new() { Value = name });
             var gpaProjection = name is RunProjections.Stage2Name or RunProjections.AttributesName || name.StartsWith("memslots/", StringComparison.Ordinal);
             var p = cmd.Parameters.Count;
-            var spanned = lo is not null && gpaProjection;
-            var span = spanned ? " and int8range(lo, hi) && int8range($3, $4)" : "";
-            var probe = spanned ? $"projection_probe($1, {Gen}, ${p}, $3, $4, $2, $2)" : $"projection_probe($1, {Gen}, ${p}, {Min}, {Max}, $2, $2)";
-            branches.Add($"(select {Columns} from projection_rows where {Box} operator(public.&&) {probe} and run_id = $1 and gen = {Gen} and projection = ${p} and int8range(from_seq, to_seq) @> $2::bigint{span})");
+            var span = lo is not null && gpaProjection ? " and int8range(lo, hi) && int8range($3, $4)" : "";
+            branches.Add($"(select {Columns} from projection_rows where {Key} = projection_key($1, {Gen}, ${p}) and run_id = $1 and gen = {Gen} and projection = ${p} and int8range(from_seq, to_seq) @> $2::bigint{span})");
         }
 
         if (branches.Count == 0)
@@ -56,7 +52,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand($"""
             select {Columns} from projection_rows
-            where {Box} operator(public.@>) projection_probe($1, {Gen}, $2, $3, $3, $4, $4)
+            where {Key} = projection_key($1, {Gen}, $2)
               and run_id = $1 and gen = {Gen} and projection = $2 and int8range(lo, hi) @> $3::bigint and int8range(from_seq, to_seq) @> $4::bigint
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
@@ -74,7 +70,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var cmd = new NpgsqlCommand($"""
             select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.from_ts, p.to_ts, p.data::text from projection_rows p
             join unnest($2::text[], $3::bigint[]) as q(projection, address)
-              on projection_box(p.run_id, p.gen, p.projection, p.lo, p.hi, p.from_seq, p.to_seq) operator(public.&&) projection_probe($1, {Gen}, q.projection, q.address, q.address, {Min}, {Max})
+              on projection_key(p.run_id, p.gen, p.projection) = projection_key($1, {Gen}, q.projection)
               and p.projection = q.projection and int8range(p.lo, p.hi) @> q.address
             where p.run_id = $1 and p.gen = {Gen}
             order by p.from_seq, p.projection, p.lo
