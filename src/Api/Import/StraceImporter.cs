@@ -109,6 +109,13 @@ public static partial class StraceImporter
 
     private static void Syscall(ImportResult r, Dictionary<ulong, (string Kind, string? Name)> fds, int line, long ts, string call, List<string> a, string ret)
     {
+        // -yy prints descriptors as N<path>: keep the number, and learn what the path says about it.
+        for (var i = 0; i < a.Count; i++)
+        {
+            a[i] = FdPath(a[i], fds);
+        }
+
+        ret = FdPath(ret.Split(' ')[0], fds) + ret[ret.Split(' ')[0].Length..];
         var ok = !ret.StartsWith("-1", StringComparison.Ordinal) && !ret.StartsWith('?');
         int? errno = ok ? 0 : Errno.TryParse(ret.Split(' ').ElementAtOrDefault(1) ?? "", out var e) ? e : null;
         void Add(InputEvent ev, string? key = null) => r.Events.Add(new ImportedEvent(line, ts, ev, key));
@@ -242,6 +249,28 @@ public static partial class StraceImporter
 
                 break;
         }
+    }
+
+    /// <summary>"6&lt;anon_inode:[kvm-gmem]&gt;" -> "6", noting fd 6 as a guest_memfd (or a memfd, by its path).</summary>
+    private static string FdPath(string arg, Dictionary<ulong, (string Kind, string? Name)> fds)
+    {
+        var lt = arg.IndexOf('<', StringComparison.Ordinal);
+        if (lt <= 0 || !arg.EndsWith('>') || !ulong.TryParse(arg.AsSpan(0, lt), System.Globalization.NumberStyles.None, CultureInfo.InvariantCulture, out var fd))
+        {
+            return arg;
+        }
+
+        var path = arg[(lt + 1)..^1];
+        if (path.Contains("kvm-gmem", StringComparison.Ordinal))
+        {
+            fds[fd] = ("gmem", "guest_memfd");
+        }
+        else if (path.StartsWith("/memfd:", StringComparison.Ordinal) && !fds.ContainsKey(fd))
+        {
+            fds[fd] = ("memfd", path.Replace(" (deleted)", "", StringComparison.Ordinal));
+        }
+
+        return arg[..lt];
     }
 
     /// <summary>KVM ioctls strace prints as _IOC(dir, 0xae, nr, size).</summary>

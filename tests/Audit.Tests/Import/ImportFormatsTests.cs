@@ -76,6 +76,26 @@ public sealed class ImportFormatsTests
     }
 
     [Fact]
+    public void Strace_with_yy_paths_and_kvm_vcpu_exits_reads_the_descriptors_and_their_kind()
+    {
+        var r = Lines(StraceImporter.Read,
+            "16206 1795307188.939893 mmap(NULL, 2097152, PROT_READ|PROT_WRITE, MAP_SHARED, 6<anon_inode:[kvm-gmem]>, 0) = 0x7f81ecb2b000",
+            "16206 1795307188.940156 mmap(NULL, 1048576, PROT_READ|PROT_WRITE, MAP_SHARED, 8</memfd:guest-ram (deleted)>, 0) = 0x7f81eca2b000",
+            "16206 1795307188.940169 ioctl(5<anon_inode:kvm-vm>, KVM_SET_USER_MEMORY_REGION, {slot=6, flags=0, guest_phys_addr=0xe00000, memory_size=1048576, userspace_addr=0x7f81eca2b000}) = 0",
+            "16206 1795307188.945772 fallocate(6<anon_inode:[kvm-gmem]>, FALLOC_FL_KEEP_SIZE|FALLOC_FL_PUNCH_HOLE, 0, 8192) = 0",
+            "16206 1795307188.947265 ioctl(9<anon_inode:kvm-vcpu:0>, KVM_RUN, 0) = 0 (KVM_EXIT_MMIO)");
+        AllAccounted(r);
+        var gmem = Assert.IsType<VmaMapped>(r.Events[0].Event);
+        Assert.Equal(BackingKind.GuestMemfd, gmem.Backing.Kind);
+        var memfd = Assert.IsType<VmaMapped>(r.Events[1].Event);
+        Assert.Equal((BackingKind.Shmem, "/memfd:guest-ram"), (memfd.Backing.Kind, memfd.Backing.Path));
+        Assert.Equal(6, Assert.IsType<MemslotSet>(r.Events[2].Event).Slot);
+        Assert.True(Assert.IsType<GuestMemfdFallocated>(r.Events[3].Event).PunchHole);
+        Assert.Equal(1, r.Counted["ioctl KVM_RUN"]);
+        Assert.Equal(1_795_307_188_939_893_000L, r.Events[0].TsNs);
+    }
+
+    [Fact]
     public void Perf_script_reads_like_tracefs_and_failed_to_parse_lines_from_their_raw_fields()
     {
         var r = PerfImporter.Read("perf.txt", File.OpenText(Real("perf_script.txt")));
