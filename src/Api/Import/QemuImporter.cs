@@ -100,5 +100,5 @@ public static partial class QemuImporter
         return result;
     }
 
-    private static ulong Hex(string s) => ulong.Parse(s.AsSpan(2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
+    private static ulong Hex(string s) => FtraceImporter.Number(s);
 }

@@ -6,7 +6,7 @@ namespace Audit.Api.Import;
 /// A raw x86 SPTE as KVM's tracepoints print it, decoded (arch/x86/kvm/mmu/spte.h). Legacy (shadow and
 /// NPT) SPTEs use the page-table layout: W bit 1, U bit 2, PWT bit 3, PCD bit 4, A bit 5, D bit 6, PS bit 7,
 /// NX bit 63. EPT SPTEs: R/W/X bits 0-2, memory type bits 3-5, IPAT bit 6, A bit 8, D bit 9. Both keep
-/// KVM's own bits: MMU-present bit 11, host-writable bit 57, MMU-writable bit 58.
+/// KVM's own bits: MMU-present bit 11, host-writable bit 57.
 /// </summary>
 public readonly record struct Spte(ulong Raw, bool Ept)
 {
@@ -20,14 +20,9 @@ public readonly record struct Spte(ulong Raw, bool Ept)
 
     public bool HostWritable => (Raw & (1UL << 57)) != 0;
 
-    public bool MmuWritable => (Raw & (1UL << 58)) != 0;
-
     public bool Accessed => (Raw & (Ept ? 1UL << 8 : 1UL << 5)) != 0;
 
     public bool Dirty => (Raw & (Ept ? 1UL << 9 : 1UL << 6)) != 0;
-
-    /// <summary>A large page at level 2 or 3 (bit 7 in both layouts).</summary>
-    public bool Large => (Raw & (1UL << 7)) != 0;
 
     /// <summary>EPT: the memory type field (0 UC, 1 WC, 4 WT, 5 WP, 6 WB). Legacy: PWT/PCD clear is write-back, else uncached.</summary>
     public Stage2MemType MemType => Ept
@@ -37,11 +32,4 @@ public readonly record struct Spte(ulong Raw, bool Ept)
     public bool? Ipat => Ept ? (Raw & (1UL << 6)) != 0 : null;
 
     public static ulong LevelSize(int level) => level switch { 2 => 0x200000UL, 3 => 0x40000000UL, 4 => 0x8000000000UL, _ => 0x1000UL };
-
-    /// <summary>The decoded bits in one line, for the observation's raw text and for counts.</summary>
-    public string Describe() =>
-        $"{(Present ? "present" : "not-present")} {Fmt(Perms)}{(User ? " user" : "")}{(HostWritable ? " host-writable" : "")}{(Accessed ? " accessed" : "")}{(Dirty ? " dirty" : "")}"
-        + (Ept ? $" memtype {MemType} ipat {(Ipat == true ? 1 : 0)}" : "");
-
-    private static string Fmt(Perms p) => $"{((p & Perms.R) != 0 ? 'r' : '-')}{((p & Perms.W) != 0 ? 'w' : '-')}{((p & Perms.X) != 0 ? 'x' : '-')}";
 }

@@ -94,15 +94,7 @@ public static class CaptureCommand
                 return ExitCodes.BadInput;
             }
 
-            foreach (var r in result.Runs)
-            {
-                await cli.Out.WriteLineAsync($"{r.Run}: {r.Inputs} events from strace.txt, trace.txt decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
-                foreach (var a in r.Accounts)
-                {
-                    await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event");
-                }
-            }
-
+            await IngestCommand.ReportAsync(cli, result);
             return ExitCodes.Ok;
         }, ct));
         return cmd;
@@ -116,7 +108,7 @@ public static class CaptureCommand
             return "needs Linux (KVM and tracefs)";
         }
 
-        if (Environment.UserName != "root" && !string.Equals(Environment.GetEnvironmentVariable("USER"), "root", StringComparison.Ordinal) && geteuid() != 0)
+        if (geteuid() != 0)
         {
             return "needs root (tracefs and /dev/kvm)";
         }

@@ -57,30 +57,35 @@ public static class IngestCommand
                 return ExitCodes.BadInput;
             }
 
-            foreach (var r in result.Runs)
-            {
-                var from = string.Join(", ", r.Files.Select(Path.GetFileName));
-                await cli.Out.WriteLineAsync(r.Duplicate
-                    ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
-                    : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
-                if (r.Note is not null)
-                {
-                    await cli.Out.WriteLineAsync("  " + r.Note);
-                }
-
-                foreach (var a in r.Accounts.Where(a => a.Format != "ndjson"))
-                {
-                    await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event:");
-                    foreach (var (kind, n) in a.Counted.OrderByDescending(k => k.Value))
-                    {
-                        await cli.Out.WriteLineAsync($"    {n,6}  {kind}");
-                    }
-                }
-            }
-
+            await ReportAsync(cli, result);
             return ExitCodes.Ok;
         }, ct));
         return cmd;
+    }
+
+    /// <summary>What each run stored and how every line of each file was used (ingest and capture print the same).</summary>
+    public static async Task ReportAsync(CommandLine cli, IngestResult result)
+    {
+        foreach (var r in result.Runs)
+        {
+            var from = string.Join(", ", r.Files.Select(Path.GetFileName));
+            await cli.Out.WriteLineAsync(r.Duplicate
+                ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
+                : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
+            if (r.Note is not null)
+            {
+                await cli.Out.WriteLineAsync("  " + r.Note);
+            }
+
+            foreach (var a in r.Accounts.Where(a => a.Format != "ndjson"))
+            {
+                await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event:");
+                foreach (var (kind, n) in a.Counted.OrderByDescending(k => k.Value))
+                {
+                    await cli.Out.WriteLineAsync($"    {n,6}  {kind}");
+                }
+            }
+        }
     }
 
     /// <summary>Reading progress of large files on standard error: one rewritten line on a terminal, a line per 10% elsewhere.</summary>
