@@ -79,9 +79,11 @@ public static class Baselines
     public static async Task<(long Total, long Events, long Projections)> SizesAsync(NpgsqlDataSource ds, CancellationToken ct)
     {
         await using var cmd = ds.CreateCommand("""
-            select pg_total_relation_size('events') + pg_total_relation_size('projection_rows') + pg_total_relation_size('runs')
+            with p as (select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint as bytes from pg_partition_tree('projection_rows'))
+            select pg_total_relation_size('events') + p.bytes + pg_total_relation_size('runs') + pg_total_relation_size('explanation_steps')
                  + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints'),
-                   pg_total_relation_size('events'), pg_total_relation_size('projection_rows')
+                   pg_total_relation_size('events'), p.bytes
+            from p
             """);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);

@@ -274,6 +274,31 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
     }
 
+    /// <summary>
+    /// A run's events (fromSeq, toSeq] for a fold that needs no explanations and no stored text: the
+    /// payloads arrive as UTF-8 jsonb bytes and decode without an intermediate string (a rebuild's read).
+    /// </summary>
+    public async IAsyncEnumerable<Recorded> ReadForFoldAsync(string runId, long afterSeq, long toSeq, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "select seq, type, version, ts_ns, payload - 'explanation' from events where run_id = $1 and seq > $2 and seq <= $3 order by seq", conn);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = afterSeq });
+        cmd.Parameters.Add(new() { Value = toSeq });
+        await using var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
+        while (await r.ReadAsync(ct))
+        {
+            var seq = r.GetInt64(0);
+            var type = r.GetString(1);
+            var version = r.GetInt16(2);
+            long? ts = r.IsDBNull(3) ? null : r.GetInt64(3);
+            var payload = r.GetFieldValue<byte[]>(4);
+            StepTable.Current = null;
+            yield return new Recorded(seq, ts, EventSerializer.Deserialize(type, version, payload));
+        }
+    }
+
     /// <summary>The events at the given seqs of a run (point lookups by primary key).</summary>
     public async Task<IReadOnlyDictionary<long, StoredEvent>> GetAsync(string runId, IReadOnlyCollection<long> seqs, CancellationToken ct = default)
     {

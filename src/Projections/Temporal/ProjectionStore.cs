@@ -14,6 +14,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
 {
     private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _cache = new();
     private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _pending = new();
+    private readonly ConcurrentDictionary<(string Run, int Gen), bool> _attached = new();
 
     public NpgsqlDataSource DataSource => dataSource;
 
@@ -25,6 +26,13 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         }
 
         var gen = await ActiveGenerationAsync(conn, tx, runId, ct, create: true);
+        if (!_attached.ContainsKey((runId, gen)))
+        {
+            // In a transaction of its own: the DDL's locks must not last as long as the append.
+            await Partitions.EnsureAttachedAsync(dataSource, runId, gen, ct);
+            _attached[(runId, gen)] = true;
+        }
+
         var fromSeq = appended[0].Seq;
         RunProjections view;
         if (_cache.TryRemove(runId, out var cached) && cached.Gen == gen && cached.Seq == fromSeq - 1)
@@ -70,46 +78,70 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         return (int)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
+    /// <summary>Picks the rows that still hold (to_seq null: their box reaches 2^53) through the time-travel index.</summary>
+    public const string OpenRowsCondition =
+        "projection_span(lo, hi, from_seq, to_seq) && box(point('-infinity'::float8, 9007199254740992), point('infinity'::float8, 9007199254740992)) and to_seq is null";
+
     /// <summary>The rows of a generation that still hold, folded back into views.</summary>
     public static async Task<RunProjections> LoadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
         var view = new RunProjections();
-        await using var cmd = new NpgsqlCommand(
-            "select projection, lo, hi, from_seq, from_ts, data::text from projection_rows where run_id = $1 and gen = $2 and to_seq is null", conn, tx);
-        cmd.Parameters.Add(new() { Value = runId });
-        cmd.Parameters.Add(new() { Value = gen });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
+        foreach (var row in await ReadOpenAsync(conn, tx, Partitions.LeafName(runId, gen), ct))
         {
-            view.Load(new TemporalRow(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), null, r.IsDBNull(4) ? null : r.GetInt64(4), null, r.GetString(5)));
+            view.Load(row);
         }
 
         return view;
     }
 
-    /// <summary>Writes a batch's row changes: new rows by COPY, closed rows by one bulk update.</summary>
+    /// <summary>The open rows of a table (a leaf, or a rebuild's snapshot), as stored.</summary>
+    public static async Task<List<TemporalRow>> ReadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string table, CancellationToken ct, bool indexed = true)
+    {
+        var rows = new List<TemporalRow>();
+        await using var cmd = new NpgsqlCommand(
+            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where {(indexed ? OpenRowsCondition : "to_seq is null")}", conn, tx);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+        {
+            rows.Add(new TemporalRow(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), null, r.IsDBNull(4) ? null : r.GetInt64(4), null, r.GetString(5)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Writes a batch's row changes into the generation's leaf: closed rows by one bulk update through the index, new rows by COPY.</summary>
     public static async Task WriteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, ChangeLog log, CancellationToken ct)
     {
+        var leaf = Partitions.LeafName(runId, gen);
         if (log.Closed.Count > 0)
         {
-            await using var cmd = new NpgsqlCommand("""
-                update projection_rows p set to_seq = c.to_seq, to_ts = c.to_ts
-                from unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) as c(projection, lo, from_seq, to_seq, to_ts)
-                where p.run_id = $1 and p.gen = $2 and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
+            await using var cmd = new NpgsqlCommand($"""
+                update {leaf} p set to_seq = c.to_seq, to_ts = c.to_ts
+                from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) as c(projection, lo, from_seq, to_seq, to_ts)
+                where projection_span(p.lo, p.hi, p.from_seq, p.to_seq) @> box(point(c.lo::float8, c.from_seq::float8), point(c.lo::float8, c.from_seq::float8))
+                  and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq and p.to_seq is null
                 """, conn, tx);
-            cmd.Parameters.Add(new() { Value = runId });
-            cmd.Parameters.Add(new() { Value = gen });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Projection).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Lo).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.FromSeq).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToSeq).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToTs).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
-            await cmd.ExecuteNonQueryAsync(ct);
+            var updated = await cmd.ExecuteNonQueryAsync(ct);
+            if (updated != log.Closed.Count)
+            {
+                throw new InvalidOperationException($"run {runId}: {log.Closed.Count} projection rows to close, {updated} found open in {leaf}");
+            }
         }
 
+        await CopyAsync(conn, leaf, runId, gen, log.Rows, ct);
+    }
+
+    /// <summary>COPY BINARY of rows into a table shaped like projection_rows.</summary>
+    public static async Task CopyAsync(NpgsqlConnection conn, string table, string runId, int gen, IEnumerable<TemporalRow> rows, CancellationToken ct)
+    {
         await using var copy = await conn.BeginBinaryImportAsync(
-            "copy projection_rows (run_id, gen, projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data) from stdin (format binary)", ct);
-        foreach (var row in log.Rows)
+            $"copy {table} (run_id, gen, projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data) from stdin (format binary)", ct);
+        foreach (var row in rows)
         {
             await copy.StartRowAsync(ct);
             await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);

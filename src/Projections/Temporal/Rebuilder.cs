@@ -1,3 +1,5 @@
+using System.Threading.Channels;
+using Audit.Domain.Events;
 using Audit.Projections.Storage;
 using Npgsql;
 
@@ -5,13 +7,24 @@ namespace Audit.Projections.Temporal;
 
 /// <summary>
 /// Rebuilds a run's projections from its events into a new generation beside the active one, so
-/// readers are never blocked: chunks of events are folded and written with their checkpoint in
-/// one transaction each (a crash resumes from the checkpoint), the tail is folded under the run's
-/// row lock (appends wait; nothing can be skipped), then the generation swaps in one update.
+/// readers are never blocked. The generation is a leaf table of its own (Partitions), loaded without
+/// indexes: rows are written once, when they close, and the rows still open at the end are written
+/// last; then the index is built over the loaded rows, the leaf is attached, the tail of the run is
+/// folded under the run's row lock (appends wait; nothing can be skipped) and the generation swaps.
+/// Reading and decoding, folding, and writing run as three stages side by side.
+///
+/// Checkpoints: after a chunk, when the rows written since the last checkpoint outnumber the open
+/// rows <paramref name="checkpointFactor"/> times, the open rows are saved as a snapshot (a table
+/// beside the leaf) with the seq of the chunk's end, in one transaction. A resumed rebuild deletes
+/// what was written after that seq, loads the snapshot and goes on.
 /// </summary>
-public sealed class Rebuilder(EventStore store, int chunk = 20_000)
+public sealed class Rebuilder(EventStore store, int chunk = 100_000, double checkpointFactor = 4)
 {
-    public sealed record Result(string RunId, int Generation, long Events, bool Resumed);
+    public sealed record Result(string RunId, int Generation, long Events, bool Resumed)
+    {
+        /// <summary>Seconds spent in each stage: fold (read, fold and write together), index, attach, tail (under the lock), cleanup.</summary>
+        public IReadOnlyList<(string Stage, double Seconds)> Stages { get; init; } = [];
+    }
 
     public async Task<Result> RebuildAsync(string runId, Action<long, long>? progress = null, CancellationToken ct = default)
     {
@@ -19,55 +32,99 @@ public sealed class Rebuilder(EventStore store, int chunk = 20_000)
         int gen;
         long checkpoint;
         bool resumed;
+        int active;
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
             await ProjectionStore.ActiveGenerationAsync(conn, null, runId, ct, create: true);
             await using var cmd = new NpgsqlCommand("""
                 update projection_generations set building_gen = coalesce(building_gen, active_gen + 1) where run_id = $1
-                returning building_gen,
+                returning building_gen, active_gen,
                     (select seq from projection_checkpoints c where c.run_id = $1 and c.projection = 'stage2' and c.gen = projection_generations.building_gen)
                 """, conn);
             cmd.Parameters.Add(new() { Value = runId });
             await using var r = await cmd.ExecuteReaderAsync(ct);
             await r.ReadAsync(ct);
             gen = r.GetInt32(0);
-            resumed = !r.IsDBNull(1);
-            checkpoint = resumed ? r.GetInt64(1) : 0;
+            active = r.GetInt32(1);
+            resumed = !r.IsDBNull(2);
+            checkpoint = resumed ? r.GetInt64(2) : 0;
         }
 
-        RunProjections view;
+        var leaf = Partitions.LeafName(runId, gen);
+        var snapshot = leaf + "_open";
+        var view = new RunProjections();
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
             if (!resumed)
             {
                 // A building generation without a checkpoint holds nothing that counts.
-                await using var clear = new NpgsqlCommand("delete from projection_rows where run_id = $1 and gen = $2", conn);
-                clear.Parameters.Add(new() { Value = runId });
-                clear.Parameters.Add(new() { Value = gen });
-                await clear.ExecuteNonQueryAsync(ct);
+                await Partitions.DropAsync(ds, runId, gen, ct);
+                await Exec(conn, $"drop table if exists {snapshot}", ct);
+                await Partitions.CreateDetachedAsync(conn, null, runId, gen, ct);
+                await Exec(conn, $"create table {snapshot} (like projection_rows including defaults)", ct);
             }
+            else
+            {
+                // What was written after the checkpoint is folded again; the snapshot holds what was open at it.
+                await Exec(conn, $"delete from {leaf} where to_seq is null or to_seq > {checkpoint}", ct);
+                foreach (var row in await ProjectionStore.ReadOpenAsync(conn, null, snapshot, ct, indexed: false))
+                {
+                    view.Load(row);
+                    view.Log.Open(row);
+                }
+            }
+        }
 
-            view = await ProjectionStore.LoadOpenAsync(conn, null, runId, gen, ct);
+        var stages = new List<(string, double)>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        void Stage(string name)
+        {
+            stages.Add((name, clock.Elapsed.TotalSeconds));
+            clock.Restart();
         }
 
         var version = (await store.GetRunAsync(runId, ct))?.EventCount ?? 0;
-        while (checkpoint < version - chunk)
+        await FoldAsync(runId, gen, leaf, snapshot, view, checkpoint, version, progress, ct);
+
+        await using (var conn = await ds.OpenConnectionAsync(ct))
         {
-            checkpoint = await FoldAsync(runId, gen, view, checkpoint, checkpoint + chunk, null, ct);
-            progress?.Invoke(checkpoint, version);
+            // The index over the loaded rows, built once; then the leaf joins projection_rows (nobody reads it before the swap).
+            Stage("fold");
+            await Partitions.CreateIndexAsync(conn, null, runId, gen, ct);
+            Stage("index");
+            if (!(await Partitions.StateAsync(conn, null, runId, gen, ct)).Attached)
+            {
+                await Partitions.AttachAsync(conn, null, runId, gen, ct);
+            }
         }
+
+        // The open rows are stored now: from here on the view writes as the inline projection does.
+        view.Log.Clear();
+        Stage("attach");
 
         // The tail, under the run's row lock: appends wait, so the swap cannot miss an event.
         await using (var conn = await ds.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
+            var from = version;
             await using (var lockRun = new NpgsqlCommand("select version from runs where run_id = $1 for update", conn, tx))
             {
                 lockRun.Parameters.Add(new() { Value = runId });
                 version = (long?)await lockRun.ExecuteScalarAsync(ct) ?? 0;
             }
 
-            checkpoint = await FoldAsync(runId, gen, view, checkpoint, version, (conn, tx), ct);
+            if (version > from)
+            {
+                await foreach (var e in store.ReadForFoldAsync(runId, from, version, ct))
+                {
+                    view.Apply(e);
+                }
+
+                await ProjectionStore.WriteAsync(conn, tx, runId, gen, view.Log, ct);
+                view.Log.Clear();
+            }
+
+            await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, version, view.Names(), ct);
             await using (var swap = new NpgsqlCommand("update projection_generations set active_gen = $2, building_gen = null where run_id = $1", conn, tx))
             {
                 swap.Parameters.Add(new() { Value = runId });
@@ -79,60 +136,189 @@ public sealed class Rebuilder(EventStore store, int chunk = 20_000)
         }
 
         progress?.Invoke(version, version);
+        Stage("tail");
+
+        // The old generations leave as tables: no rows to delete, and readers are not blocked.
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
-            foreach (var table in new[] { "projection_rows", "projection_checkpoints" })
+            await Exec(conn, $"drop table if exists {snapshot}", ct);
+            var old = new List<int>();
+            await using (var cmd = new NpgsqlCommand("select distinct gen from projection_checkpoints where run_id = $1 and gen <> $2", conn))
             {
-                await using var drop = new NpgsqlCommand($"delete from {table} where run_id = $1 and gen <> $2", conn);
-                drop.Parameters.Add(new() { Value = runId });
-                drop.Parameters.Add(new() { Value = gen });
-                await drop.ExecuteNonQueryAsync(ct);
+                cmd.Parameters.Add(new() { Value = runId });
+                cmd.Parameters.Add(new() { Value = gen });
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                    old.Add(r.GetInt32(0));
+                }
             }
+
+            foreach (var g in old.Append(active).Distinct().Where(g => g != gen))
+            {
+                await Partitions.DropAsync(ds, runId, g, ct);
+            }
+
+            await using var drop = new NpgsqlCommand("delete from projection_checkpoints where run_id = $1 and gen <> $2", conn);
+            drop.Parameters.Add(new() { Value = runId });
+            drop.Parameters.Add(new() { Value = gen });
+            await drop.ExecuteNonQueryAsync(ct);
         }
 
-        return new Result(runId, gen, version, resumed);
+        Stage("cleanup");
+        return new Result(runId, gen, version, resumed) { Stages = stages };
     }
 
     /// <summary>
-    /// Folds events (from, to] into the view, plus the derived events that answer the last input,
-    /// and writes their rows and the checkpoint in one transaction. A checkpoint therefore always
-    /// falls before an input: a resumed fold never meets a decision without its input.
+    /// Folds events (from, to] in three stages: a reader decodes batches of events, this loop folds
+    /// them, and a writer COPYs the rows that closed and saves the snapshots, then reports progress
+    /// (so what it reports is stored). A chunk ends only before an input, so a checkpoint never
+    /// separates a decision from its input; its closed rows are stored before its snapshot.
     /// </summary>
-    private async Task<long> FoldAsync(string runId, int gen, RunProjections view, long from, long to, (NpgsqlConnection Conn, NpgsqlTransaction Tx)? within, CancellationToken ct)
+    private async Task FoldAsync(string runId, int gen, string leaf, string snapshot, RunProjections view, long from, long to, Action<long, long>? progress, CancellationToken ct)
     {
-        var last = from;
-        await foreach (var e in store.ReadAsync(runId, from + 1, to + 256, ct: ct, withoutExplanations: true))
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var events = Channel.CreateBounded<Recorded[]>(new BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
+        var work = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+
+        var reader = Task.Run(async () =>
         {
-            if (e.Seq > to && e.Event is Audit.Domain.Events.InputEvent)
+            try
             {
-                break;
+                var batch = new List<Recorded>(2048);
+                await foreach (var e in store.ReadForFoldAsync(runId, from, to, cts.Token))
+                {
+                    batch.Add(e);
+                    if (batch.Count == 2048)
+                    {
+                        await events.Writer.WriteAsync([.. batch], cts.Token);
+                        batch.Clear();
+                    }
+                }
+
+                if (batch.Count > 0)
+                {
+                    await events.Writer.WriteAsync([.. batch], cts.Token);
+                }
+
+                events.Writer.Complete();
+            }
+            catch (Exception ex)
+            {
+                events.Writer.TryComplete(ex);
+                throw;
+            }
+        }, cts.Token);
+
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                await using var conn = await store.DataSource.OpenConnectionAsync(cts.Token);
+                await foreach (var c in work.Reader.ReadAllAsync(cts.Token))
+                {
+                    if (c.Rows.Count > 0)
+                    {
+                        await ProjectionStore.CopyAsync(conn, leaf, runId, gen, c.Rows, cts.Token);
+                    }
+
+                    if (c.Open is { } open)
+                    {
+                        await using var tx = await conn.BeginTransactionAsync(cts.Token);
+                        await Exec(conn, $"truncate {snapshot}", cts.Token, tx);
+                        await ProjectionStore.CopyAsync(conn, snapshot, runId, gen, open, cts.Token);
+                        await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, c.Seq, c.Names!, cts.Token);
+                        await tx.CommitAsync(cts.Token);
+                    }
+
+                    progress?.Invoke(c.Seq, to);
+                }
+            }
+            catch (Exception ex)
+            {
+                work.Writer.TryComplete(ex);
+                throw;
+            }
+        }, cts.Token);
+
+        try
+        {
+            long last = from, cut = from, sinceCheckpoint = 0;
+            await foreach (var batch in events.Reader.ReadAllAsync(cts.Token))
+            {
+                foreach (var e in batch)
+                {
+                    if (e.Seq - cut >= chunk && e.Event is InputEvent)
+                    {
+                        await Flush(last);
+                        cut = last;
+                    }
+
+                    view.Apply(e);
+                    last = e.Seq;
+                }
             }
 
-            view.Apply(e.Recorded);
-            last = e.Seq;
+            await Flush(last);
+
+            // The rows that hold at the end of the fold, written open (to_seq null).
+            await work.Writer.WriteAsync(new Chunk([.. view.Log.OpenRows], last, null, null), cts.Token);
+            work.Writer.Complete();
+            await reader;
+            await writer;
+
+            async Task Flush(long seq)
+            {
+                var closed = view.Log.TakeClosed();
+                sinceCheckpoint += closed.Count;
+                List<TemporalRow>? open = null;
+                if (sinceCheckpoint >= checkpointFactor * view.Log.OpenRows.Count)
+                {
+                    open = [.. view.Log.OpenRows];
+                    sinceCheckpoint = 0;
+                }
+
+                await work.Writer.WriteAsync(new Chunk(closed, seq, open, open is null ? null : [.. view.Names()]), cts.Token);
+            }
         }
-
-        to = last;
-
-        if (within is { } w)
+        catch (Exception ex)
         {
-            await Write(w.Conn, w.Tx);
-        }
-        else
-        {
-            await using var conn = await store.DataSource.OpenConnectionAsync(ct);
-            await using var tx = await conn.BeginTransactionAsync(ct);
-            await Write(conn, tx);
-            await tx.CommitAsync(ct);
+            await cts.CancelAsync();
+            work.Writer.TryComplete();
+            var failure = await Failure(reader) ?? await Failure(writer);
+            ct.ThrowIfCancellationRequested();
+            if (failure is not null && ex is ChannelClosedException or OperationCanceledException)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            }
+
+            throw;
         }
 
-        view.Log.Clear();
-        return to;
-
-        async Task Write(NpgsqlConnection conn, NpgsqlTransaction tx)
+        static async Task<Exception?> Failure(Task t)
         {
-            await ProjectionStore.WriteAsync(conn, tx, runId, gen, view.Log, ct);
-            await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, to, view.Names(), ct);
+            try
+            {
+                await t;
+                return null;
+            }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
+            catch (Exception e)
+            {
+                return e;
+            }
         }
+    }
+
+    /// <summary>A chunk's closed rows and, at a checkpoint, the rows open at its end.</summary>
+    private sealed record Chunk(List<TemporalRow> Rows, long Seq, List<TemporalRow>? Open, string[]? Names);
+
+    private static async Task Exec(NpgsqlConnection conn, string sql, CancellationToken ct, NpgsqlTransaction? tx = null)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 }

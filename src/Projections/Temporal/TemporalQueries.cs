@@ -10,8 +10,11 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// <summary>The active generation, inside each query: one round trip.</summary>
     private const string Gen = "(select coalesce((select active_gen from projection_generations where run_id = $1), 1))";
 
-    /// <summary>A row's key in the index (migration 0003); the exact conditions beside it remove hash collisions.</summary>
-    private const string Key = "projection_key(run_id, gen, projection)";
+    /// <summary>A row's box in the time-travel index (migration 0005): x the span, y the seqs; the exact half-open bounds are rechecked beside it.</summary>
+    private const string Span = "projection_span(lo, hi, from_seq, to_seq)";
+
+    /// <summary>Holds at seq $2.</summary>
+    private const string HoldsAt = "from_seq <= $2 and (to_seq is null or to_seq > $2)";
 
     /// <summary>
     /// Every row that holds at <paramref name="at"/>; with a gpa range, only the rows of the gpa
@@ -33,8 +36,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             cmd.Parameters.Add(new() { Value = name });
             var gpaProjection = name is RunProjections.Stage2Name or RunProjections.AttributesName || name.StartsWith("memslots/", StringComparison.Ordinal);
             var p = cmd.Parameters.Count;
-            var span = lo is not null && gpaProjection ? " and int8range(lo, hi) && int8range($3, $4)" : "";
-            branches.Add($"(select {Columns} from projection_rows where {Key} = projection_key($1, {Gen}, ${p}) and run_id = $1 and gen = {Gen} and projection = ${p} and int8range(from_seq, to_seq) @> $2::bigint{span})");
+            var span = lo is not null && gpaProjection
+                ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)) and lo < $4 and hi > $3"
+                : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
+            branches.Add($"(select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = ${p} and {span} and {HoldsAt})");
         }
 
         if (branches.Count == 0)
@@ -52,13 +57,14 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand($"""
             select {Columns} from projection_rows
-            where {Key} = projection_key($1, {Gen}, $2)
-              and run_id = $1 and gen = {Gen} and projection = $2 and int8range(lo, hi) @> $3::bigint and int8range(from_seq, to_seq) @> $4::bigint
+            where run_id = $1 and gen = {Gen} and projection = $3
+              and {Span} @> box(point($4::float8, $2::float8), point($4::float8, $2::float8))
+              and lo <= $4 and hi > $4 and {HoldsAt}
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = at });
         cmd.Parameters.Add(new() { Value = projection });
         cmd.Parameters.Add(new() { Value = (long)address });
-        cmd.Parameters.Add(new() { Value = at });
         var rows = await ReadAll(cmd, ct);
         return rows.Count > 0 ? rows[0] : null;
     }
@@ -70,8 +76,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var cmd = new NpgsqlCommand($"""
             select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.from_ts, p.to_ts, p.data::text from projection_rows p
             join unnest($2::text[], $3::bigint[]) as q(projection, address)
-              on projection_key(p.run_id, p.gen, p.projection) = projection_key($1, {Gen}, q.projection)
-              and p.projection = q.projection and int8range(p.lo, p.hi) @> q.address
+              on projection_span(p.lo, p.hi, p.from_seq, p.to_seq) && box(point(q.address::float8, '-infinity'::float8), point(q.address::float8, 'infinity'::float8))
+              and p.projection = q.projection and p.lo <= q.address and p.hi > q.address
             where p.run_id = $1 and p.gen = {Gen}
             order by p.from_seq, p.projection, p.lo
             """, conn);

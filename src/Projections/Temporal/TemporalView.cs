@@ -7,39 +7,52 @@ public sealed record TemporalRow(string Projection, long Lo, long Hi, long FromS
 
 /// <summary>
 /// The row changes of a batch of events. A row opened and closed within the batch is written once,
-/// already closed; one that never held (closed at the seq it opened) is not written at all.
+/// already closed; one that never held (closed at the seq it opened) is not written at all. A
+/// rebuild keeps its rows here until they close (<see cref="TakeClosed"/>), so none is written twice.
 /// </summary>
 public sealed class ChangeLog
 {
-    private readonly Dictionary<(string, long, long), int> _pending = [];
+    private readonly Dictionary<(string, long, long), TemporalRow> _open = [];
+    private readonly List<TemporalRow> _done = [];
 
-    public List<TemporalRow?> Opened { get; } = [];
-
+    /// <summary>Closes of rows this log never opened (they were written by an earlier batch).</summary>
     public List<(string Projection, long Lo, long FromSeq, long ToSeq, long? ToTs)> Closed { get; } = [];
 
-    public void Open(TemporalRow row)
-    {
-        _pending[(row.Projection, row.Lo, row.FromSeq)] = Opened.Count;
-        Opened.Add(row);
-    }
+    public void Open(TemporalRow row) => _open[(row.Projection, row.Lo, row.FromSeq)] = row;
 
     public void Close(string projection, long lo, long fromSeq, long toSeq, long? toTs)
     {
-        if (_pending.Remove((projection, lo, fromSeq), out var i))
+        if (_open.Remove((projection, lo, fromSeq), out var row))
         {
-            Opened[i] = toSeq == fromSeq ? null : Opened[i]! with { ToSeq = toSeq, ToTs = toTs };
+            if (toSeq != fromSeq)
+            {
+                _done.Add(row with { ToSeq = toSeq, ToTs = toTs });
+            }
+
             return;
         }
 
         Closed.Add((projection, lo, fromSeq, toSeq, toTs));
     }
 
-    public IEnumerable<TemporalRow> Rows => Opened.Where(r => r is not null)!;
+    /// <summary>Every row to write for the batch: the closed ones and those that still hold.</summary>
+    public IEnumerable<TemporalRow> Rows => _done.Concat(_open.Values);
+
+    /// <summary>The rows that still hold.</summary>
+    public IReadOnlyCollection<TemporalRow> OpenRows => _open.Values;
+
+    /// <summary>The rows closed since the last call, whole: what a rebuild writes as it goes.</summary>
+    public List<TemporalRow> TakeClosed()
+    {
+        var rows = new List<TemporalRow>(_done);
+        _done.Clear();
+        return rows;
+    }
 
     public void Clear()
     {
-        _pending.Clear();
-        Opened.Clear();
+        _open.Clear();
+        _done.Clear();
         Closed.Clear();
     }
 }

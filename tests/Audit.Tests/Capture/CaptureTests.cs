@@ -99,6 +99,10 @@ public sealed class CaptureTests(ITestOutputHelper output) : DatabaseTest
                 Assert.Equal(eventsBefore, File.ReadAllText(Path.Combine(root, "set_event")));
                 Assert.Equal(clockBefore, File.ReadAllText(Path.Combine(root, "trace_clock")));
             }
+            else
+            {
+                Assert.False(File.Exists(Path.Combine(root, "set_event")), "capture mounted tracefs and left it mounted");
+            }
         }
         finally
         {

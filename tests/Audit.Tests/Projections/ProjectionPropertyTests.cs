@@ -103,9 +103,9 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         var store = new EventStore(DataSource, TimeProvider.System);
         using var crash = new CancellationTokenSource();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            new Rebuilder(store, chunk: 40).RebuildAsync(run, (seq, _) => crash.Cancel(), crash.Token));
+            new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run, (seq, _) => crash.Cancel(), crash.Token));
         Assert.Equal(1, await ScalarAsync("select active_gen from projection_generations where run_id = $1", run));
-        var resumed = await new Rebuilder(store, chunk: 40).RebuildAsync(run);
+        var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
         Assert.True(resumed.Resumed);
         Assert.Equal(2, resumed.Generation);
 

@@ -161,7 +161,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         var n = await Baselines.RawOrderedReadAsync(ds, Run, ct);
         raw.Stop();
         var ours = Stopwatch.StartNew();
-        await new Rebuilder(new EventStore(ds, TimeProvider.System), chunk: 200_000).RebuildAsync(Run, ct: ct);
+        await new Rebuilder(new EventStore(ds, TimeProvider.System)).RebuildAsync(Run, ct: ct);
         ours.Stop();
         return new Figure("rebuildRatio", Math.Round(raw.Elapsed.TotalSeconds / ours.Elapsed.TotalSeconds, 3), 0.7, true, "x raw read",
             $"{n:N0} events: rebuild {ours.Elapsed.TotalSeconds:0.0} s, raw ordered read {raw.Elapsed.TotalSeconds:0.0} s");

@@ -130,7 +130,7 @@ public sealed class Tracefs
         return failed;
     }
 
-    public string Describe() =>
+    public string Describe() => !File.Exists(Path.Combine(root, "set_event")) ? $"tracefs unmounted from {root} again, as it was" :
         $"set_event=[{string.Join(' ', File.ReadAllLines(Path.Combine(root, "set_event")))}] clock={File.ReadAllText(Path.Combine(root, "trace_clock")).Trim()} tracing_on={File.ReadAllText(Path.Combine(root, "tracing_on")).Trim()}";
 
     /// <summary>Opening with truncation clears a list file (set_event, set_event_pid); an empty value writes nothing more.</summary>

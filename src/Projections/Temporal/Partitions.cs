@@ -1,0 +1,109 @@
+using System.Security.Cryptography;
+using System.Text;
+using Npgsql;
+
+namespace Audit.Projections.Temporal;
+
+/// <summary>
+/// The leaves of projection_rows (migration 0005): one table per run and generation. The inline
+/// projection attaches its leaf before the first append; a rebuild creates its leaf detached, loads
+/// it, indexes it, then attaches it. Attaching takes SHARE UPDATE EXCLUSIVE on the parent, which
+/// readers and writers of other leaves never wait for; an old leaf leaves by DETACH CONCURRENTLY.
+/// </summary>
+public static class Partitions
+{
+    public const string IndexDefinition = "using gist (projection_span(lo, hi, from_seq, to_seq))";
+
+    /// <summary>projection_rows_&lt;first 16 hex digits of md5(run)&gt;_&lt;gen&gt;, as migration 0005 names them.</summary>
+    public static string LeafName(string runId, int gen) =>
+        "projection_rows_" + Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(runId)))[..16] + "_" + gen.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    /// <summary>(exists, attached) for a run's generation.</summary>
+    public static async Task<(bool Exists, bool Attached)> StateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("select to_regclass($1) is not null, exists (select 1 from pg_inherits where inhrelid = to_regclass($1))", conn, tx);
+        cmd.Parameters.Add(new() { Value = LeafName(runId, gen) });
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetBoolean(0), r.GetBoolean(1));
+    }
+
+    /// <summary>Creates the leaf of a generation, detached and without indexes, its rows bound by a check (so attaching scans nothing).</summary>
+    public static async Task CreateDetachedAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
+    {
+        var leaf = LeafName(runId, gen);
+        await Exec(conn, tx, $"""
+            create table {leaf} (like projection_rows including defaults,
+                constraint ck_{leaf} check (run_id = {Literal(runId)} and gen = {gen}))
+            """, ct);
+    }
+
+    public static Task CreateIndexAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
+    {
+        var leaf = LeafName(runId, gen);
+        return Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {IndexDefinition}", ct);
+    }
+
+    public static Task AttachAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct) =>
+        Exec(conn, tx, $"alter table projection_rows attach partition {LeafName(runId, gen)} for values from ({Literal(runId)}, {gen}) to ({Literal(runId)}, {gen + 1})", ct);
+
+    /// <summary>Makes sure the leaf exists and is attached, in a short transaction of its own (two writers may race: an advisory lock orders them).</summary>
+    public static async Task EnsureAttachedAsync(NpgsqlDataSource ds, string runId, int gen, CancellationToken ct)
+    {
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended($1, 0))", conn, tx))
+        {
+            lk.Parameters.Add(new() { Value = "audit.partition:" + LeafName(runId, gen) });
+            await lk.ExecuteNonQueryAsync(ct);
+        }
+
+        var (exists, attached) = await StateAsync(conn, tx, runId, gen, ct);
+        if (!exists)
+        {
+            await CreateDetachedAsync(conn, tx, runId, gen, ct);
+        }
+
+        if (!attached)
+        {
+            await AttachAsync(conn, tx, runId, gen, ct);
+        }
+
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>Removes a generation's leaf: detached concurrently when attached (readers are not blocked), then dropped.</summary>
+    public static async Task DropAsync(NpgsqlDataSource ds, string runId, int gen, CancellationToken ct)
+    {
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        var (exists, attached) = await StateAsync(conn, null, runId, gen, ct);
+        if (!exists)
+        {
+            return;
+        }
+
+        var leaf = LeafName(runId, gen);
+        if (attached)
+        {
+            try
+            {
+                await Exec(conn, null, $"alter table projection_rows detach partition {leaf} concurrently", ct);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ObjectNotInPrerequisiteState)
+            {
+                // An earlier detach was interrupted between its two transactions.
+                await Exec(conn, null, $"alter table projection_rows detach partition {leaf} finalize", ct);
+            }
+        }
+
+        await Exec(conn, null, $"drop table {leaf}", ct);
+    }
+
+    private static async Task Exec(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn, tx);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}
