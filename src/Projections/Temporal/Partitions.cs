@@ -14,6 +14,9 @@ public static class Partitions
 {
     public const string IndexDefinition = "using gist (projection_span(lo, hi, from_seq, to_seq))";
 
+    /// <summary>The rows of the small projections (all but stage2), apart from the stage-2 rows.</summary>
+    public const string SmallIndexDefinition = "(projection, from_seq) where projection <> 'stage2'";
+
     /// <summary>projection_rows_&lt;first 16 hex digits of md5(run)&gt;_&lt;gen&gt;, as migration 0005 names them.</summary>
     public static string LeafName(string runId, int gen) =>
         "projection_rows_" + Convert.ToHexStringLower(MD5.HashData(Encoding.UTF8.GetBytes(runId)))[..16] + "_" + gen.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -40,10 +43,12 @@ public static class Partitions
             """, ct);
     }
 
-    public static Task CreateIndexAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
+    /// <summary>The leaf's indexes, matching the parent's (migrations 0005 and 0006), so attaching builds none.</summary>
+    public static async Task CreateIndexesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
         var leaf = LeafName(runId, gen);
-        return Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {IndexDefinition}", ct);
+        await Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {IndexDefinition}", ct);
+        await Exec(conn, tx, $"create index if not exists ixs_{leaf} on {leaf} {SmallIndexDefinition}", ct);
     }
 
     public static Task AttachAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct) =>

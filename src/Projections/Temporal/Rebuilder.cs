@@ -90,7 +90,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
         {
             // The index over the loaded rows, built once; then the leaf joins projection_rows (nobody reads it before the swap).
             Stage("fold");
-            await Partitions.CreateIndexAsync(conn, null, runId, gen, ct);
+            await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
             Stage("index");
             if (!(await Partitions.StateAsync(conn, null, runId, gen, ct)).Attached)
             {

@@ -36,9 +36,13 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             cmd.Parameters.Add(new() { Value = name });
             var gpaProjection = name is RunProjections.Stage2Name or RunProjections.AttributesName || name.StartsWith("memslots/", StringComparison.Ordinal);
             var p = cmd.Parameters.Count;
-            var span = lo is not null && gpaProjection
-                ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)) and lo < $4 and hi > $3"
-                : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
+            // Stage-2 rows through the box index; the few rows of the others through their own (migration 0006).
+            var range = lo is not null && gpaProjection ? " and lo < $4 and hi > $3" : "";
+            var span = name != RunProjections.Stage2Name
+                ? "projection <> 'stage2'" + range
+                : lo is not null
+                    ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)){range}"
+                    : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
             branches.Add($"(select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = ${p} and {span} and {HoldsAt})");
         }
 
