@@ -278,17 +278,19 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
     /// A run's events (fromSeq, toSeq] for a fold that needs no explanations and no stored text: the
     /// payloads arrive as UTF-8 jsonb bytes and decode without an intermediate string (a rebuild's read).
     /// </summary>
-    public async IAsyncEnumerable<Recorded> ReadForFoldAsync(string runId, long afterSeq, long toSeq, [EnumeratorCancellation] CancellationToken ct = default)
+    /// <remarks>Synchronous on purpose, for a thread of its own: reading 1M rows took 3.2 s sync against 4.9 s async in a fresh process.</remarks>
+    public IEnumerable<Recorded> ReadForFold(string runId, long afterSeq, long toSeq, CancellationToken ct = default)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand(
+        using var conn = dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand(
             "select seq, type, version, ts_ns, payload - 'explanation' from events where run_id = $1 and seq > $2 and seq <= $3 order by seq", conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = afterSeq });
         cmd.Parameters.Add(new() { Value = toSeq });
-        await using var r = await cmd.ExecuteReaderAsync(System.Data.CommandBehavior.SequentialAccess, ct);
-        while (await r.ReadAsync(ct))
+        using var r = cmd.ExecuteReader(System.Data.CommandBehavior.SequentialAccess);
+        while (r.Read())
         {
+            ct.ThrowIfCancellationRequested();
             var seq = r.GetInt64(0);
             var type = r.GetString(1);
             var version = r.GetInt16(2);

@@ -115,7 +115,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
 
             if (version > from)
             {
-                await foreach (var e in store.ReadForFoldAsync(runId, from, version, ct))
+                foreach (var e in store.ReadForFold(runId, from, version, ct))
                 {
                     view.Apply(e);
                 }
@@ -181,24 +181,25 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
         var events = Channel.CreateBounded<Recorded[]>(new BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
         var work = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
 
-        var reader = Task.Run(async () =>
+        // The reader has a thread of its own: it reads synchronously and blocks while the fold catches up.
+        var reader = Task.Factory.StartNew(() =>
         {
             try
             {
                 var batch = new List<Recorded>(2048);
-                await foreach (var e in store.ReadForFoldAsync(runId, from, to, cts.Token))
+                foreach (var e in store.ReadForFold(runId, from, to, cts.Token))
                 {
                     batch.Add(e);
                     if (batch.Count == 2048)
                     {
-                        await events.Writer.WriteAsync([.. batch], cts.Token);
+                        Put([.. batch]);
                         batch.Clear();
                     }
                 }
 
                 if (batch.Count > 0)
                 {
-                    await events.Writer.WriteAsync([.. batch], cts.Token);
+                    Put([.. batch]);
                 }
 
                 events.Writer.Complete();
@@ -208,7 +209,15 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 events.Writer.TryComplete(ex);
                 throw;
             }
-        }, cts.Token);
+
+            void Put(Recorded[] b)
+            {
+                if (!events.Writer.TryWrite(b))
+                {
+                    events.Writer.WriteAsync(b, cts.Token).AsTask().GetAwaiter().GetResult();
+                }
+            }
+        }, cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         var writer = Task.Run(async () =>
         {
