@@ -288,6 +288,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         cmd.Parameters.Add(new() { Value = afterSeq });
         cmd.Parameters.Add(new() { Value = toSeq });
         using var r = cmd.ExecuteReader(System.Data.CommandBehavior.SequentialAccess);
+        StepTable.Current = null; // without explanations no payload names an interned step
         while (r.Read())
         {
             ct.ThrowIfCancellationRequested();
@@ -296,7 +297,6 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             var version = r.GetInt16(2);
             long? ts = r.IsDBNull(3) ? null : r.GetInt64(3);
             var payload = r.GetFieldValue<byte[]>(4);
-            StepTable.Current = null;
             yield return new Recorded(seq, ts, EventSerializer.Deserialize(type, version, payload));
         }
     }

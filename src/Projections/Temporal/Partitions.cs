@@ -106,7 +106,8 @@ public static class Partitions
         await Exec(conn, null, $"drop table {leaf}", ct);
     }
 
-    private static async Task Exec(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken ct)
+    /// <summary>One statement without parameters (DDL, or a statement on a leaf by name).</summary>
+    internal static async Task Exec(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
         await cmd.ExecuteNonQueryAsync(ct);

@@ -59,14 +59,14 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
             {
                 // A building generation without a checkpoint holds nothing that counts.
                 await Partitions.DropAsync(ds, runId, gen, ct);
-                await Exec(conn, $"drop table if exists {snapshot}", ct);
+                await Partitions.Exec(conn, null, $"drop table if exists {snapshot}", ct);
                 await Partitions.CreateDetachedAsync(conn, null, runId, gen, ct);
-                await Exec(conn, $"create table {snapshot} (like projection_rows including defaults)", ct);
+                await Partitions.Exec(conn, null, $"create table {snapshot} (like projection_rows including defaults)", ct);
             }
             else
             {
                 // What was written after the checkpoint is folded again; the snapshot holds what was open at it.
-                await Exec(conn, $"delete from {leaf} where to_seq is null or to_seq > {checkpoint}", ct);
+                await Partitions.Exec(conn, null, $"delete from {leaf} where to_seq is null or to_seq > {checkpoint}", ct);
                 foreach (var row in await ProjectionStore.ReadOpenAsync(conn, null, snapshot, ct, indexed: false))
                 {
                     view.Load(row);
@@ -141,7 +141,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
         // The old generations leave as tables: no rows to delete, and readers are not blocked.
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
-            await Exec(conn, $"drop table if exists {snapshot}", ct);
+            await Partitions.Exec(conn, null, $"drop table if exists {snapshot}", ct);
             var old = new List<int>();
             await using (var cmd = new NpgsqlCommand("select distinct gen from projection_checkpoints where run_id = $1 and gen <> $2", conn))
             {
@@ -234,7 +234,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                     if (c.Open is { } open)
                     {
                         await using var tx = await conn.BeginTransactionAsync(cts.Token);
-                        await Exec(conn, $"truncate {snapshot}", cts.Token, tx);
+                        await Partitions.Exec(conn, tx, $"truncate {snapshot}", cts.Token);
                         await ProjectionStore.CopyAsync(conn, snapshot, runId, gen, open, cts.Token);
                         await ProjectionStore.CheckpointAsync(conn, tx, runId, gen, c.Seq, c.Names!, cts.Token);
                         await tx.CommitAsync(cts.Token);
@@ -324,10 +324,4 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
 
     /// <summary>A chunk's closed rows and, at a checkpoint, the rows open at its end.</summary>
     private sealed record Chunk(List<TemporalRow> Rows, long Seq, List<TemporalRow>? Open, string[]? Names);
-
-    private static async Task Exec(NpgsqlConnection conn, string sql, CancellationToken ct, NpgsqlTransaction? tx = null)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
 }
