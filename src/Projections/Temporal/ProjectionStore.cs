@@ -153,7 +153,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
             await WriteNullable(copy, row.ToSeq, ct);
             await WriteNullable(copy, row.FromTs, ct);
             await WriteNullable(copy, row.ToTs, ct);
-            await copy.WriteAsync(row.Data, NpgsqlDbType.Jsonb, ct);
+            await copy.WriteAsync(row.Data, NpgsqlDbType.Json, ct);
         }
 
         await copy.CompleteAsync(ct);

@@ -17,42 +17,34 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     private const string HoldsAt = "from_seq <= $2 and (to_seq is null or to_seq > $2)";
 
     /// <summary>
-    /// Every row that holds at <paramref name="at"/>; with a gpa range, only the rows of the gpa
-    /// projections (stage-2, memslots, attributes) that overlap it. One statement: a branch per
-    /// projection with an equality on it, so the GiST index serves the span and the seq together.
+    /// Every row that holds at <paramref name="at"/>, ordered by projection (ordinal) and address;
+    /// with a gpa range, only the rows of the gpa projections (stage-2, memslots, attributes) that
+    /// overlap it, and every row of the others. One statement, two branches: the stage-2 rows through
+    /// the box index, the few rows of the other projections through their partial btree (migration
+    /// 0006). The rows are ordered here: a server sort of 10,000 rows cost more than the scan.
     /// </summary>
     public async Task<IReadOnlyList<TemporalRow>> RowsAtAsync(string runId, long at, ulong? lo = null, ulong? hi = null, CancellationToken ct = default)
     {
-        var names = await ProjectionNamesAsync(runId, ct);
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand { Connection = conn };
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = at });
         cmd.Parameters.Add(new() { Value = lo is { } l ? (long)l : 0L });
         cmd.Parameters.Add(new() { Value = hi is { } h ? (long)Math.Min(h, long.MaxValue) : long.MaxValue });
-        var branches = new List<string>();
-        foreach (var name in names)
-        {
-            cmd.Parameters.Add(new() { Value = name });
-            var gpaProjection = name is RunProjections.Stage2Name or RunProjections.AttributesName || name.StartsWith("memslots/", StringComparison.Ordinal);
-            var p = cmd.Parameters.Count;
-            // Stage-2 rows through the box index; the few rows of the others through their own (migration 0006).
-            var range = lo is not null && gpaProjection ? " and lo < $4 and hi > $3" : "";
-            var span = name != RunProjections.Stage2Name
-                ? "projection <> 'stage2'" + range
-                : lo is not null
-                    ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)){range}"
-                    : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
-            branches.Add($"(select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = ${p} and {span} and {HoldsAt})");
-        }
-
-        if (branches.Count == 0)
-        {
-            return [];
-        }
-
-        cmd.CommandText = string.Join("\nunion all\n", branches) + "\norder by projection, lo";
-        return await ReadAll(cmd, ct);
+        var stage2 = lo is not null
+            ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)) and lo < $4 and hi > $3"
+            : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
+        var small = lo is not null
+            ? $"projection <> '{RunProjections.Stage2Name}' and (lo < $4 and hi > $3 or not (projection = '{RunProjections.AttributesName}' or projection like 'memslots/%'))"
+            : $"projection <> '{RunProjections.Stage2Name}'";
+        cmd.CommandText = $"""
+            select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = '{RunProjections.Stage2Name}' and {stage2} and {HoldsAt}
+            union all
+            select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and {small} and {HoldsAt}
+            """;
+        var rows = await ReadAll(cmd, ct);
+        rows.Sort(static (a, b) => string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo));
+        return rows;
     }
 
     /// <summary>The row of one projection covering an address at a seq, if any: one GiST probe.</summary>

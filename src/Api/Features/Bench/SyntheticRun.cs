@@ -5,8 +5,9 @@ namespace Audit.Api.Features.Bench;
 
 /// <summary>
 /// A realistic synthetic arm64 run, deterministic for a seed: guest RAM on THP anon and 2M hugetlb,
-/// a GPU PFNMAP and a BAR, faults with locality (sequential sweeps, hot pages, permission faults),
-/// dirty-logging toggles, munmap/madvise invalidations and memslot moves.
+/// a GPU PFNMAP and a BAR, faults with locality (sequential sweeps, permission faults on what the
+/// sweeps' reads mapped read-only), dirty-logging toggles, munmap/madvise invalidations and memslot moves.
+/// The sweeps still revisit mapped memory (as racing vCPUs do), which the projections keep as one row.
 /// </summary>
 public static class SyntheticRun
 {
@@ -54,10 +55,19 @@ public static class SyntheticRun
 
         var cursor = RamGpa;
         var logging = false;
+        // What the sweeps' reads mapped read-only, oldest first (a 2 MiB block on the THP half, else a page):
+        // a guest takes a write permission fault there once, when it first writes.
+        var readOnly = new Queue<ulong>();
+        var queued = new HashSet<ulong>();
         while (n < events)
         {
             ts += 500 + rng.Next(2000);
             var dice = rng.Next(10_000);
+            if (dice is >= 6_000 and < 8_000 && readOnly.Count == 0)
+            {
+                dice = 0;
+            }
+
             InputEvent e;
             if (dice < 6_000)
             {
@@ -68,12 +78,23 @@ public static class SyntheticRun
                     cursor = cursor < RamGpa + (RamSize / 2) ? cursor + (RamSize / 2) : cursor - (RamSize / 2);
                 }
 
-                e = new GuestFaulted(rng.Next(8), new(cursor), rng.Next(4) == 0 ? Access.Read : Access.Write, FaultKind.Translation);
+                var read = rng.Next(4) == 0;
+                e = new GuestFaulted(rng.Next(8), new(cursor), read ? Access.Read : Access.Write, FaultKind.Translation);
+                var key = cursor < RamGpa + (RamSize / 2) ? cursor & ~0x1FFFFFUL : cursor;
+                if (read && queued.Add(key))
+                {
+                    readOnly.Enqueue(key);
+                    if (readOnly.Count > 4096)
+                    {
+                        queued.Remove(readOnly.Dequeue());
+                    }
+                }
             }
             else if (dice < 8_000)
             {
-                // A hot working set: permission faults on pages mapped read-only.
-                var page = RamGpa + ((ulong)rng.Next(4096) << 12);
+                // The first write to what a read mapped read-only: a permission fault.
+                var page = readOnly.Dequeue();
+                queued.Remove(page);
                 e = new GuestFaulted(rng.Next(8), new(page), Access.Write, FaultKind.Permission);
             }
             else if (dice < 9_000)
