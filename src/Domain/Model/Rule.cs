@@ -49,6 +49,9 @@ public static class Rules
     public static readonly Rule X86VmxMemtype = new("x86.vmx_get_mt_mask", "vmx_get_mt_mask", "arch/x86/kvm/vmx/vmx.c", "x86-vmx/6.10, 6.11, 6.16");
     public static readonly Rule X86SvmMemtype = new("x86.svm.npt_memtype", "make_spte (no get_mt_mask on SVM: guest PAT applies)", "arch/x86/kvm/svm/svm.c", "all");
     public static readonly Rule X86ShadowMemtype = new("x86.shadow.memtype", "make_spte (shadow_memtype_mask = 0)", "arch/x86/kvm/mmu/spte.c", "all");
+    /// <summary>Applied by the stage-2 projection, not the engine: a translation fault that would rewrite the held leaf leaves it (ADR 0006).</summary>
+    public static readonly Rule Arm64SameLeafStands = new("arm64.stage2_map_walker_try_leaf.same_leaf", "stage2_map_walker_try_leaf, stage2_pte_needs_update", "arch/arm64/kvm/hyp/pgtable.c", "all");
+    public static readonly Rule X86SpuriousSpte = new("x86.mmu_set_spte.spurious", "mmu_set_spte (RET_PF_SPURIOUS)", X86Mmu, "all");
     public static readonly Rule X86Perms = new("x86.make_spte.perms", "make_spte", "arch/x86/kvm/mmu/spte.c", "all");
     public static readonly Rule X86ShadowCleanGpte = new("x86.shadow.protect_clean_gpte", "FNAME(protect_clean_gpte) in FNAME(walk_addr_generic)", "arch/x86/kvm/mmu/paging_tmpl.h", "x86-shadow");
 

@@ -203,7 +203,8 @@ public sealed class RunProjections
     }
 
     /// <summary>
-    /// A translation fault whose decision would write the leaf that is already there leaves it (ADR 0006).
+    /// A translation fault whose decision would write the leaf that is already there leaves it (ADR 0006;
+    /// rules arm64.stage2_map_walker_try_leaf.same_leaf and x86.mmu_set_spte.spurious in docs/rules.md).
     /// arm64: stage2_map_walker_try_leaf returns -EAGAIN when stage2_pte_needs_update finds the same
     /// output and attributes, whatever the permissions (a racing vCPU mapped it; relaxing is the
     /// permission fault's job), so the held entry and the decision that made it stand. x86: the fault
