@@ -13,6 +13,7 @@ public static class Rules
     private const string KvmMain = "virt/kvm/kvm_main.c";
     private const string Gmem = "virt/kvm/guest_memfd.c";
     private const string X86Mmu = "arch/x86/kvm/mmu/mmu.c";
+    private const string Arm64Pgtable = "arch/arm64/kvm/hyp/pgtable.c";
 
     // arm64 stage-2 faults (domain.md section 3).
     public static readonly Rule Arm64IpaRange = new("arm64.kvm_handle_guest_abort.ipa_range", "kvm_handle_guest_abort", Arm64Mmu, "all");
@@ -36,7 +37,7 @@ public static class Rules
     public static readonly Rule Arm64HostWritable = new("arm64.user_mem_abort.host_writable", "__kvm_faultin_pfn (writable)", Arm64Mmu, "all");
     public static readonly Rule Arm64Prot = new("arm64.user_mem_abort.prot", "user_mem_abort (KVM_PGTABLE_PROT_*)", Arm64Mmu, "all; NormalNC for ALLOW_ANY_UNCACHED from 6.9");
     public static readonly Rule Arm64RelaxPerms = new("arm64.user_mem_abort.relax_perms", "kvm_pgtable_stage2_relax_perms", Arm64Mmu, "all");
-    public static readonly Rule Arm64Map = new("arm64.kvm_pgtable_stage2_map", "kvm_pgtable_stage2_map", "arch/arm64/kvm/hyp/pgtable.c", "all");
+    public static readonly Rule Arm64Map = new("arm64.kvm_pgtable_stage2_map", "kvm_pgtable_stage2_map", Arm64Pgtable, "all");
 
     // x86 TDP/shadow faults (section 4).
     public static readonly Rule X86PrivateMismatch = new("x86.kvm_mmu_faultin_pfn.private_mismatch", "kvm_mmu_faultin_pfn (kvm_mmu_prepare_memory_fault_exit)", X86Mmu, "6.8+ (before the memslot lookup from 6.10)");
@@ -50,7 +51,7 @@ public static class Rules
     public static readonly Rule X86SvmMemtype = new("x86.svm.npt_memtype", "make_spte (no get_mt_mask on SVM: guest PAT applies)", "arch/x86/kvm/svm/svm.c", "all");
     public static readonly Rule X86ShadowMemtype = new("x86.shadow.memtype", "make_spte (shadow_memtype_mask = 0)", "arch/x86/kvm/mmu/spte.c", "all");
     /// <summary>Applied by the stage-2 projection, not the engine: a translation fault that would rewrite the held leaf leaves it (ADR 0006).</summary>
-    public static readonly Rule Arm64SameLeafStands = new("arm64.stage2_map_walker_try_leaf.same_leaf", "stage2_map_walker_try_leaf, stage2_pte_needs_update", "arch/arm64/kvm/hyp/pgtable.c", "all");
+    public static readonly Rule Arm64SameLeafStands = new("arm64.stage2_map_walker_try_leaf.same_leaf", "stage2_map_walker_try_leaf, stage2_pte_needs_update", Arm64Pgtable, "all");
     public static readonly Rule X86SpuriousSpte = new("x86.mmu_set_spte.spurious", "mmu_set_spte (RET_PF_SPURIOUS)", X86Mmu, "all");
     public static readonly Rule X86Perms = new("x86.make_spte.perms", "make_spte", "arch/x86/kvm/mmu/spte.c", "all");
     public static readonly Rule X86ShadowCleanGpte = new("x86.shadow.protect_clean_gpte", "FNAME(protect_clean_gpte) in FNAME(walk_addr_generic)", "arch/x86/kvm/mmu/paging_tmpl.h", "x86-shadow");
