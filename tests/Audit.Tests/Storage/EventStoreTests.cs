@@ -130,6 +130,27 @@ public sealed class EventStoreTests : DatabaseTest
         Assert.Null(await store.GetRunAsync("missing"));
     }
 
+    [Fact]
+    public async Task A_fold_read_gives_the_same_events_from_the_fold_column_and_from_payloads_stored_before_it()
+    {
+        var store = Store();
+        var decided = new FaultResolved(1, FaultOutcome.Mapped, 0, new Mapping(new Gpa(0x1000), 4096, Stage2MemType.Normal, null, Perms.R | Perms.W), "arm64/6.18",
+            new([new ExplanationStep("arm64.user_mem_abort", "text", new([new Fact("vma", "x", 1)]))]));
+        var slot = new MemslotSet(0, 0, new Gpa(0), 0x10000, new Hva(0x7f0000000000), MemslotFlags.None, null, null, 0);
+        await store.AppendAsync("f", [new(slot), Fault(0x1000, 7), new(decided), Fault(0x2000)]);
+        Assert.Equal(3, await ScalarAsync("select count(*) from events where run_id = $1 and fold is not null", "f"));
+
+        var fromFold = store.ReadForFold("f", 0, 4).ToList();
+        Assert.Equal(decided with { Explanation = Audit.Domain.ValueList<ExplanationStep>.Empty }, fromFold[2].Event);
+
+        // As a run stored before migration 0008 (or by a newer fold format) reads: from the payloads.
+        await ScalarAsync("update events set fold = case when seq = 2 then '\\x0901'::bytea end where run_id = $1 returning 0", "f");
+        var fromPayload = store.ReadForFold("f", 0, 4).ToList();
+        Assert.Equal(fromFold, fromPayload);
+        Assert.Equal([1L, 2L, 3L, 4L], fromPayload.Select(r => r.Seq));
+        Assert.Equal(7, fromPayload[1].TsNs);
+    }
+
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => now;

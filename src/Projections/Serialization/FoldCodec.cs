@@ -1,0 +1,227 @@
+using System.Text;
+using Audit.Domain;
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+
+namespace Audit.Projections.Serialization;
+
+/// <summary>
+/// The compact binary form a rebuild reads instead of the jsonb payload (ADR 0007), stored in
+/// <c>events.fold</c> for the two events that make up nearly every run: guest_faulted whole, and
+/// fault_resolved without its explanation (the only part no fold reads). Other events store null
+/// and are read from their payload. The payload stays the record: this column is derived from the
+/// same event at the same append and can be dropped and rewritten from it.
+/// </summary>
+/// <remarks>
+/// Layout: format byte (<see cref="Format"/>), tag byte (1 guest_faulted, 2 fault_resolved), then
+/// the fields as unsigned LEB128 varints (signed ones zigzagged), enums and flags as single bytes,
+/// the policy as a varint length and UTF-8. A reader that meets another format byte reads the payload.
+/// </remarks>
+public static class FoldCodec
+{
+    public const byte Format = 1;
+
+    private const byte FaultTag = 1;
+    private const byte ResolvedTag = 2;
+
+    /// <summary>The fold form of an event, or null when the event has none (read from its payload).</summary>
+    public static byte[]? Encode(RunEvent e)
+    {
+        switch (e)
+        {
+            case GuestFaulted f:
+            {
+                Span<byte> buf = stackalloc byte[40];
+                var n = 0;
+                buf[n++] = Format;
+                buf[n++] = FaultTag;
+                n += PutSigned(buf[n..], f.Vcpu);
+                n += Put(buf[n..], f.Gpa.Value);
+                buf[n++] = (byte)f.Access;
+                buf[n++] = (byte)f.Kind;
+                var flags = (f.Private is { } p ? 1 | (p ? 2 : 0) : 0) | (f.S1ptw ? 4 : 0) | (f.Cm ? 8 : 0)
+                    | (f.Granule is not null ? 16 : 0) | (f.GuestPteDirty is { } d ? 32 | (d ? 64 : 0) : 0);
+                buf[n++] = (byte)flags;
+                if (f.Granule is { } g)
+                {
+                    n += Put(buf[n..], g);
+                }
+
+                return buf[..n].ToArray();
+            }
+
+            case FaultResolved r:
+            {
+                var policy = Encoding.UTF8.GetByteCount(r.Policy);
+                var buf = new byte[2 + 10 + 1 + 5 + 1 + 10 + 10 + 2 + 5 + policy];
+                var n = 0;
+                buf[n++] = Format;
+                buf[n++] = ResolvedTag;
+                n += PutSigned(buf.AsSpan(n), r.InputSeq);
+                buf[n++] = (byte)r.Outcome;
+                n += PutSigned(buf.AsSpan(n), r.Errno);
+                var m = r.Mapping;
+                buf[n++] = (byte)(m is null ? 0 : 1 | (m.Ipat is { } i ? 2 | (i ? 4 : 0) : 0));
+                if (m is not null)
+                {
+                    n += Put(buf.AsSpan(n), m.Gpa.Value);
+                    n += Put(buf.AsSpan(n), m.Size);
+                    buf[n++] = (byte)m.MemType;
+                    buf[n++] = (byte)m.Perms;
+                }
+
+                n += Put(buf.AsSpan(n), (ulong)policy);
+                n += Encoding.UTF8.GetBytes(r.Policy, buf.AsSpan(n));
+                return buf[..n];
+            }
+
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Whether a stored fold value is in the form this build reads.</summary>
+    public static bool Readable(ReadOnlySpan<byte> fold) => fold.Length >= 2 && fold[0] == Format;
+
+    /// <summary>A decoder for one read: it keeps the last policy string, which nearly every decision of a run repeats.</summary>
+    public sealed class Reader
+    {
+        private byte[] _policyBytes = [];
+        private string _policy = "";
+
+        public RunEvent Decode(ReadOnlySpan<byte> fold)
+        {
+            if (!Readable(fold))
+            {
+                throw new InvalidDataException("not a fold value of format " + Format);
+            }
+
+            var n = 2;
+            switch (fold[1])
+            {
+                case FaultTag:
+                {
+                    var vcpu = checked((int)GetSigned(fold, ref n));
+                    var gpa = Get(fold, ref n);
+                    var access = Enum<Access>(fold[n++]);
+                    var kind = Enum<FaultKind>(fold[n++]);
+                    int flags = fold[n++];
+                    ulong? granule = (flags & 16) != 0 ? Get(fold, ref n) : null;
+                    End(fold, n);
+                    return new GuestFaulted(
+                        vcpu, new Gpa(gpa), access, kind,
+                        (flags & 1) != 0 ? (flags & 2) != 0 : null,
+                        (flags & 4) != 0,
+                        (flags & 8) != 0,
+                        granule,
+                        (flags & 32) != 0 ? (flags & 64) != 0 : null);
+                }
+
+                case ResolvedTag:
+                {
+                    var input = GetSigned(fold, ref n);
+                    var outcome = Enum<FaultOutcome>(fold[n++]);
+                    var errno = checked((int)GetSigned(fold, ref n));
+                    int flags = fold[n++];
+                    Mapping? mapping = null;
+                    if ((flags & 1) != 0)
+                    {
+                        var gpa = Get(fold, ref n);
+                        var size = Get(fold, ref n);
+                        var memType = Enum<Stage2MemType>(fold[n++]);
+                        var perms = fold[n++];
+                        if (perms > 7)
+                        {
+                            throw new InvalidDataException("fold value: perms out of range");
+                        }
+
+                        mapping = new Mapping(new Gpa(gpa), size, memType, (flags & 2) != 0 ? (flags & 4) != 0 : null, (Perms)perms);
+                    }
+
+                    var length = checked((int)Get(fold, ref n));
+                    var policy = Policy(fold.Slice(n, length));
+                    End(fold, n + length);
+                    return new FaultResolved(input, outcome, errno, mapping, policy, ValueList<ExplanationStep>.Empty);
+                }
+
+                default:
+                    throw new InvalidDataException($"fold value: unknown tag {fold[1]}");
+            }
+        }
+
+        private string Policy(ReadOnlySpan<byte> bytes)
+        {
+            if (!bytes.SequenceEqual(_policyBytes))
+            {
+                _policyBytes = bytes.ToArray();
+                _policy = Encoding.UTF8.GetString(bytes);
+            }
+
+            return _policy;
+        }
+    }
+
+    private static T Enum<T>(byte value)
+        where T : struct, System.Enum
+    {
+        if (value >= EnumCount<T>.Value)
+        {
+            throw new InvalidDataException($"fold value: {typeof(T).Name} {value} out of range");
+        }
+
+        int v = value;
+        return System.Runtime.CompilerServices.Unsafe.As<int, T>(ref v);
+    }
+
+    /// <summary>The enums read here number their members 0..n-1.</summary>
+    private static class EnumCount<T>
+        where T : struct, System.Enum
+    {
+        public static readonly int Value = System.Enum.GetValues<T>().Length;
+    }
+
+    private static void End(ReadOnlySpan<byte> fold, int n)
+    {
+        if (n != fold.Length)
+        {
+            throw new InvalidDataException($"fold value: {fold.Length - n} bytes left over");
+        }
+    }
+
+    private static int Put(Span<byte> to, ulong v)
+    {
+        var n = 0;
+        while (v >= 0x80)
+        {
+            to[n++] = (byte)(v | 0x80);
+            v >>= 7;
+        }
+
+        to[n++] = (byte)v;
+        return n;
+    }
+
+    private static int PutSigned(Span<byte> to, long v) => Put(to, (ulong)((v << 1) ^ (v >> 63)));
+
+    private static ulong Get(ReadOnlySpan<byte> from, ref int n)
+    {
+        ulong v = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            var b = from[n++];
+            v |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return v;
+            }
+        }
+
+        throw new InvalidDataException("fold value: varint too long");
+    }
+
+    private static long GetSigned(ReadOnlySpan<byte> from, ref int n)
+    {
+        var u = Get(from, ref n);
+        return (long)(u >> 1) ^ -(long)(u & 1);
+    }
+}
