@@ -52,7 +52,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
 
         var leaf = Partitions.LeafName(runId, gen);
         var snapshot = leaf + "_open";
-        var view = new RunProjections();
+        var view = new RunProjections(streaming: true);
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
             if (!resumed)
@@ -70,7 +70,6 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 foreach (var row in await ProjectionStore.ReadOpenAsync(conn, null, snapshot, ct, indexed: false))
                 {
                     view.Load(row);
-                    view.Log.Open(row);
                 }
             }
         }
@@ -99,7 +98,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
         }
 
         // The open rows are stored now: from here on the view writes as the inline projection does.
-        view.Log.Clear();
+        view.StopStreaming();
         Stage("attach");
 
         // The tail, under the run's row lock: appends wait, so the swap cannot miss an event.
@@ -271,7 +270,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
             await Flush(last);
 
             // The rows that hold at the end of the fold, written open (to_seq null).
-            await work.Writer.WriteAsync(new Chunk([.. view.Log.OpenRows], last, null, null), cts.Token);
+            await work.Writer.WriteAsync(new Chunk([.. view.Current()], last, null, null), cts.Token);
             work.Writer.Complete();
             await reader;
             await writer;
@@ -281,9 +280,9 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 var closed = view.Log.TakeClosed();
                 sinceCheckpoint += closed.Count;
                 List<TemporalRow>? open = null;
-                if (sinceCheckpoint >= checkpointFactor * view.Log.OpenRows.Count)
+                if (sinceCheckpoint >= checkpointFactor * view.OpenCount)
                 {
-                    open = [.. view.Log.OpenRows];
+                    open = [.. view.Current()];
                     sinceCheckpoint = 0;
                 }
 

@@ -36,7 +36,8 @@ public sealed record ShareData(bool Shared);
 /// (inputs and derived), in seq order; the row changes collect in <see cref="Log"/>. The same fold
 /// runs inline at append time, in a rebuild, and in tests against an in-memory replay.
 /// </summary>
-public sealed class RunProjections
+/// <param name="streaming">A rebuild's fold: its log hands over rows as they close and the rows that hold are read from <see cref="Current"/> (ChangeLog).</param>
+public sealed class RunProjections(bool streaming = false)
 {
     public const string Stage2Name = "stage2";
     public const string VmasName = "vmas";
@@ -58,7 +59,13 @@ public sealed class RunProjections
 
     public TemporalView<AttributeData> Attributes { get; } = new(AttributesName, Ser);
 
-    public ChangeLog Log { get; } = new();
+    public ChangeLog Log { get; private set; } = new(streaming);
+
+    /// <summary>The number of rows that hold now.</summary>
+    public int OpenCount => Stage2.Rows.Count + Vmas.Rows.Count + Attributes.Rows.Count + _memslots.Values.Sum(v => v.Rows.Count) + _gmem.Values.Sum(v => v.Rows.Count);
+
+    /// <summary>From here on the log tracks open rows as the inline projection's does (a rebuild's tail, after the rows that hold were stored).</summary>
+    public void StopStreaming() => Log = new ChangeLog();
 
     public long Seq { get; private set; }
 

@@ -10,7 +10,13 @@ public sealed record TemporalRow(string Projection, long Lo, long Hi, long FromS
 /// already closed; one that never held (closed at the seq it opened) is not written at all. A
 /// rebuild keeps its rows here until they close (<see cref="TakeClosed"/>), so none is written twice.
 /// </summary>
-public sealed class ChangeLog
+/// <param name="streaming">
+/// A rebuild's log: it tracks no open rows, and a view closing a row hands it over whole, made from
+/// the row the view holds (<see cref="Done"/>); the rows that still hold are the view's own
+/// (<see cref="RunProjections.Current"/>). Data is then serialized once per row that held, when it
+/// closes, instead of once per row opened.
+/// </param>
+public sealed class ChangeLog(bool streaming = false)
 {
     private readonly Dictionary<(string, long, long), TemporalRow> _open = [];
     private readonly List<TemporalRow> _done = [];
@@ -18,7 +24,12 @@ public sealed class ChangeLog
     /// <summary>Closes of rows this log never opened (they were written by an earlier batch).</summary>
     public List<(string Projection, long Lo, long FromSeq, long ToSeq, long? ToTs)> Closed { get; } = [];
 
+    public bool Streaming => streaming;
+
     public void Open(TemporalRow row) => _open[(row.Projection, row.Lo, row.FromSeq)] = row;
+
+    /// <summary>A streaming log's closed row, whole.</summary>
+    public void Done(TemporalRow row) => _done.Add(row);
 
     public void Close(string projection, long lo, long fromSeq, long toSeq, long? toTs)
     {
@@ -83,7 +94,7 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
 
         Cut(old, lo, hi, seq, ts, log);
         Rows.Set(lo, hi, new Open(seq, ts, data));
-        log.Open(new TemporalRow(Projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data)));
+        Opened(log, lo, hi, seq, ts, data);
     }
 
     public void Remove(ulong lo, ulong hi, long seq, long? ts, ChangeLog log)
@@ -113,7 +124,7 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
             var to = Math.Min(x.End, hi);
             Cut([x], from, to, seq, ts, log);
             Rows.Set(from, to, new Open(seq, ts, next));
-            log.Open(new TemporalRow(Projection, (long)from, (long)to, seq, null, ts, null, serialize(next)));
+            Opened(log, from, to, seq, ts, next);
         }
     }
 
@@ -128,18 +139,34 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
     {
         foreach (var x in old)
         {
-            log.Close(Projection, (long)x.Start, x.Value.FromSeq, seq, ts);
+            if (!log.Streaming)
+            {
+                log.Close(Projection, (long)x.Start, x.Value.FromSeq, seq, ts);
+            }
+            else if (x.Value.FromSeq != seq)
+            {
+                log.Done(new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, seq, x.Value.FromTs, ts, serialize(x.Value.Data)));
+            }
+
             if (x.Start < lo)
             {
                 Rows.Set(x.Start, lo, x.Value with { FromSeq = seq, FromTs = ts });
-                log.Open(new TemporalRow(Projection, (long)x.Start, (long)lo, seq, null, ts, null, serialize(x.Value.Data)));
+                Opened(log, x.Start, lo, seq, ts, x.Value.Data);
             }
 
             if (x.End > hi)
             {
                 Rows.Set(hi, x.End, x.Value with { FromSeq = seq, FromTs = ts });
-                log.Open(new TemporalRow(Projection, (long)hi, (long)x.End, seq, null, ts, null, serialize(x.Value.Data)));
+                Opened(log, hi, x.End, seq, ts, x.Value.Data);
             }
+        }
+    }
+
+    private void Opened(ChangeLog log, ulong lo, ulong hi, long seq, long? ts, T data)
+    {
+        if (!log.Streaming)
+        {
+            log.Open(new TemporalRow(Projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data)));
         }
     }
 
