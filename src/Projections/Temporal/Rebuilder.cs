@@ -7,18 +7,23 @@ namespace Audit.Projections.Temporal;
 
 /// <summary>
 /// Rebuilds a run's projections from its events into a new generation beside the active one, so
-/// readers are never blocked. The generation is a leaf table of its own (Partitions), loaded without
-/// indexes: rows are written once, when they close, and the rows still open at the end are written
-/// last; then the index is built over the loaded rows, the leaf is attached, the tail of the run is
-/// folded under the run's row lock (appends wait; nothing can be skipped) and the generation swaps.
-/// Reading and decoding, folding, and writing run as three stages side by side.
+/// readers are never blocked. The generation is a leaf table of its own (Partitions), created with
+/// its indexes: rows are written once, when they close, and the rows still open at the end are
+/// written last; then the leaf is attached, the tail of the run is folded under the run's row lock
+/// (appends wait; nothing can be skipped) and the generation swaps. Reading and decoding, folding,
+/// and writing (on two connections, so two server processes share the index upkeep) run side by
+/// side. The index is kept as rows arrive rather than built once at the end: on the 3.09M stage-2
+/// rows of a 10M-event run a built box GiST took 37-46 s on one core after the fold, and probing it
+/// for a gpa at a seq averaged 2.5 ms (max 26 ms) against 0.23 ms (max 0.54 ms) for the index kept
+/// during the load (2,000 probes, same rows).
 ///
 /// Checkpoints: after a chunk, when the rows written since the last checkpoint outnumber the open
 /// rows <paramref name="checkpointFactor"/> times, the open rows are saved as a snapshot (a table
 /// beside the leaf) with the seq of the chunk's end, in one transaction. A resumed rebuild deletes
 /// what was written after that seq, loads the snapshot and goes on.
 /// </summary>
-public sealed class Rebuilder(EventStore store, int chunk = 100_000, double checkpointFactor = 4)
+/// <param name="splitAt">A chunk with at least this many closed rows is written in two halves on two connections.</param>
+public sealed class Rebuilder(EventStore store, int chunk = 100_000, double checkpointFactor = 4, int splitAt = 2_000)
 {
     public sealed record Result(string RunId, int Generation, long Events, bool Resumed)
     {
@@ -61,6 +66,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 await Partitions.DropAsync(ds, runId, gen, ct);
                 await Partitions.Exec(conn, null, $"drop table if exists {snapshot}", ct);
                 await Partitions.CreateDetachedAsync(conn, null, runId, gen, ct);
+                await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
                 await Partitions.Exec(conn, null, $"create table {snapshot} (like projection_rows including defaults)", ct);
             }
             else
@@ -222,14 +228,24 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
         {
             try
             {
+                // Two connections, so that two server processes maintain the index as the rows arrive.
                 await using var conn = await store.DataSource.OpenConnectionAsync(cts.Token);
+                await using var second = await store.DataSource.OpenConnectionAsync(cts.Token);
                 await foreach (var c in work.Reader.ReadAllAsync(cts.Token))
                 {
-                    if (c.Rows.Count > 0)
+                    if (c.Rows.Count >= Math.Max(2, splitAt))
+                    {
+                        var half = c.Rows.Count / 2;
+                        await Task.WhenAll(
+                            ProjectionStore.CopyAsync(conn, leaf, runId, gen, c.Rows.Take(half), cts.Token),
+                            ProjectionStore.CopyAsync(second, leaf, runId, gen, c.Rows.Skip(half), cts.Token));
+                    }
+                    else if (c.Rows.Count > 0)
                     {
                         await ProjectionStore.CopyAsync(conn, leaf, runId, gen, c.Rows, cts.Token);
                     }
 
+                    // Both halves are stored before the snapshot that counts them commits.
                     if (c.Open is { } open)
                     {
                         await using var tx = await conn.BeginTransactionAsync(cts.Token);

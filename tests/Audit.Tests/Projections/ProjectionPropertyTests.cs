@@ -105,7 +105,7 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run, (seq, _) => crash.Cancel(), crash.Token));
         Assert.Equal(1, await ScalarAsync("select active_gen from projection_generations where run_id = $1", run));
-        var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
+        var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0, splitAt: seed % 2 == 0 ? 2 : int.MaxValue).RebuildAsync(run);
         Assert.True(resumed.Resumed);
         Assert.Equal(2, resumed.Generation);
 
