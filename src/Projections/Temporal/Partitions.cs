@@ -6,8 +6,8 @@ namespace Audit.Projections.Temporal;
 
 /// <summary>
 /// The leaves of projection_rows (migration 0005): one table per run and generation. The inline
-/// projection attaches its leaf before the first append; a rebuild creates its leaf detached, loads
-/// it, indexes it, then attaches it. Attaching takes SHARE UPDATE EXCLUSIVE on the parent, which
+/// projection attaches its leaf before the first append; a rebuild creates its leaf detached with its
+/// indexes, loads it, then attaches it. Attaching takes SHARE UPDATE EXCLUSIVE on the parent, which
 /// readers and writers of other leaves never wait for; an old leaf leaves by DETACH CONCURRENTLY.
 /// </summary>
 public static class Partitions
