@@ -293,7 +293,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
     {
         using var conn = dataSource.OpenConnection();
         using var cmd = new NpgsqlCommand($"""
-            select seq, type, version, ts_ns, fold,
+            select seq, ts_ns, fold, type, version,
                    case when fold is null or length(fold) < 2 or get_byte(fold, 0) <> {FoldCodec.Format} then payload - 'explanation' end
             from events where run_id = $1 and seq > $2 and seq <= $3 order by seq
             """, conn);
@@ -307,13 +307,13 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         {
             ct.ThrowIfCancellationRequested();
             var seq = r.GetInt64(0);
-            var type = r.GetString(1);
-            var version = r.GetInt16(2);
-            long? ts = r.IsDBNull(3) ? null : r.GetInt64(3);
-            var fold = r.IsDBNull(4) ? null : r.GetFieldValue<byte[]>(4);
+            long? ts = r.IsDBNull(1) ? null : r.GetInt64(1);
+            var fold = r.IsDBNull(2) ? null : r.GetFieldValue<byte[]>(2);
+
+            // A row with a readable fold form leaves its type, version and payload unread.
             var e = fold is not null && FoldCodec.Readable(fold)
                 ? folds.Decode(fold)
-                : EventSerializer.Deserialize(type, version, r.GetFieldValue<byte[]>(5));
+                : EventSerializer.Deserialize(r.GetString(3), r.GetInt16(4), r.GetFieldValue<byte[]>(5));
             yield return new Recorded(seq, ts, e);
         }
     }
