@@ -53,26 +53,27 @@ public static class FoldCodec
             case FaultResolved r:
             {
                 var policy = Encoding.UTF8.GetByteCount(r.Policy);
-                var buf = new byte[2 + 10 + 1 + 5 + 1 + 10 + 10 + 2 + 5 + policy];
+                var most = 2 + 10 + 1 + 5 + 1 + 10 + 10 + 2 + 5 + policy;
+                Span<byte> buf = most <= 256 ? stackalloc byte[256] : new byte[most];
                 var n = 0;
                 buf[n++] = Format;
                 buf[n++] = ResolvedTag;
-                n += PutSigned(buf.AsSpan(n), r.InputSeq);
+                n += PutSigned(buf[n..], r.InputSeq);
                 buf[n++] = (byte)r.Outcome;
-                n += PutSigned(buf.AsSpan(n), r.Errno);
+                n += PutSigned(buf[n..], r.Errno);
                 var m = r.Mapping;
                 buf[n++] = (byte)(m is null ? 0 : 1 | (m.Ipat is { } i ? 2 | (i ? 4 : 0) : 0));
                 if (m is not null)
                 {
-                    n += Put(buf.AsSpan(n), m.Gpa.Value);
-                    n += Put(buf.AsSpan(n), m.Size);
+                    n += Put(buf[n..], m.Gpa.Value);
+                    n += Put(buf[n..], m.Size);
                     buf[n++] = (byte)m.MemType;
                     buf[n++] = (byte)m.Perms;
                 }
 
-                n += Put(buf.AsSpan(n), (ulong)policy);
-                n += Encoding.UTF8.GetBytes(r.Policy, buf.AsSpan(n));
-                return buf[..n];
+                n += Put(buf[n..], (ulong)policy);
+                n += Encoding.UTF8.GetBytes(r.Policy, buf[n..]);
+                return buf[..n].ToArray();
             }
 
             default:

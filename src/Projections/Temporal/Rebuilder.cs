@@ -93,7 +93,8 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
 
         await using (var conn = await ds.OpenConnectionAsync(ct))
         {
-            // The index over the loaded rows, built once; then the leaf joins projection_rows (nobody reads it before the swap).
+            // The leaf has its indexes from the start; a generation begun by an older build gets them here. Then
+            // the leaf joins projection_rows (nobody reads it before the swap).
             Stage("fold");
             await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
             Stage("index");

@@ -11,10 +11,9 @@ public sealed record TemporalRow(string Projection, long Lo, long Hi, long FromS
 /// rebuild keeps its rows here until they close (<see cref="TakeClosed"/>), so none is written twice.
 /// </summary>
 /// <param name="streaming">
-/// A rebuild's log: it tracks no open rows, and a view closing a row hands it over whole, made from
-/// the row the view holds (<see cref="Done"/>); the rows that still hold are the view's own
-/// (<see cref="RunProjections.Current"/>). Data is then serialized once per row that held, when it
-/// closes, instead of once per row opened.
+/// A rebuild's log: it tracks no open rows, and a row is serialized only when it closes, from the
+/// data the view held; the rows that still hold are the view's own (<see cref="RunProjections.Current"/>).
+/// Data is then serialized once per row that held instead of once per row opened.
 /// </param>
 public sealed class ChangeLog(bool streaming = false)
 {
@@ -24,16 +23,29 @@ public sealed class ChangeLog(bool streaming = false)
     /// <summary>Closes of rows this log never opened (they were written by an earlier batch).</summary>
     public List<(string Projection, long Lo, long FromSeq, long ToSeq, long? ToTs)> Closed { get; } = [];
 
-    public bool Streaming => streaming;
-
-    public void Open(TemporalRow row) => _open[(row.Projection, row.Lo, row.FromSeq)] = row;
-
-    /// <summary>A streaming log's closed row, whole.</summary>
-    public void Done(TemporalRow row) => _done.Add(row);
-
-    public void Close(string projection, long lo, long fromSeq, long toSeq, long? toTs)
+    /// <summary>A view opened [lo, hi) at seq with data.</summary>
+    public void Open<T>(string projection, ulong lo, ulong hi, long seq, long? ts, T data, Func<T, string> serialize)
     {
-        if (_open.Remove((projection, lo, fromSeq), out var row))
+        if (!streaming)
+        {
+            _open[(projection, (long)lo, seq)] = new TemporalRow(projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data));
+        }
+    }
+
+    /// <summary>A view closed its row [lo, hi), open since fromSeq with data, at toSeq.</summary>
+    public void Close<T>(string projection, ulong lo, ulong hi, long fromSeq, long? fromTs, long toSeq, long? toTs, T data, Func<T, string> serialize)
+    {
+        if (streaming)
+        {
+            if (toSeq != fromSeq)
+            {
+                _done.Add(new TemporalRow(projection, (long)lo, (long)hi, fromSeq, toSeq, fromTs, toTs, serialize(data)));
+            }
+
+            return;
+        }
+
+        if (_open.Remove((projection, (long)lo, fromSeq), out var row))
         {
             if (toSeq != fromSeq)
             {
@@ -43,14 +55,11 @@ public sealed class ChangeLog(bool streaming = false)
             return;
         }
 
-        Closed.Add((projection, lo, fromSeq, toSeq, toTs));
+        Closed.Add((projection, (long)lo, fromSeq, toSeq, toTs));
     }
 
     /// <summary>Every row to write for the batch: the closed ones and those that still hold.</summary>
     public IEnumerable<TemporalRow> Rows => _done.Concat(_open.Values);
-
-    /// <summary>The rows that still hold.</summary>
-    public IReadOnlyCollection<TemporalRow> OpenRows => _open.Values;
 
     /// <summary>The rows closed since the last call, whole: what a rebuild writes as it goes.</summary>
     public List<TemporalRow> TakeClosed()
@@ -94,7 +103,7 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
 
         Cut(old, lo, hi, seq, ts, log);
         Rows.Set(lo, hi, new Open(seq, ts, data));
-        Opened(log, lo, hi, seq, ts, data);
+        log.Open(Projection, lo, hi, seq, ts, data, serialize);
     }
 
     public void Remove(ulong lo, ulong hi, long seq, long? ts, ChangeLog log)
@@ -124,7 +133,7 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
             var to = Math.Min(x.End, hi);
             Cut([x], from, to, seq, ts, log);
             Rows.Set(from, to, new Open(seq, ts, next));
-            Opened(log, from, to, seq, ts, next);
+            log.Open(Projection, from, to, seq, ts, next, serialize);
         }
     }
 
@@ -139,34 +148,18 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
     {
         foreach (var x in old)
         {
-            if (!log.Streaming)
-            {
-                log.Close(Projection, (long)x.Start, x.Value.FromSeq, seq, ts);
-            }
-            else if (x.Value.FromSeq != seq)
-            {
-                log.Done(new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, seq, x.Value.FromTs, ts, serialize(x.Value.Data)));
-            }
-
+            log.Close(Projection, x.Start, x.End, x.Value.FromSeq, x.Value.FromTs, seq, ts, x.Value.Data, serialize);
             if (x.Start < lo)
             {
                 Rows.Set(x.Start, lo, x.Value with { FromSeq = seq, FromTs = ts });
-                Opened(log, x.Start, lo, seq, ts, x.Value.Data);
+                log.Open(Projection, x.Start, lo, seq, ts, x.Value.Data, serialize);
             }
 
             if (x.End > hi)
             {
                 Rows.Set(hi, x.End, x.Value with { FromSeq = seq, FromTs = ts });
-                Opened(log, hi, x.End, seq, ts, x.Value.Data);
+                log.Open(Projection, hi, x.End, seq, ts, x.Value.Data, serialize);
             }
-        }
-    }
-
-    private void Opened(ChangeLog log, ulong lo, ulong hi, long seq, long? ts, T data)
-    {
-        if (!log.Streaming)
-        {
-            log.Open(new TemporalRow(Projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data)));
         }
     }
 
