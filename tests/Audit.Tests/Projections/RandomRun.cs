@@ -1,5 +1,7 @@
+using Audit.Domain;
 using Audit.Domain.Addresses;
 using Audit.Domain.Events;
+using Audit.Domain.Model;
 
 namespace Audit.Tests.Projections;
 
@@ -70,5 +72,24 @@ public static class RandomRun
         }
 
         return events;
+    }
+
+    /// <summary>A random run decided by the engine under its host's default policy: each input, then its decisions, with seqs from 1 and ts = 10 x seq.</summary>
+    public static List<Recorded> Decided(int seed, int count)
+    {
+        var inputs = Generate(seed, count);
+        var state = Engine.Start(Policies.DefaultFor((HostDescribed)inputs[0]));
+        var run = new List<Recorded>();
+        foreach (var input in inputs)
+        {
+            var seq = run.Count + 1L;
+            run.Add(new Recorded(seq, 10 * seq, input));
+            foreach (var d in Engine.Step(state, seq, input))
+            {
+                run.Add(new Recorded(run.Count + 1L, 10 * (run.Count + 1L), d));
+            }
+        }
+
+        return run;
     }
 }
