@@ -12,7 +12,14 @@ namespace Audit.Projections.Temporal;
 /// </summary>
 public static class Partitions
 {
-    public const string IndexDefinition = "using gist (projection_span(lo, hi, from_seq, to_seq))";
+    /// <summary>The time-travel index of the rows that closed: a box per row, x the span, y the seqs (migrations 0005, 0009).</summary>
+    public const string ClosedIndexDefinition = "using gist (projection_span(lo, hi, from_seq, to_seq)) where to_seq is not null";
+
+    /// <summary>The rows that hold now, by address: those of one projection never overlap (migration 0009).</summary>
+    public const string OpenIndexDefinition = "(projection, lo) where to_seq is null";
+
+    /// <summary>The rows that hold now, by the seq they opened at.</summary>
+    public const string OpenFromIndexDefinition = "(projection, from_seq) where to_seq is null";
 
     /// <summary>The rows of the small projections (all but stage2), apart from the stage-2 rows.</summary>
     public const string SmallIndexDefinition = "(projection, from_seq) where projection <> 'stage2'";
@@ -43,11 +50,13 @@ public static class Partitions
             """, ct);
     }
 
-    /// <summary>The leaf's indexes, matching the parent's (migrations 0005 and 0006), so attaching builds none.</summary>
+    /// <summary>The leaf's indexes, matching the parent's (migrations 0006 and 0009), so attaching builds none.</summary>
     public static async Task CreateIndexesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
         var leaf = LeafName(runId, gen);
-        await Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {IndexDefinition}", ct);
+        await Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {ClosedIndexDefinition}", ct);
+        await Exec(conn, tx, $"create index if not exists ixo_{leaf} on {leaf} {OpenIndexDefinition}", ct);
+        await Exec(conn, tx, $"create index if not exists ixf_{leaf} on {leaf} {OpenFromIndexDefinition}", ct);
         await Exec(conn, tx, $"create index if not exists ixs_{leaf} on {leaf} {SmallIndexDefinition}", ct);
     }
 

@@ -78,10 +78,6 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         return (int)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
-    /// <summary>Picks the rows that still hold (to_seq null: their box reaches 2^53) through the time-travel index.</summary>
-    public const string OpenRowsCondition =
-        "projection_span(lo, hi, from_seq, to_seq) && box(point('-infinity'::float8, 9007199254740992), point('infinity'::float8, 9007199254740992)) and to_seq is null";
-
     /// <summary>The rows of a generation that still hold, folded back into views.</summary>
     public static async Task<RunProjections> LoadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
@@ -94,12 +90,12 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         return view;
     }
 
-    /// <summary>The open rows of a table (a leaf, or a rebuild's snapshot), as stored.</summary>
-    public static async Task<List<TemporalRow>> ReadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string table, CancellationToken ct, bool indexed = true)
+    /// <summary>The open rows of a table (a leaf, through its open-row index, or a rebuild's snapshot), as stored.</summary>
+    public static async Task<List<TemporalRow>> ReadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string table, CancellationToken ct)
     {
         var rows = new List<TemporalRow>();
         await using var cmd = new NpgsqlCommand(
-            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where {(indexed ? OpenRowsCondition : "to_seq is null")}", conn, tx);
+            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where to_seq is null", conn, tx);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
@@ -109,7 +105,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         return rows;
     }
 
-    /// <summary>Writes a batch's row changes into the generation's leaf: closed rows by one bulk update through the index, new rows by COPY.</summary>
+    /// <summary>Writes a batch's row changes into the generation's leaf: closed rows by one bulk update through the open-row index, new rows by COPY.</summary>
     public static async Task WriteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, ChangeLog log, CancellationToken ct)
     {
         var leaf = Partitions.LeafName(runId, gen);
@@ -118,8 +114,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
             await using var cmd = new NpgsqlCommand($"""
                 update {leaf} p set to_seq = c.to_seq, to_ts = c.to_ts
                 from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) as c(projection, lo, from_seq, to_seq, to_ts)
-                where projection_span(p.lo, p.hi, p.from_seq, p.to_seq) @> box(point(c.lo::float8, c.from_seq::float8), point(c.lo::float8, c.from_seq::float8))
-                  and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq and p.to_seq is null
+                where p.to_seq is null and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
                 """, conn, tx);
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Projection).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Lo).ToArray() });

@@ -10,18 +10,23 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// <summary>The active generation, inside each query: one round trip.</summary>
     private const string Gen = "(select coalesce((select active_gen from projection_generations where run_id = $1), 1))";
 
-    /// <summary>A row's box in the time-travel index (migration 0005): x the span, y the seqs; the exact half-open bounds are rechecked beside it.</summary>
+    /// <summary>A closed row's box in the time-travel index (migrations 0005, 0009): x the span, y the seqs; the exact half-open bounds are rechecked beside it.</summary>
     private const string Span = "projection_span(lo, hi, from_seq, to_seq)";
 
-    /// <summary>Holds at seq $2.</summary>
-    private const string HoldsAt = "from_seq <= $2 and (to_seq is null or to_seq > $2)";
+    /// <summary>The rows of the run's active generation.</summary>
+    private const string Of = "run_id = $1 and gen = " + Gen;
+
+    /// <summary>A closed row that held at seq $2.</summary>
+    private const string ClosedAt = "to_seq is not null and from_seq <= $2 and to_seq > $2";
 
     /// <summary>
     /// Every row that holds at <paramref name="at"/>, ordered by projection (ordinal) and address;
     /// with a gpa range, only the rows of the gpa projections (stage-2, memslots, attributes) that
-    /// overlap it, and every row of the others. One statement, two branches: the stage-2 rows through
-    /// the box index, the few rows of the other projections through their partial btree (migration
-    /// 0006). The rows are ordered here: a server sort of 10,000 rows cost more than the scan.
+    /// overlap it, and every row of the others. One statement: the closed stage-2 rows through the
+    /// box index; the open ones by address with a range (from the one row that can cover its start,
+    /// since open rows never overlap) or by from_seq without; the few rows of the other projections
+    /// through their partial btree (migration 0006). The rows are ordered here: a server sort of
+    /// 10,000 rows cost more than the scan.
     /// </summary>
     public async Task<IReadOnlyList<TemporalRow>> RowsAtAsync(string runId, long at, ulong? lo = null, ulong? hi = null, CancellationToken ct = default)
     {
@@ -31,31 +36,43 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = at });
         cmd.Parameters.Add(new() { Value = lo is { } l ? (long)l : 0L });
         cmd.Parameters.Add(new() { Value = hi is { } h ? (long)Math.Min(h, long.MaxValue) : long.MaxValue });
-        var stage2 = lo is not null
+        const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
+        var closed = lo is not null
             ? $"{Span} && box(point($3::float8, $2::float8), point($4::float8, $2::float8)) and lo < $4 and hi > $3"
             : $"{Span} && box(point('-infinity'::float8, $2::float8), point('infinity'::float8, $2::float8))";
+        // With a range the address leads, whatever the statistics say: from_seq + 0 keeps the from_seq index out of it
+        // (a leaf without statistics had the planner filter all 1.39M open rows of the 10M run that way).
+        var open = lo is not null
+            ? $"from_seq + 0 <= $2 and lo < $4 and hi > $3 and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= $3), $3)"
+            : "from_seq <= $2";
         var small = lo is not null
             ? $"projection <> '{RunProjections.Stage2Name}' and (lo < $4 and hi > $3 or not (projection = '{RunProjections.AttributesName}' or projection like 'memslots/%'))"
             : $"projection <> '{RunProjections.Stage2Name}'";
         cmd.CommandText = $"""
-            select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and projection = '{RunProjections.Stage2Name}' and {stage2} and {HoldsAt}
+            select {Columns} from projection_rows where {stage2} and {closed} and {ClosedAt}
             union all
-            select {Columns} from projection_rows where run_id = $1 and gen = {Gen} and {small} and {HoldsAt}
+            select {Columns} from projection_rows where {stage2} and to_seq is null and {open}
+            union all
+            select {Columns} from projection_rows where {Of} and {small} and from_seq <= $2 and (to_seq is null or to_seq > $2)
             """;
         var rows = await ReadAll(cmd, ct);
         rows.Sort(static (a, b) => string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo));
         return rows;
     }
 
-    /// <summary>The row of one projection covering an address at a seq, if any: one GiST probe.</summary>
+    /// <summary>The row of one projection covering an address at a seq, if any: one box probe for the closed rows, one btree probe for the open ones.</summary>
     public async Task<TemporalRow?> RowAtAsync(string runId, string projection, ulong address, long at, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand($"""
             select {Columns} from projection_rows
-            where run_id = $1 and gen = {Gen} and projection = $3
-              and {Span} @> box(point($4::float8, $2::float8), point($4::float8, $2::float8))
-              and lo <= $4 and hi > $4 and {HoldsAt}
+            where {Of} and projection = $3 and {Span} @> box(point($4::float8, $2::float8), point($4::float8, $2::float8))
+              and lo <= $4 and hi > $4 and {ClosedAt}
+            union all
+            select * from (
+                select {Columns} from projection_rows where {Of} and projection = $3 and to_seq is null and lo <= $4
+                order by lo desc limit 1) o
+            where o.hi > $4 and o.from_seq <= $2
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = at });
@@ -74,8 +91,14 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             join unnest($2::text[], $3::bigint[]) as q(projection, address)
               on projection_span(p.lo, p.hi, p.from_seq, p.to_seq) && box(point(q.address::float8, '-infinity'::float8), point(q.address::float8, 'infinity'::float8))
               and p.projection = q.projection and p.lo <= q.address and p.hi > q.address
-            where p.run_id = $1 and p.gen = {Gen}
-            order by p.from_seq, p.projection, p.lo
+            where p.run_id = $1 and p.gen = {Gen} and p.to_seq is not null
+            union all
+            select o.* from unnest($2::text[], $3::bigint[]) as q(projection, address)
+            cross join lateral (
+                select {Columns} from projection_rows where {Of} and projection = q.projection and to_seq is null and lo <= q.address
+                order by lo desc limit 1) o
+            where o.hi > q.address
+            order by 4, 1, 2
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = probes.Select(p => p.Projection).ToArray() });

@@ -52,6 +52,9 @@ public sealed class ProjectionPropertyTests : DatabaseTest
     private static HashSet<(string, long, long, string)> Key(IEnumerable<TemporalRow> rows) =>
         rows.Select(r => (r.Projection, r.Lo, r.Hi, Canonical(r.Data))).ToHashSet();
 
+    private static (long Lo, long Hi, long FromSeq, string Data)? Point(TemporalRow? row) =>
+        row is null ? null : (row.Lo, row.Hi, row.FromSeq, Canonical(row.Data));
+
     /// <summary>Compare the data, not the text (key order and spacing are the serializer's, not the contract).</summary>
     private static string Canonical(string json)
     {
@@ -70,18 +73,58 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         var stored = await Append(run, RandomRun.Generate(seed, 250), batches: 7);
         var queries = new TemporalQueries(DataSource);
         var fold = new RunProjections();
+        var rng = new Random(seed);
         var checkedRows = 0;
+        var probed = 0;
+        var seen = new HashSet<TemporalRow>();
         foreach (var e in stored)
         {
             fold.Apply(e.Recorded);
-            var expected = Key(fold.Current());
+            var current = fold.Current().ToList();
+            var expected = Key(current);
             var actual = Key(await queries.RowsAtAsync(run, e.Seq));
             Assert.True(expected.SetEquals(actual), $"seed {seed}, seq {e.Seq} ({e.Type}): {expected.Except(actual).Count()} rows only in memory, {actual.Except(expected).Count()} only in the database");
             checkedRows += actual.Count;
+
+            // A point and a gpa range starting inside a row (closed rows through the box index, open ones by address).
+            var stage2 = current.Where(r => r.Projection == RunProjections.Stage2Name).ToList();
+            seen.UnionWith(stage2);
+            if (stage2.Count == 0)
+            {
+                continue;
+            }
+
+            var pick = stage2[rng.Next(stage2.Count)];
+            var at = (ulong)(pick.Lo + rng.NextInt64(pick.Hi - pick.Lo));
+            var gap = (ulong)stage2.Max(r => r.Hi) + (ulong)rng.Next(1, 1 << 20);
+            foreach (var address in new[] { at, gap })
+            {
+                var want = stage2.SingleOrDefault(r => (ulong)r.Lo <= address && (ulong)r.Hi > address);
+                var got = await queries.RowAtAsync(run, RunProjections.Stage2Name, address, e.Seq);
+                Assert.Equal(Point(want), Point(got));
+                probed += want is null ? 0 : 1;
+            }
+
+            var to = at + (ulong)rng.NextInt64(1, 1L << 32);
+            bool ByGpa(string p) => p == RunProjections.Stage2Name || p == RunProjections.AttributesName || p.StartsWith("memslots/", StringComparison.Ordinal);
+            var inRange = Key(current.Where(r => !ByGpa(r.Projection) || ((ulong)r.Lo < to && (ulong)r.Hi > at)));
+            var ranged = Key(await queries.RowsAtAsync(run, e.Seq, at, to));
+            Assert.True(inRange.SetEquals(ranged), $"seed {seed}, seq {e.Seq}, range [{at:x}, {to:x}): {inRange.Except(ranged).Count()} rows only in memory, {ranged.Except(inRange).Count()} only in the database");
         }
 
         Assert.True(checkedRows > 0);
+        Assert.True(probed > 0);
         Assert.Contains(fold.Current(), r => r.Projection == RunProjections.Stage2Name);
+
+        // The history of an address: every stage-2 row that ever held over it, closed and open, oldest first.
+        foreach (var row in seen.Take(12))
+        {
+            var address = (ulong)(row.Lo + (row.Hi - row.Lo) / 2);
+            var expected = seen.Where(r => (ulong)r.Lo <= address && (ulong)r.Hi > address).Select(r => (r.Lo, r.Hi, r.FromSeq)).ToHashSet();
+            var history = await queries.RowsCoveringAsync(run, [(RunProjections.Stage2Name, address)]);
+            Assert.True(expected.SetEquals(history.Select(r => (r.Lo, r.Hi, r.FromSeq))), $"seed {seed}, history of {address:x}");
+            Assert.Equal(history.OrderBy(r => r.FromSeq).Select(r => r.FromSeq), history.Select(r => r.FromSeq));
+        }
         Assert.Contains(fold.Current(), r => r.Projection.StartsWith("memslots/", StringComparison.Ordinal));
     }
 
@@ -94,10 +137,15 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         var stored = await Append(run, RandomRun.Generate(seed, 300), batches: 5);
         var queries = new TemporalQueries(DataSource);
         var inline = new List<HashSet<(string, long, long, string)>>();
+        var ranged = new List<HashSet<(string, long, long, string)>>();
+        const ulong from = 0x1004000, to = 0x2800000; // from inside slot 1 into slot 2
         foreach (var e in stored)
         {
             inline.Add(Key(await queries.RowsAtAsync(run, e.Seq)));
+            ranged.Add(Key(await queries.RowsAtAsync(run, e.Seq, from, to)));
         }
+
+        Assert.Contains(ranged, r => r.Any(x => x.Item1 == RunProjections.Stage2Name));
 
         // A rebuild that dies after its first chunk, then one that resumes from the checkpoint.
         var store = new EventStore(DataSource, TimeProvider.System);
@@ -112,6 +160,7 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         for (var i = 0; i < stored.Count; i++)
         {
             Assert.True(inline[i].SetEquals(Key(await queries.RowsAtAsync(run, stored[i].Seq))), $"seq {stored[i].Seq}");
+            Assert.True(ranged[i].SetEquals(Key(await queries.RowsAtAsync(run, stored[i].Seq, from, to))), $"seq {stored[i].Seq}, gpa range");
         }
 
         Assert.Equal(0, await ScalarAsync("select count(*) from projection_rows where run_id = $1 and gen <> 2", run));
