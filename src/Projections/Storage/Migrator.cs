@@ -25,7 +25,11 @@ public static class Migrator
     }
 
     /// <summary>Returns the ids applied by this call (empty when the schema was current).</summary>
-    public static async Task<IReadOnlyList<string>> MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    public static Task<IReadOnlyList<string>> MigrateAsync(NpgsqlDataSource dataSource, CancellationToken ct = default) =>
+        MigrateAsync(dataSource, null, ct);
+
+    /// <summary>Applies the migrations up to and including <paramref name="through"/> (all when null): a schema as an older build left it.</summary>
+    public static async Task<IReadOnlyList<string>> MigrateAsync(NpgsqlDataSource dataSource, string? through, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         // Per schema, and database-wide too: extensions are per database, so two schemas migrating at once must not race.
@@ -51,7 +55,7 @@ public static class Migrator
             }
 
             var done = new List<string>();
-            foreach (var m in All())
+            foreach (var m in All().Where(m => through is null || string.CompareOrdinal(m.Id, through) <= 0))
             {
                 if (applied.TryGetValue(m.Id, out var sum))
                 {

@@ -53,8 +53,8 @@ public static class TestDatabase
         }
     }
 
-    /// <summary>A fresh schema with every migration applied; its connection string selects it by search path.</summary>
-    public static async Task<string> CreateSchemaAsync(string prefix)
+    /// <summary>A fresh schema with every migration applied (or those up to <paramref name="through"/>); its connection string selects it by search path.</summary>
+    public static async Task<string> CreateSchemaAsync(string prefix, string? through = null)
     {
         var cs = await ConnectionStringAsync();
         var schema = (prefix.ToLowerInvariant() + "_" + Guid.NewGuid().ToString("N")[..8]).Replace('.', '_');
@@ -67,7 +67,7 @@ public static class TestDatabase
         var b = new NpgsqlConnectionStringBuilder(cs) { SearchPath = schema };
         await using (var ds = NpgsqlDataSource.Create(b.ConnectionString))
         {
-            await Migrator.MigrateAsync(ds);
+            await Migrator.MigrateAsync(ds, through);
         }
 
         return b.ConnectionString;

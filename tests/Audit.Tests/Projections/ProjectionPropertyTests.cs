@@ -14,10 +14,12 @@ namespace Audit.Tests.Projections;
 /// </summary>
 public sealed class ProjectionPropertyTests : DatabaseTest
 {
-    private async Task<List<StoredEvent>> Append(string run, List<InputEvent> inputs, int batches)
+    private Task<List<StoredEvent>> Append(string run, List<InputEvent> inputs, int batches) => Append(DataSource, run, inputs, batches);
+
+    private static async Task<List<StoredEvent>> Append(Npgsql.NpgsqlDataSource dataSource, string run, List<InputEvent> inputs, int batches)
     {
-        var projections = new ProjectionStore(DataSource);
-        var store = new EventStore(DataSource, TimeProvider.System, [projections]);
+        var projections = new ProjectionStore(dataSource);
+        var store = new EventStore(dataSource, TimeProvider.System, [projections]);
         var host = (HostDescribed)inputs[0];
         var state = Engine.Start(Policies.DefaultFor(host));
         long seq = 0;
@@ -164,5 +166,58 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         }
 
         Assert.Equal(0, await ScalarAsync("select count(*) from projection_rows where run_id = $1 and gen <> 2", run));
+    }
+
+    [Fact]
+    public async Task A_rebuild_interrupted_before_migration_0009_resumes_after_it_with_the_new_indexes()
+    {
+        var cs = await TestDatabase.CreateSchemaAsync("upgrade", through: "0008_events_fold");
+        try
+        {
+            await using var ds = Npgsql.NpgsqlDataSource.Create(cs);
+            const string run = "upgrade";
+            var stored = await Append(ds, run, RandomRun.Generate(9, 300), batches: 4);
+            var queries = new TemporalQueries(ds);
+            var before = new List<HashSet<(string, long, long, string)>>();
+            foreach (var e in stored)
+            {
+                before.Add(Key(await queries.RowsAtAsync(run, e.Seq)));
+            }
+
+            // A rebuild dies after its first chunk, its leaf detached with the box index an older build gave it.
+            var store = new EventStore(ds, TimeProvider.System);
+            using var crash = new CancellationTokenSource();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run, (_, _) => crash.Cancel(), crash.Token));
+            var leaf = Partitions.LeafName(run, 2);
+            await Exec(ds, $"drop index ix_{leaf}; drop index ixo_{leaf}; drop index ixf_{leaf}; create index ix_{leaf} on {leaf} using gist (projection_span(lo, hi, from_seq, to_seq))");
+
+            Assert.Equal(["0009_open_rows_btree"], await Migrator.MigrateAsync(ds));
+            var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
+            Assert.True(resumed.Resumed);
+            for (var i = 0; i < stored.Count; i++)
+            {
+                Assert.True(before[i].SetEquals(Key(await queries.RowsAtAsync(run, stored[i].Seq))), $"seq {stored[i].Seq}");
+            }
+
+            // Attaching found an index for each of the parent's and built none beside them.
+            await using var cmd = ds.CreateCommand($"""
+                select string_agg(c.relname || ':' || (select p.relname from pg_inherits h join pg_class p on p.oid = h.inhparent where h.inhrelid = c.oid), ' ' order by c.relname)
+                from pg_index i join pg_class c on c.oid = i.indexrelid where i.indrelid = '{leaf}'::regclass
+                """);
+            Assert.Equal(
+                $"ix_{leaf}:ix_projection_rows_closed ixf_{leaf}:ix_projection_rows_open_from ixo_{leaf}:ix_projection_rows_open ixs_{leaf}:ix_projection_rows_small",
+                (string?)await cmd.ExecuteScalarAsync());
+        }
+        finally
+        {
+            await TestDatabase.DropSchemaAsync(cs);
+        }
+    }
+
+    private static async Task Exec(Npgsql.NpgsqlDataSource ds, string sql)
+    {
+        await using var cmd = ds.CreateCommand(sql);
+        await cmd.ExecuteNonQueryAsync();
     }
 }
