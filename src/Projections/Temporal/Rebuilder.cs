@@ -66,9 +66,12 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 // A building generation without a checkpoint holds nothing that counts.
                 await Partitions.DropAsync(ds, runId, gen, ct);
                 await Partitions.Exec(conn, null, $"drop table if exists {snapshot}", ct);
+                // No autovacuum while it loads: it would scan the growing heap and the whole box index for no
+                // dead row. The leaf gets its statistics below and autovacuum back when the fold is done.
                 await Partitions.CreateDetachedAsync(conn, null, runId, gen, ct);
+                await Partitions.Exec(conn, null, $"alter table {leaf} set (autovacuum_enabled = false)", ct);
                 await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
-                await Partitions.Exec(conn, null, $"create table {snapshot} (like projection_rows including defaults)", ct);
+                await Partitions.Exec(conn, null, $"create table {snapshot} (like projection_rows including defaults) with (autovacuum_enabled = false)", ct);
             }
             else
             {
@@ -100,6 +103,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
             // against 37 ms). Then the leaf joins projection_rows (nobody reads it before the swap).
             Stage("fold");
             await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
+            await Partitions.Exec(conn, null, $"alter table {leaf} reset (autovacuum_enabled)", ct);
             await Partitions.Exec(conn, null, $"analyze {leaf}", ct);
             Stage("index");
             if (!(await Partitions.StateAsync(conn, null, runId, gen, ct)).Attached)
