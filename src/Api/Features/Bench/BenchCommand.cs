@@ -99,40 +99,10 @@ public static class BenchCommand
         return Path.Combine(dir ?? Directory.GetCurrentDirectory(), "docs", "benchmarks.md");
     }
 
-    /// <summary>Rewrites this mode's section of docs/benchmarks.md, keeping the other modes' sections.</summary>
+    /// <summary>Rewrites this mode's section of docs/benchmarks.md, keeping the other modes' sections and every note.</summary>
     private static void WriteDoc(string mode, long events, List<Figure> figures, string pgVersion)
     {
         var path = DocPath();
-        var sections = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        if (File.Exists(path))
-        {
-            string? current = null;
-            var sb = new StringBuilder();
-            foreach (var line in File.ReadAllLines(path))
-            {
-                if (line.StartsWith("## ", StringComparison.Ordinal))
-                {
-                    if (current is not null)
-                    {
-                        sections[current] = sb.ToString();
-                    }
-
-                    current = line[3..].Split(' ')[0];
-                    sb.Clear();
-                }
-
-                if (current is not null)
-                {
-                    sb.AppendLine(line);
-                }
-            }
-
-            if (current is not null)
-            {
-                sections[current] = sb.ToString();
-            }
-        }
-
         var s = new StringBuilder();
         s.AppendLine(mode == "import"
             ? $"## import run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, a 1,000,000-line tracefs file (`./audit bench --import`; also part of quick and full runs)"
@@ -148,8 +118,50 @@ public static class BenchCommand
             s.AppendLine($"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |");
         }
 
-        s.AppendLine();
-        sections[mode] = s.ToString();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, Merge(File.Exists(path) ? File.ReadAllText(path) : null, mode, s.ToString()));
+    }
+
+    /// <summary>
+    /// The document with <paramref name="section"/> in place of the mode's last one: the mode sections
+    /// (## full run, ## quick run, ## import run) by mode, then every "## Notes" section in its order.
+    /// </summary>
+    internal static string Merge(string? existing, string mode, string section)
+    {
+        var sections = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var notes = new List<string>();
+        string? current = null;
+        var sb = new StringBuilder();
+        void End()
+        {
+            if (current == "Notes")
+            {
+                notes.Add(sb.ToString());
+            }
+            else if (current is not null)
+            {
+                sections[current] = sb.ToString();
+            }
+
+            sb.Clear();
+        }
+
+        foreach (var line in (existing ?? "").Split('\n').Select(l => l.TrimEnd('\r')))
+        {
+            if (line.StartsWith("## ", StringComparison.Ordinal))
+            {
+                End();
+                current = line[3..].Split(' ')[0];
+            }
+
+            if (current is not null)
+            {
+                sb.AppendLine(line);
+            }
+        }
+
+        End();
+        sections[mode] = section;
         var doc = new StringBuilder();
         doc.AppendLine("# Benchmarks");
         doc.AppendLine();
@@ -157,18 +169,12 @@ public static class BenchCommand
         doc.AppendLine("the same data in the same run (raw COPY BINARY into a bare table, a raw ordered read), so the ratios hold on");
         doc.AppendLine("any machine. Sections below are replaced by the next run of the same mode; notes on misses follow them.");
         doc.AppendLine();
-        foreach (var (key, text) in sections.Where(k => k.Key != "Notes"))
+        foreach (var text in sections.Values.Concat(notes))
         {
             doc.Append(text.TrimEnd()).AppendLine().AppendLine();
         }
 
-        if (sections.TryGetValue("Notes", out var notes))
-        {
-            doc.Append(notes.TrimEnd()).AppendLine();
-        }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, doc.ToString());
+        return doc.ToString().TrimEnd() + Environment.NewLine;
     }
 
     private static string Machine()
