@@ -96,7 +96,6 @@ public static class Baselines
         return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
     }
 
-    /// <summary>What autovacuum does after a bulk load: statistics, and no dead rows.</summary>
     /// <summary>What autovacuum would do after a bulk load, done now (statistics, no dead rows, hint bits set), then a checkpoint.</summary>
     public static async Task VacuumAnalyzeAsync(NpgsqlDataSource ds, CancellationToken ct)
     {
