@@ -81,8 +81,12 @@ public static class Engine
             case MemoryFaultExitObserved x:
                 return Observation.MemoryFault(s, seq, x);
 
-            default:
+            // Inputs that only change state (Evolve) and decide nothing by themselves.
+            case HostDescribed or VmCreated or CapabilityEnabled or VfioRegionAttributesSet or GuestMemfdFallocated:
                 return [];
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine has no rule for this input event");
         }
     }
 
