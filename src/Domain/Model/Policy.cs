@@ -115,7 +115,7 @@ public static class Policies
     /// Parses `flavour/major.minor[+proposal]` (`arm64/6.5`, `x86-vmx/6.12`, `arm64/6.17+memslot-flag`);
     /// a bare `x86-svm` or `x86-shadow` (their ids before releases) is the newest release.
     /// </summary>
-    public static bool TryParse(string id, out Policy? policy, out string error)
+    public static bool TryParse(string id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Policy? policy, out string error)
     {
         policy = null;
         var text = id.Trim();

@@ -10,12 +10,13 @@ public static class ReplayCommand
     public static Command Build(CommandLine cli)
     {
         var run = new Argument<string>("RUN") { Description = "the run (see `audit runs`)" };
-        var policy = new Option<string>("--policy") { Description = $"the policy to re-decide under: {string.Join(", ", Policies.All.Select(p => p.Id))}", Required = true };
+        var policy = new Option<string>("--policy") { Description = $"the kernel to re-decide under, FLAVOUR/VERSION: {string.Join(", ", Policies.Flavours.Select(Policies.Name))} and any release {KernelVersion.Oldest}-{KernelVersion.Newest} (e.g. arm64/6.5, x86-vmx/6.12), or a proposal (arm64/6.17+memslot-flag)", Required = true };
         var save = new Option<string?>("--save") { Description = "also store the re-decided run as a what-if run with this id" };
         var json = new Option<bool>("--json") { Description = "print the POST /runs/{run}/replay body" };
         var cmd = new Command("replay", """
-            re-decide a run under another kernel's policy and list the decisions that differ.
-            Example: audit replay gh --policy arm64/5.14
+            re-decide a run under another kernel release and list the decisions that differ.
+            Example: audit replay gh --policy arm64/5.14    (would 5.14 have mapped the BAR Device?)
+                     audit replay gh --policy arm64/6.12
             """)
         {
             run, policy, save, json,

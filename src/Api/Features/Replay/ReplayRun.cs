@@ -25,10 +25,9 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
 {
     public async Task<QueryResult<ReplayView>> Handle(ReplayRun request, CancellationToken cancellationToken)
     {
-        var policy = Policies.Find(request.Policy);
-        if (policy is null)
+        if (!Policies.TryParse(request.Policy, out var policy, out var error))
         {
-            return QueryResult<ReplayView>.Bad($"unknown policy '{request.Policy}'; known: {string.Join(", ", Policies.All.Select(p => p.Id))}");
+            return QueryResult<ReplayView>.Bad(error);
         }
 
         var run = await store.GetRunAsync(request.Run, cancellationToken);
