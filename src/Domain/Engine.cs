@@ -105,6 +105,9 @@ public static class Engine
             case CapabilityEnabled c:
                 Capability(s, seq, c);
                 break;
+            case VfioRegionAttributesSet r:
+                s.VfioAttributes.Add((r, seq));
+                break;
             case NoncoherentDmaChanged d:
                 s.NoncoherentDma = Math.Max(0, s.NoncoherentDma + (d.Attached ? 1 : -1));
                 s.NoncoherentDmaSeq = seq;
@@ -113,6 +116,12 @@ public static class Engine
                 foreach (var (from, to) in VmaPlacement(s, v))
                 {
                     s.Vmas.Set(from, to, new VmaState(v, from, to, v.Prot, v.MemType, seq, seq));
+                    foreach (var (lo, hi, memType, requestSeq) in VfioRegions.Overrides(s, v, from, to))
+                    {
+                        // The memory type comes from the region request (seed 004): its seq is the fact's.
+                        s.Vmas.Set(lo, hi, new VmaState(v, lo, hi, v.Prot, memType, seq, requestSeq));
+                    }
+
                     s.Poisoned.Remove(from, to);
                     s.HostWritten.Remove(from, to);
                     s.HostSplit.Remove(from, to);
@@ -198,6 +207,14 @@ public static class Engine
             case MemoryFaultExitObserved x:
                 s.PendingMemoryFaults.Remove(x.Gpa.Gfn);
                 break;
+
+            // Refused ioctls, calls on unknown files and observations change no state.
+            case GuestMemfdCreated or GuestMemfdFallocated or GuestMemfdClosed or MemoryAttributesSet or GuestMemfdConverted
+                or MmuNotifierInvalidated or Stage2MappingObserved:
+                break;
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine does not know how this input event changes a run's state");
         }
 
         foreach (var d in derived)

@@ -194,6 +194,9 @@ public sealed class RunState
     /// <summary>Private host pages a guest write fault (or MADV_POPULATE_WRITE) made writable -> that fault's seq (until zapped or unmapped).</summary>
     public IntervalMap<long> HostWritten { get; } = new();
 
+    /// <summary>Write-combine requests of seed 004, in order, with their seqs; later mmaps of the region range follow them.</summary>
+    public List<(VfioRegionAttributesSet Request, long Seq)> VfioAttributes { get; } = [];
+
     public Dictionary<(int AsId, int Slot), MemslotState> Slots { get; } = [];
 
     /// <summary>Per address space: gpa interval -> slot.</summary>
@@ -257,6 +260,8 @@ public sealed class RunState
         {
             c.DisabledQuirks[k] = v;
         }
+
+        c.VfioAttributes.AddRange(VfioAttributes);
 
         Copy(Vmas, c.Vmas);
         Copy(Poisoned, c.Poisoned);
