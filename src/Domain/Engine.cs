@@ -244,36 +244,49 @@ public static class Engine
 
     private static void Capability(RunState s, long seq, CapabilityEnabled c)
     {
-        switch (c.Cap)
+        switch (c.Kind)
         {
-            case "KVM_CAP_ARM_MTE" when s.Policy.Holds(Rules.Arm64MteSharedAtFault) || s.Policy.Holds(Rules.Arm64Mte):
+            case KvmCap.ArmMte when s.Policy.Holds(Rules.Arm64MteSharedAtFault) || s.Policy.Holds(Rules.Arm64Mte):
                 // KVM_CAP_ARM_MTE exists from 5.14; earlier kernels refuse it and the VM has no MTE.
                 s.MteSeq = seq;
                 break;
-            case "KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE":
+            case KvmCap.ArmEagerSplitChunkSize:
                 var size = c.Args.FirstOrDefault(a => a.Name is "size" or "chunk_size" or "args")?.Values.FirstOrDefault();
                 s.EagerSplitSeq = size is null || size == "0" ? null : seq;
                 break;
-            case "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2":
+            case KvmCap.ManualDirtyLogProtect2:
                 if (c.Args.Any(a => a.Values.Any(v => v.Contains("INITIALLY_SET", StringComparison.OrdinalIgnoreCase) || v == "3")))
                 {
                     s.ManualProtectInitSetSeq = seq;
                 }
 
                 break;
-            case "KVM_CAP_DISABLE_QUIRKS2":
-                foreach (var q in c.Args.Where(a => a.Name == "quirks").SelectMany(a => a.Values))
-                {
-                    var name = q.StartsWith("KVM_X86_QUIRK_", StringComparison.Ordinal) ? q["KVM_X86_QUIRK_".Length..] : q;
-
-                    // IGNORE_GUEST_PAT can only be disabled on self-snoop CPUs; elsewhere the kernel refuses.
-                    if (name != "IGNORE_GUEST_PAT" || s.Host?.Caps.SelfSnoop == true)
-                    {
-                        s.DisabledQuirks[name] = seq;
-                    }
-                }
-
+            case KvmCap.DisableQuirks2:
+                DisableQuirks(s, seq, c.Args.Where(a => a.Name == "quirks").SelectMany(a => a.Values).Select(Capabilities.ParseQuirk).ToList());
                 break;
+        }
+    }
+
+    /// <summary>
+    /// KVM_CAP_DISABLE_QUIRKS2 fails whole (-EINVAL, nothing disabled) when any bit is not supported: an
+    /// unknown quirk, SLOT_ZAP_ALL before 6.12, IGNORE_GUEST_PAT before 6.16 or on a CPU without self-snoop.
+    /// </summary>
+    private static void DisableQuirks(RunState s, long seq, IReadOnlyList<X86Quirk> quirks)
+    {
+        bool Supported(X86Quirk q) => q switch
+        {
+            X86Quirk.Unknown => false,
+            X86Quirk.SlotZapAll => s.Policy.Holds(Rules.X86SlotZapAllQuirk),
+            X86Quirk.IgnoreGuestPat => s.Policy.Holds(Rules.X86VmxIgnoreGuestPatQuirk) && s.Host?.Caps.SelfSnoop == true,
+            _ => true,
+        };
+
+        if (quirks.All(Supported))
+        {
+            foreach (var q in quirks)
+            {
+                s.DisabledQuirks[q] = seq;
+            }
         }
     }
 

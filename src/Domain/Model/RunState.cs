@@ -178,7 +178,7 @@ public sealed class RunState
     public long? ManualProtectInitSetSeq { get; set; }
 
     /// <summary>Quirks disabled with KVM_CAP_DISABLE_QUIRKS2 -> the seq that disabled each.</summary>
-    public Dictionary<string, long> DisabledQuirks { get; } = new(StringComparer.Ordinal);
+    public Dictionary<X86Quirk, long> DisabledQuirks { get; } = [];
 
     public int NoncoherentDma { get; set; }
     public long? NoncoherentDmaSeq { get; set; }

@@ -346,7 +346,7 @@ internal static class X86Fault
             return false;
         }
 
-        if (s.DisabledQuirks.TryGetValue("IGNORE_GUEST_PAT", out var seq))
+        if (s.DisabledQuirks.TryGetValue(X86Quirk.IgnoreGuestPat, out var seq))
         {
             fact = new Fact("quirk.IGNORE_GUEST_PAT", "disabled", seq);
             return false;
