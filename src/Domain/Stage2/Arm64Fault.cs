@@ -435,7 +435,7 @@ internal static class Arm64Fault
             rest.Add(new Addresses.GpaRange(new Addresses.Gpa(after), new Addresses.Gpa(block.Value + held.Value.Granule)));
         }
 
-        c.Extra.Add(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest])));
+        c.Extra.Add(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest]), Rules.Arm64BreakBlock.Id));
         c.Why.Add(Rules.Arm64BreakBlock, $"a {Fmt.Size(c.Size)} page inside the {Fmt.Size(held.Value.Granule)} block at {block}: the block is replaced by a table, the rest of it is unmapped and faulted back lazily",
             new Fact("stage2.entry", $"{held.Value.MemType} {Fmt.Size(held.Value.Granule)} {Fmt.Perms(held.Value.Perms)}", held.Value.DecidedSeq));
         return null;

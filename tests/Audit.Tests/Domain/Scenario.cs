@@ -12,7 +12,7 @@ public sealed class Scenario
 
     private long _seq;
 
-    private Scenario(Policy policy) => State = Engine.Start(policy);
+    public Scenario(Policy policy) => State = Engine.Start(policy);
 
     public RunState State { get; }
 
