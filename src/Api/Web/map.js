@@ -260,14 +260,15 @@ export class AddressMap {
       if (x1 < 0 || x0 > w) continue;
       const perPx = (s.hi - s.lo) / Math.max(x1 - x0, 1);
       let step = 2 ** Math.ceil(Math.log2(Math.max(perPx * 110, 4096)));
-      for (let g = Math.ceil(s.lo / step) * step; g <= s.hi; g += step) {
+      for (let g = Math.ceil(s.lo / step) * step; g < s.hi; g += step) {
         const x = this.x(this.axis.unitOf(g), w);
         if (x < -40 || x > w + 40) continue;
         c.beginPath();
         c.moveTo(x + 0.5, y - 3);
         c.lineTo(x + 0.5, y + 2);
         c.stroke();
-        if (x > 2 && x < w - 40) c.fillText(hex(g), x + 2, y + 2);
+        // A label needs room before the segment ends, where the next segment's own label goes.
+        if (x > 2 && x < Math.min(w, x1) - 90) c.fillText(hex(g), x + 2, y + 2);
       }
       // Each segment names where it starts, even when no tick falls there.
       c.fillStyle = '#222';
