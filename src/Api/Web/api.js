@@ -63,7 +63,7 @@ const run = id => `/runs/${encodeURIComponent(id)}`;
 export const api = {
   runs: () => call('GET', '/runs'),
   policies: () => call('GET', '/policies'),
-  state: (id, at, signal) => call('GET', `${run(id)}/state${q({ at })}`, signal),
+  map: (id, at, signal) => call('GET', `${run(id)}/map${q({ at })}`, signal),
   why: (id, gpa, at, signal) => call('GET', `${run(id)}/why${q({ gpa, at })}`, signal),
   history: (id, gpa) => call('GET', `${run(id)}/history${q({ gpa })}`),
   timeline: (id, by, buckets) => call('GET', `${run(id)}/timeline${q({ by, buckets })}`),

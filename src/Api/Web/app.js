@@ -89,10 +89,10 @@ const timeline = new Timeline($('scrubber'), {
 
 const loadState = coalesced(async ({ run, at, gen }) => {
   const issued = performance.now();
-  const state = await api.state(run, at);
+  const state = await api.map(run, at);
   if (gen !== generation) return;
   lastState = state;
-  map.setState(state);
+  map.setMap(state);
   // A scrub is served by the first repaint of a state asked for after it.
   const served = bench.pendingScrubs.filter(s => s.t <= issued);
   bench.pendingScrubs = bench.pendingScrubs.filter(s => s.t > issued);
@@ -157,20 +157,23 @@ async function loadRun(target) {
   $('timeline-by').value = view.by;
   clearWhy($('why'));
   try {
-    const [tl, state] = await Promise.all([
-      api.timeline(target.run, view.by, 1000),
-      api.state(target.run, target.at ?? undefined),
-    ]);
+    // The map first: the timeline counts every event of the run, and arrives when it does.
+    const state = await api.map(target.run, target.at ?? undefined);
     if (gen !== generation) return;
     clearError();
     lastState = state;
     view.at = state.at;
-    const extents = tl.extents.map(e => ({ lo: num(e.gpa), hi: num(e.gpa) + e.size }))
-      .concat(state.stage2.map(e => ({ lo: num(e.gpa), hi: num(e.gpa) + e.size })));
+    const extents = state.extents.map(e => ({ lo: num(e.gpa), hi: num(e.gpa) + e.size }));
+    const { gaps, lengths } = state.blocks;
+    for (let i = 0, end = 0; i < gaps.length; i++) {
+      const lo = end + gaps[i];
+      end = lo + lengths[i];
+      extents.push({ lo, hi: end });
+    }
     map.setAxis(new SegmentedAxis(mergeExtents(extents)));
-    map.setState(state);
+    map.setMap(state);
     map.select(view.gpa);
-    timeline.setData(tl);
+    timeline.setData({ run: target.run, by: view.by, buckets: 1000, lastSeq: state.lastSeq, firstTs: null, lastTs: null, slices: [] });
     timeline.setAt(state.at);
     atLabel();
     map.onPainted = () => {
@@ -178,6 +181,11 @@ async function loadRun(target) {
       bench.loads.push(performance.now() - t0);
       map.onPainted = null;
     };
+    api.timeline(target.run, view.by, 1000).then(tl => {
+      if (gen !== generation) return;
+      timeline.setData(tl);
+      atLabel();
+    }, showError);
     record(false);
     if (view.gpa != null) {
       map.focus(view.gpa);
@@ -187,7 +195,7 @@ async function loadRun(target) {
     loadComparison(gen).catch(showError);
   } catch (e) {
     if (gen !== generation) return;
-    map.setState({ at: '', stage2: [], memslots: [], attributes: [], shareability: [] });
+    map.setMap({ at: '', kinds: [], blocks: { gaps: [], lengths: [], kinds: [], counts: [], decidedAt: [] }, memslots: [], attributes: [], shareability: [] });
     showError(e);
   }
 }

@@ -46,17 +46,23 @@ export class AddressMap {
     this.invalidate();
   }
 
-  /** The state at a point: GET /runs/{run}/state's body. */
-  setState(state) {
-    this.at = state.at;
-    this.blocks = state.stage2.map(e => {
-      const lo = Number(e.gpa);
-      return { lo, hi: lo + e.size, memType: e.memType, ipat: e.ipat, perms: e.perms, granule: e.granule, decidedAt: e.decidedAt, policy: e.policy };
-    }).sort((a, b) => a.lo - b.lo);
-    this.slots = state.memslots.map(m => ({ lo: Number(m.gpa), hi: Number(m.gpa) + m.size, slot: m.slot, asId: m.asId, flags: m.flags, hva: m.hva, gmem: m.guestMemfd, gmemOffset: m.guestMemfdOffset == null ? 0 : Number(m.guestMemfdOffset) }));
-    this.overlay = overlayOf(state, this.slots);
-    this.root.dataset.at = String(state.at);
-    this.root.dataset.blocks = String(this.blocks.length);
+  /** The address space at a point: GET /runs/{run}/map's body (blocks in columns, spans of alike blocks merged). */
+  setMap(view) {
+    this.at = view.at;
+    const { gaps, lengths, kinds, counts, decidedAt } = view.blocks;
+    const blocks = new Array(gaps.length);
+    let end = 0, total = 0;
+    for (let i = 0; i < gaps.length; i++) {
+      const lo = end + gaps[i], k = view.kinds[kinds[i]];
+      end = lo + lengths[i];
+      total += counts[i];
+      blocks[i] = { lo, hi: end, memType: k.memType, ipat: k.ipat, perms: k.perms, granule: k.granule, policy: k.policy, count: counts[i], decidedAt: decidedAt[i] };
+    }
+    this.blocks = blocks;
+    this.slots = view.memslots.map(m => ({ lo: Number(m.gpa), hi: Number(m.gpa) + m.size, slot: m.slot, asId: m.asId, flags: m.flags, hva: m.hva, gmem: m.guestMemfd, gmemOffset: m.guestMemfdOffset == null ? 0 : Number(m.guestMemfdOffset) }));
+    this.overlay = overlayOf(view, this.slots);
+    this.root.dataset.at = String(view.at);
+    this.root.dataset.blocks = String(total);
     this.updateSelectedBlock();
     this.invalidate();
   }
@@ -94,7 +100,9 @@ export class AddressMap {
 
   updateSelectedBlock() {
     const b = this.selected == null ? null : this.blockAt(this.selected);
-    this.root.dataset.selectedBlock = b ? `${hex(b.lo)} ${b.memType}${b.ipat ? '+IPAT' : ''} ${size(b.hi - b.lo)} ${b.perms}` : '';
+    // The one block holding the page (a merged span is blocks of one granule).
+    const lo = b ? b.lo + Math.floor((this.selected - b.lo) / b.granule) * b.granule : 0;
+    this.root.dataset.selectedBlock = b ? `${hex(lo)} ${b.memType}${b.ipat ? '+IPAT' : ''} ${size(b.granule)} ${b.perms}` : '';
   }
 
   invalidate() {
@@ -202,7 +210,8 @@ export class AddressMap {
         for (let sx = x0; sx < x1; sx += 6) c.fillRect(sx, y, Math.min(2, x1 - sx), hgt);
       }
       if (x1 - x0 > 60) {
-        this.text(c, `${typeName(b.memType, b.ipat)} ${size(b.hi - b.lo)} ${b.perms ?? ''}`, x0, x1, y + hgt / 2, b.memType === 'NormalNC' || b.memType === 'WC' ? '#222' : '#fff');
+        const what = b.count > 1 ? `${b.count} × ${size(b.granule)}` : size(b.hi - b.lo);
+        this.text(c, `${typeName(b.memType, b.ipat)} ${what} ${b.perms ?? ''}`, x0, x1, y + hgt / 2, b.memType === 'NormalNC' || b.memType === 'WC' ? '#222' : '#fff');
       }
     }
   }
@@ -365,7 +374,8 @@ export class AddressMap {
     if (y >= LANES.s2Y && y <= LANES.s2Y + LANES.s2H) {
       const b = this.blockNear(x, w);
       if (b) {
-        text = `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${size(b.hi - b.lo)} block  ${b.perms}\ndecided at seq ${b.decidedAt} under ${b.policy}`;
+        const blocks = b.count > 1 ? `${b.count} blocks of ${size(b.granule)}` : `${size(b.granule)} block`;
+        text = `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
         const m = this.marks.find(m => m.lo < b.hi && m.hi > b.lo);
         if (m) text += `\ndiffers: ${m.label}`;
       }
@@ -392,9 +402,9 @@ function clampView(v0, v1) {
 }
 
 /** Private and shared guest ranges: KVM memory attributes by gpa, and guest_memfd shareability seen through the memslots. */
-function overlayOf(state, slots) {
-  const out = state.attributes.map(a => ({ lo: Number(a.gpa), hi: Number(a.gpa) + a.size, private: a.private }));
-  for (const sh of state.shareability) {
+function overlayOf(view, slots) {
+  const out = view.attributes.map(a => ({ lo: Number(a.gpa), hi: Number(a.gpa) + a.size, private: a.private }));
+  for (const sh of view.shareability) {
     const off = Number(sh.offset), end = off + sh.size;
     for (const s of slots) {
       if (s.gmem !== sh.fd) continue;

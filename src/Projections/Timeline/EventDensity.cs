@@ -7,9 +7,6 @@ public sealed record DensityBucket(
     int Index, long FromSeq, long ToSeq, long? FromTsNs, long? ToTsNs, long Events,
     long MemslotChanges, long Unmaps, long MemoryFaultExits, long Divergences, long Errors);
 
-/// <summary>A memslot's guest range as some event of the run set it (the populated parts of the address space).</summary>
-public sealed record MemslotExtent(string Gpa, string Size);
-
 /// <summary>
 /// A run's events counted into equal slices of seq or of time, for the timeline of the web UI. One scan
 /// of the run's events: only the outcomes of decisions are read from the payload (errors, memory-fault exits).
@@ -53,23 +50,6 @@ public sealed class EventDensity(NpgsqlDataSource dataSource)
             list.Add(new DensityBucket(
                 r.GetInt32(0), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.IsDBNull(5) ? null : r.GetInt64(5), r.GetInt64(1),
                 r.GetInt64(6), r.GetInt64(7), r.GetInt64(8), r.GetInt64(9), r.GetInt64(10)));
-        }
-
-        return list;
-    }
-
-    /// <summary>Every distinct guest range a memslot of the run ever covered (a handful of rows: memslot changes are rare).</summary>
-    public async Task<IReadOnlyList<MemslotExtent>> MemslotExtentsAsync(string runId, CancellationToken ct = default)
-    {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand(
-            "select distinct payload->>'gpa', payload->>'size' from events where run_id = $1 and type = 'memslot_set' and payload->>'size' is not null", conn);
-        cmd.Parameters.Add(new() { Value = runId });
-        var list = new List<MemslotExtent>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-        {
-            list.Add(new MemslotExtent(r.GetString(0), r.GetString(1)));
         }
 
         return list;

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Audit.Api.Features.State;
 using Audit.Api.Http;
 using Audit.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -44,10 +45,54 @@ public sealed partial class WebUiTests : DatabaseTest
         Assert.Equal([4L, 7, 10, 20], Seqs("memslotChanges"));
         Assert.Equal([26L], Seqs("unmaps"));
         Assert.Empty(Seqs("errors"));
+    }
+
+    [Fact]
+    public async Task The_map_gives_the_blocks_at_a_point_in_columns_and_the_extents_every_memslot_ever_covered()
+    {
+        var (app, client) = await StartWithGh();
+        await using var _ = app;
+        var map = await Json(await client.GetAsync("/runs/gh/map?at=20"));
+        Assert.Equal(20, map.GetProperty("at").GetInt64());
+        Assert.Equal(26, map.GetProperty("lastSeq").GetInt64());
 
         // The BAR, RAM and GPU memslots: three extents for the map's segmented axis.
-        var extents = tl.GetProperty("extents").EnumerateArray().Select(e => e.GetProperty("gpa").GetString()!).ToArray();
+        var extents = map.GetProperty("extents").EnumerateArray().Select(e => e.GetProperty("gpa").GetString()!).ToArray();
         Assert.Equal(["0x10000000", "0x40000000", "0x40000000000"], extents);
+
+        // Decoded as the page does: each start is the previous end plus its gap.
+        var blocks = map.GetProperty("blocks");
+        var kinds = map.GetProperty("kinds").EnumerateArray().ToList();
+        var gaps = blocks.GetProperty("gaps").EnumerateArray().Select(g => g.GetUInt64()).ToList();
+        var lengths = blocks.GetProperty("lengths").EnumerateArray().Select(g => g.GetUInt64()).ToList();
+        var kindOf = blocks.GetProperty("kinds").EnumerateArray().Select(g => g.GetInt32()).ToList();
+        ulong end = 0;
+        var decoded = new List<string>();
+        for (var i = 0; i < gaps.Count; i++)
+        {
+            var lo = end + gaps[i];
+            end = lo + lengths[i];
+            decoded.Add($"0x{lo:x} {kinds[kindOf[i]].GetProperty("memType").GetString()} {lengths[i]}");
+        }
+
+        Assert.Equal(["0x10000000 NormalNC 2097152", "0x40000000 Normal 2097152", "0x40000000000 Normal 1073741824"], decoded);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/runs/nope/map")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/runs/gh/map?at=yesterday")).StatusCode);
+    }
+
+    [Fact]
+    public void Contiguous_blocks_of_one_kind_become_one_span_and_any_other_kind_or_a_hole_starts_a_new_one()
+    {
+        Stage2Entry Entry(string gpa, string memType) => new(gpa, 0x200000, 0x200000, memType, null, "rw-", "arm64/6.17", 5, 5);
+        var (kinds, blocks) = Audit.Api.Features.Map.GetMapHandler.Columns(
+        [
+            Entry("0x40000000", "Normal"), Entry("0x40200000", "Normal"), Entry("0x40400000", "Device"), Entry("0x40800000", "Device"),
+        ]);
+        Assert.Equal(2, kinds.Count);
+        Assert.Equal([0x40000000UL, 0, 0x200000], blocks.Gaps);
+        Assert.Equal([0x400000UL, 0x200000, 0x200000], blocks.Lengths);
+        Assert.Equal([2, 1, 1], blocks.Counts);
+        Assert.Equal([0, 1, 1], blocks.Kinds);
     }
 
     [Fact]
