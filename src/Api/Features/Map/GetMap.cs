@@ -48,7 +48,7 @@ public sealed class GetMapHandler(EventStore store, TemporalQueries queries) : I
 
         var rows = await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken);
         var state = GetStateHandler.View(request.Run, at.Value, rows);
-        var slots = await queries.SpansEverAsync(request.Run, "memslots/%", cancellationToken);
+        var slots = await queries.SpansEverAsync(request.Run, "memslots/", cancellationToken);
         var (kinds, blocks) = Columns(state.Stage2);
         return QueryResult<MapView>.Ok(new MapView(
             request.Run, at.Value, run.EventCount, Merge(slots.Select(s => ((ulong)s.Lo, (ulong)s.Hi))), kinds, blocks, state.Memslots, state.Attributes, state.Shareability));
