@@ -18,6 +18,8 @@ let comparison = null;
 let highlightRule = null;
 let generation = 0;
 const bench = (window.__auditBench = { loads: [], scrubs: [], pendingScrubs: [] });
+// Read before the first replaceState: the URL the page keeps has no bench parameter.
+const benchMoves = new URLSearchParams(location.search).get('bench');
 
 // ---- errors: always in the page, never a blank screen -------------------------------------------------
 function showError(e) {
@@ -187,10 +189,8 @@ async function loadRun(target) {
       atLabel();
     }, showError);
     record(false);
-    if (view.gpa != null) {
-      map.focus(view.gpa);
-      selectGpa(view.gpa, false);
-    }
+    // The whole space stays in view: the selected block is outlined in its context.
+    if (view.gpa != null) selectGpa(view.gpa, false);
     // Not awaited: a replay takes longer than the map, and may first need the token from the user.
     loadComparison(gen).catch(showError);
   } catch (e) {
@@ -346,7 +346,7 @@ async function start() {
   });
   await apply(fromUrl());
   document.body.dataset.ready = 'true';
-  if (new URLSearchParams(location.search).has('bench')) (await import('./bench.js')).runBench(moveTo, timeline, bench);
+  if (benchMoves) (await import('./bench.js')).runBench(Number(benchMoves), moveTo, timeline, bench);
 }
 
 start();

@@ -10,8 +10,8 @@ function percentile(xs, p) {
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : null;
 }
 
-export async function runBench(moveTo, timeline, bench) {
-  const n = Number(new URLSearchParams(location.search).get('bench')) || 200;
+export async function runBench(moves, moveTo, timeline, bench) {
+  const n = moves || 200;
   while (!bench.loads.length) await frame();
   await settle();
   let seed = 12345;
