@@ -25,6 +25,19 @@ if [ -z "${AUDIT_TEST_DB:-}" ] && ! have_pg; then
   fi
 fi
 
+# Debian's Chromium for the web UI's browser tests (Playwright cannot download its own browser here);
+# without it those tests skip and say why.
+if [ -z "${AUDIT_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing Chromium for the web UI's browser tests (apt-get)..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+      || echo "test.sh: could not install chromium; the browser tests will skip" >&2
+  else
+    echo "test.sh: no /usr/bin/chromium; the web UI's browser tests will skip (sudo apt-get install -y chromium)" >&2
+  fi
+fi
+
 # The probe VMM of the capture test (it runs where /dev/kvm exists; elsewhere the test says why it skips).
 if [ -e /dev/kvm ] && command -v gcc >/dev/null 2>&1; then
   mkdir -p .build

@@ -13,6 +13,8 @@ public static class AuditServices
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new Projections.Temporal.ProjectionStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new Projections.Temporal.TemporalQueries(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new Projections.Timeline.EventDensity(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<Features.Timeline.TimelineCache>();
         services.AddSingleton(sp => new EventStore(
             sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<TimeProvider>(), [sp.GetRequiredService<Projections.Temporal.ProjectionStore>()]));
         services.AddSingleton(sp => new Projections.Temporal.Rebuilder(sp.GetRequiredService<EventStore>()));
@@ -31,6 +33,10 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Replay.ReplayRun, Features.Shared.QueryResult<Features.Replay.ReplayView>>, Features.Replay.ReplayRunHandler>();
         services.AddTransient<IRequestHandler<Features.Diff.DiffRuns, Features.Shared.QueryResult<Features.Diff.DiffView>>, Features.Diff.DiffRunsHandler>();
         services.AddTransient<IRequestHandler<Features.Export.ExportRun, Features.Shared.QueryResult<Features.Export.ExportedRun>>, Features.Export.ExportRunHandler>();
+        services.AddTransient<IRequestHandler<Features.Timeline.GetTimeline, Features.Shared.QueryResult<Features.Timeline.TimelineView>>, Features.Timeline.GetTimelineHandler>();
+        services.AddTransient<IRequestHandler<Features.Timeline.FindEvent, Features.Shared.QueryResult<Features.Timeline.FoundEvent>>, Features.Timeline.FindEventHandler>();
+        services.AddTransient<IRequestHandler<Features.Replay.ListPolicies, IReadOnlyList<Features.Replay.PolicyView>>, Features.Replay.ListPoliciesHandler>();
+        services.AddTransient<IRequestHandler<Features.Map.GetMap, Features.Shared.QueryResult<Features.Map.MapView>>, Features.Map.GetMapHandler>();
         return services;
     }
 }

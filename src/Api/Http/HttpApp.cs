@@ -83,7 +83,7 @@ public static class HttpApp
     public static void Map(WebApplication app, HttpOptions opts)
     {
         app.MapOpenApi();
-        app.MapGet("/", () => Results.Content(Ui.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
+        app.MapUi();
         app.MapGet("/runs", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new ListRuns(), ct), Cli.Output.Json));
         app.MapGet("/runs/{run}/why", async (string run, string? gpa, string? at, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Why.GetWhy(run, gpa ?? "", at), ct)));
@@ -91,6 +91,13 @@ public static class HttpApp
             Answer(await m.Send(new Features.State.GetState(run, at, gpa), ct)));
         app.MapGet("/runs/{run}/history", async (string run, string? gpa, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.History.GetHistory(run, gpa ?? ""), ct)));
+        app.MapGet("/runs/{run}/timeline", async (string run, string? by, int? buckets, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Timeline.GetTimeline(run, by, buckets), ct)));
+        app.MapGet("/runs/{run}/map", async (string run, string? at, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Map.GetMap(run, at), ct)));
+        app.MapGet("/runs/{run}/find", async (string run, string? type, long? after, string? direction, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Timeline.FindEvent(run, type ?? "", after ?? 0, direction == "back"), ct)));
+        app.MapGet("/policies", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new Features.Replay.ListPolicies(), ct), Cli.Output.Json));
         app.MapGet("/diff", async (string? a, string? b, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Diff.DiffRuns(a ?? "", b ?? ""), ct)));
         app.MapGet("/runs/{run}/export", async (string run, string? format, IMediator m, CancellationToken ct) =>

@@ -152,7 +152,7 @@ public sealed class HttpApiTests : DatabaseTest
         }
 
         var ui = await client.GetStringAsync("/");
-        Assert.Contains("/runs/", ui, StringComparison.Ordinal);
-        Assert.Contains("<select id=\"run\">", ui, StringComparison.Ordinal);
+        Assert.Contains("<select id=\"run\"", ui, StringComparison.Ordinal);
+        Assert.Contains("/runs/", await client.GetStringAsync("/ui/api.js"), StringComparison.Ordinal);
     }
 }

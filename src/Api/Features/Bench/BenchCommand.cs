@@ -19,20 +19,29 @@ public static class BenchCommand
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards" };
+        var ui = new Option<bool>("--ui") { Description = "measure only the web UI in headless Chromium: scrubber move to repaint, and first load (default 100,000 synthetic inputs; --events to change)" };
+        var chromium = new Option<string>("--chromium") { Description = "the Chromium --ui drives", DefaultValueFactory = _ => "/usr/bin/chromium" };
         var cmd = new Command("bench", """
             generates a realistic synthetic run and measures ingest, concurrent appends, rebuild, time-travel
             queries, why over HTTP, bytes per event and the engine, each against PostgreSQL itself (raw COPY,
             raw ordered read) on the same data; writes docs/benchmarks.md; exits 1 when a goal is missed.
-            Not part of ./test.sh.
+            Not part of ./test.sh. `audit bench --ui --events 200000` instead times the web UI in headless
+            Chromium on a synthetic run of that many inputs: scrubber move to map repainted, and first load.
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep,
+            quick, engineOnly, importOnly, events, json, keep, ui, chromium,
         };
         cmd.SetAction(async (parse, ct) =>
         {
             List<Figure> figures;
-            var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
-            var n = parse.GetValue(events) ?? (parse.GetValue(quick) ? 1_000_000 : 10_000_000);
+            var mode = parse.GetValue(ui) ? "ui" : parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
+            var n = parse.GetValue(events) ?? (mode == "ui" ? 100_000 : parse.GetValue(quick) ? 1_000_000 : 10_000_000);
+            if (mode == "ui" && !File.Exists(parse.GetValue(chromium)))
+            {
+                await cli.Err.WriteLineAsync($"audit: no Chromium at {parse.GetValue(chromium)} (apt-get install chromium, or --chromium PATH)");
+                return ExitCodes.BadInput;
+            }
+
             string pgVersion = "-";
             if (mode == "engine")
             {
@@ -55,7 +64,20 @@ public static class BenchCommand
                 }
 
                 var suite = new BenchSuite(cs, m => cli.Err.WriteLine(m));
-                figures = mode == "import" ? [await suite.ImportOnlyAsync(ct)] : await suite.RunAsync(n, parse.GetValue(keep), ct);
+                try
+                {
+                    figures = mode switch
+                    {
+                        "import" => [await suite.ImportOnlyAsync(ct)],
+                        "ui" => await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct),
+                        _ => await suite.RunAsync(n, parse.GetValue(keep), ct),
+                    };
+                }
+                catch (UiBenchFailed ex)
+                {
+                    await cli.Err.WriteLineAsync("audit: " + ex.Message);
+                    return ExitCodes.NotFound;
+                }
             }
 
             if (parse.GetValue(json))

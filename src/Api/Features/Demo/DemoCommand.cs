@@ -34,38 +34,11 @@ public static class DemoCommand
         };
         cmd.SetAction((parse, ct) => cli.WithMediator(parse, async (mediator, sp) =>
         {
-            var dir = Path.Combine(Path.GetTempPath(), "audit-samples-" + Environment.UserName);
-            Directory.CreateDirectory(dir);
-            foreach (var (resource, run) in Samples.Select(s => (s.Resource, s.Run)).Distinct())
+            if (await ImportSamplesAsync(mediator, cli.Out, ct) is { } error)
             {
-                var file = Extract(resource, dir);
-                var result = await mediator.Send(new IngestFiles([file], run), ct);
-                if (result.Error is { } e)
-                {
-                    await cli.Err.WriteLineAsync(e.ToString());
-                    return ExitCodes.BadInput;
-                }
-
-                var r = result.Runs[0];
-                await cli.Out.WriteLineAsync(r.Duplicate
-                    ? $"{run}: {Path.GetFileName(file)} already imported (seq {r.FirstSeq}..{r.LastSeq})"
-                    : $"{run}: imported {r.Inputs} events from {Path.GetFileName(file)}, decided under {r.Policy} ({r.Stored - r.Inputs} derived)");
-            }
-
-            // The real capture: strace and tracefs of one kvm_pvm VM (shadow paging), merged on one clock; the
-            // bpftrace log fills in the ioctls strace cannot decode, the smaps snapshot the VMA flags.
-            string[] capture = ["strace.txt", "bpftrace_ioctls.txt", "trace.txt", "smaps_phase1.txt"];
-            var real = await mediator.Send(new IngestFiles(capture.Select(f => Extract("samples/real/" + f, dir)).ToList(), "pvm", "auto", "x86-shadow"), ct);
-            if (real.Error is { } re)
-            {
-                await cli.Err.WriteLineAsync(re.ToString());
+                await cli.Err.WriteLineAsync(error);
                 return ExitCodes.BadInput;
             }
-
-            var pvm = real.Runs[0];
-            await cli.Out.WriteLineAsync(pvm.Duplicate
-                ? "pvm: the real kvm_pvm capture was already imported"
-                : $"pvm: imported the real kvm_pvm capture (strace + bpftrace + tracefs + smaps, {pvm.Accounts.Sum(a => a.Lines):N0} lines, all accounted for) as {pvm.Inputs} events under x86-shadow");
 
             foreach (var run in Samples.Select(s => s.Run).Distinct())
             {
@@ -112,6 +85,42 @@ public static class DemoCommand
             return ExitCodes.Ok;
         }, ct));
         return cmd;
+    }
+
+    /// <summary>Imports the bundled runs (gh, snp, and the real pvm capture), reporting each; the error line if one fails. Idempotent.</summary>
+    public static async Task<string?> ImportSamplesAsync(IMediator mediator, TextWriter output, CancellationToken ct)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "audit-samples-" + Environment.UserName);
+        Directory.CreateDirectory(dir);
+        foreach (var (resource, run) in Samples.Select(s => (s.Resource, s.Run)).Distinct())
+        {
+            var file = Extract(resource, dir);
+            var result = await mediator.Send(new IngestFiles([file], run), ct);
+            if (result.Error is { } e)
+            {
+                return e.ToString();
+            }
+
+            var r = result.Runs[0];
+            await output.WriteLineAsync(r.Duplicate
+                ? $"{run}: {Path.GetFileName(file)} already imported (seq {r.FirstSeq}..{r.LastSeq})"
+                : $"{run}: imported {r.Inputs} events from {Path.GetFileName(file)}, decided under {r.Policy} ({r.Stored - r.Inputs} derived)");
+        }
+
+        // The real capture: strace and tracefs of one kvm_pvm VM (shadow paging), merged on one clock; the
+        // bpftrace log fills in the ioctls strace cannot decode, the smaps snapshot the VMA flags.
+        string[] capture = ["strace.txt", "bpftrace_ioctls.txt", "trace.txt", "smaps_phase1.txt"];
+        var real = await mediator.Send(new IngestFiles(capture.Select(f => Extract("samples/real/" + f, dir)).ToList(), "pvm", "auto", "x86-shadow"), ct);
+        if (real.Error is { } re)
+        {
+            return re.ToString();
+        }
+
+        var pvm = real.Runs[0];
+        await output.WriteLineAsync(pvm.Duplicate
+            ? "pvm: the real kvm_pvm capture was already imported"
+            : $"pvm: imported the real kvm_pvm capture (strace + bpftrace + tracefs + smaps, {pvm.Accounts.Sum(a => a.Lines):N0} lines, all accounted for) as {pvm.Inputs} events under x86-shadow");
+        return null;
     }
 
     private static async Task Summary(CommandLine cli, IMediator mediator, string run, CancellationToken ct)

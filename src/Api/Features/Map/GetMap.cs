@@ -1,0 +1,115 @@
+using Audit.Api.Features.Shared;
+using Audit.Api.Features.State;
+using Audit.Domain.Addresses;
+using Audit.Projections.Storage;
+using Audit.Projections.Temporal;
+using MediatR;
+
+namespace Audit.Api.Features.Map;
+
+/// <summary>The whole guest address space at a point, compact, for the web UI's map: what GET /runs/{run}/state holds, in columns.</summary>
+public sealed record GetMap(string Run, string? At) : IRequest<QueryResult<MapView>>;
+
+/// <summary>A populated guest range: the union of every memslot range the run ever had that touches it.</summary>
+public sealed record GpaExtent(string Gpa, ulong Size);
+
+/// <summary>What a stage-2 block is: its memory type (with x86's IPAT), permissions, block size and the policy that decided it.</summary>
+public sealed record MapKind(string MemType, bool? Ipat, string Perms, ulong Granule, string Policy);
+
+/// <summary>
+/// Stage-2 blocks as columns, one entry per span of contiguous blocks of one kind (a sweep that mapped
+/// 1,000 adjacent 2 MiB blocks alike is one entry with count 1,000). Gaps[i] is the distance in bytes from
+/// the end of span i-1 (from 0 for the first) to its start; Lengths[i] its size in bytes; Kinds[i] an index
+/// into MapView.Kinds; DecidedAt[i] the latest decision in it. Numbers, not hex: 46,000 blocks were 10.7 MB
+/// as state entries and JSON parsing them cost the browser more than the query cost the server.
+/// </summary>
+public sealed record MapBlocks(IReadOnlyList<ulong> Gaps, IReadOnlyList<ulong> Lengths, IReadOnlyList<int> Kinds, IReadOnlyList<int> Counts, IReadOnlyList<long> DecidedAt);
+
+/// <summary>The body of GET /runs/{run}/map.</summary>
+public sealed record MapView(
+    string Run, long At, long LastSeq, IReadOnlyList<GpaExtent> Extents, IReadOnlyList<MapKind> Kinds, MapBlocks Blocks,
+    IReadOnlyList<MemslotEntry> Memslots, IReadOnlyList<AttributeEntry> Attributes, IReadOnlyList<ShareabilityEntry> Shareability);
+
+public sealed class GetMapHandler(EventStore store, TemporalQueries queries) : IRequestHandler<GetMap, QueryResult<MapView>>
+{
+    public async Task<QueryResult<MapView>> Handle(GetMap request, CancellationToken cancellationToken)
+    {
+        var run = await store.GetRunAsync(request.Run, cancellationToken);
+        if (run is null)
+        {
+            return QueryResult<MapView>.NotFound($"no run '{request.Run}' (see `audit runs`)");
+        }
+
+        var (at, error) = await PointInTime.ResolveAsync(store, request.Run, request.At, run.EventCount, cancellationToken);
+        if (at is null)
+        {
+            return QueryResult<MapView>.Bad(error!);
+        }
+
+        var rows = await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken);
+        var state = GetStateHandler.View(request.Run, at.Value, rows);
+        var slots = await queries.SpansEverAsync(request.Run, "memslots/", cancellationToken);
+        var (kinds, blocks) = Columns(state.Stage2);
+        return QueryResult<MapView>.Ok(new MapView(
+            request.Run, at.Value, run.EventCount, Merge(slots.Select(s => ((ulong)s.Lo, (ulong)s.Hi))), kinds, blocks, state.Memslots, state.Attributes, state.Shareability));
+    }
+
+    /// <summary>The stage-2 entries (address order) as spans of contiguous blocks of one kind.</summary>
+    internal static (IReadOnlyList<MapKind> Kinds, MapBlocks Blocks) Columns(IReadOnlyList<Stage2Entry> entries)
+    {
+        var kinds = new List<MapKind>();
+        var index = new Dictionary<MapKind, int>();
+        List<ulong> gaps = [], lengths = [];
+        List<int> kindOf = [], counts = [];
+        List<long> decided = [];
+        ulong end = 0;
+        foreach (var e in entries)
+        {
+            Hex.TryParse(e.Gpa, out var lo);
+            var kind = new MapKind(e.MemType, e.Ipat, e.Perms, e.Granule, e.Policy);
+            if (!index.TryGetValue(kind, out var k))
+            {
+                k = index[kind] = kinds.Count;
+                kinds.Add(kind);
+            }
+
+            if (counts.Count > 0 && lo == end && kindOf[^1] == k)
+            {
+                lengths[^1] += e.Size;
+                counts[^1]++;
+                decided[^1] = Math.Max(decided[^1], e.DecidedAt);
+            }
+            else
+            {
+                gaps.Add(lo - end);
+                lengths.Add(e.Size);
+                kindOf.Add(k);
+                counts.Add(1);
+                decided.Add(e.DecidedAt);
+            }
+
+            end = lo + e.Size;
+        }
+
+        return (kinds, new MapBlocks(gaps, lengths, kindOf, counts, decided));
+    }
+
+    /// <summary>Overlapping or touching ranges as one extent each, in address order.</summary>
+    internal static IReadOnlyList<GpaExtent> Merge(IEnumerable<(ulong Lo, ulong Hi)> ranges)
+    {
+        var merged = new List<(ulong Lo, ulong Hi)>();
+        foreach (var r in ranges.Where(r => r.Hi > r.Lo).OrderBy(r => r.Lo))
+        {
+            if (merged.Count > 0 && r.Lo <= merged[^1].Hi)
+            {
+                merged[^1] = (merged[^1].Lo, Math.Max(merged[^1].Hi, r.Hi));
+            }
+            else
+            {
+                merged.Add(r);
+            }
+        }
+
+        return merged.Select(m => new GpaExtent(Hex.Format(m.Lo), m.Hi - m.Lo)).ToList();
+    }
+}
