@@ -52,6 +52,7 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(DbCommand.Build(this));
         root.Add(Http.ServeCommand.Build(this));
         root.Add(Features.Bench.BenchCommand.Build(this));
+        root.Add(Features.Lint.LintCommand.Build(this));
         return root;
     }
 

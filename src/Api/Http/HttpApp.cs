@@ -98,6 +98,13 @@ public static class HttpApp
             var r = await m.Send(new Features.Export.ExportRun(run, format ?? "ndjson"), ct);
             return r.Status == QueryStatus.Ok ? Results.Text(r.Value!.Content, r.Value.ContentType) : Answer(r);
         });
+        app.MapGet("/runs/{run}/lint", async (string run, string? format, IMediator m, CancellationToken ct) =>
+        {
+            var r = await m.Send(new Features.Lint.GetLint(run), ct);
+            return r.Status == QueryStatus.Ok && format == "sarif"
+                ? Results.Text(Features.Lint.Sarif.From(r.Value!).ToJsonString(Cli.Output.Json), "application/sarif+json")
+                : Answer(r);
+        });
 
         // Writes: a bearer token when one is configured.
         var writes = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>
