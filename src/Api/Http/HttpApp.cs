@@ -156,8 +156,8 @@ public static class HttpApp
                 dir.Delete(recursive: true);
             }
         });
-        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, IMediator m, CancellationToken ct) =>
-            Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save), ct)));
+        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, string[]? set, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save, set ?? []), ct)));
     }
 
     public sealed record AppendView(string Run, string Status, long FirstSeq, long LastSeq, int Events, int Stored, long Version);
