@@ -156,7 +156,7 @@ public static class HttpApp
                 dir.Delete(recursive: true);
             }
         });
-        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, string[]? set, IMediator m, CancellationToken ct) =>
+        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, [Microsoft.AspNetCore.Mvc.FromQuery] string[]? set, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save, set ?? []), ct)));
     }
 
