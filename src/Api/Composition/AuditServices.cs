@@ -32,6 +32,7 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Diff.DiffRuns, Features.Shared.QueryResult<Features.Diff.DiffView>>, Features.Diff.DiffRunsHandler>();
         services.AddTransient<IRequestHandler<Features.Export.ExportRun, Features.Shared.QueryResult<Features.Export.ExportedRun>>, Features.Export.ExportRunHandler>();
         services.AddTransient<IRequestHandler<Features.Lint.GetLint, Features.Shared.QueryResult<Features.Lint.LintReport>>, Features.Lint.GetLintHandler>();
+        services.AddTransient<IRequestHandler<Features.Bisect.BisectRun, Features.Shared.QueryResult<Features.Bisect.BisectView>>, Features.Bisect.BisectRunHandler>();
         return services;
     }
 }

@@ -105,6 +105,8 @@ public static class HttpApp
                 ? Results.Text(Features.Lint.Sarif.From(r.Value!).ToJsonString(Cli.Output.Json), "application/sarif+json")
                 : Answer(r);
         });
+        app.MapGet("/runs/{run}/bisect", async (string run, string? from, string? to, string? gpa, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Bisect.BisectRun(run, from, to, gpa), ct)));
 
         // Writes: a bearer token when one is configured.
         var writes = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>

@@ -11,8 +11,7 @@ namespace Audit.Tests.Lint;
 /// <summary>`audit lint` and GET /runs/{run}/lint on the bundled runs, stored in a real PostgreSQL.</summary>
 public sealed class LintCommandTests : DatabaseTest
 {
-    private async Task Ingest(string file, string run) =>
-        Assert.Equal(0, (await CliRunner.RunAsync(ConnectionString, "ingest", Path.Combine(Paths.Samples, file), "--run", run)).Exit);
+    private Task Ingest(string file, string run) => CliRunner.IngestSampleAsync(ConnectionString, file, run);
 
     [Fact]
     public async Task Lint_of_gh_finds_the_bar_exec_fault_and_the_dirty_log_left_on_and_fails_only_from_warning()

@@ -10,15 +10,9 @@ namespace Audit.Tests.Replay;
 /// <summary>`audit replay --set` on the bundled GH200 run, stored in a real PostgreSQL.</summary>
 public sealed class WhatIfCommandTests : DatabaseTest
 {
-    private async Task<JsonElement> Json(params string[] args)
-    {
-        var r = await CliRunner.RunAsync(ConnectionString, [.. args, "--json"]);
-        Assert.True(r.Exit == 0, r.Err);
-        return JsonDocument.Parse(r.Out).RootElement;
-    }
+    private Task<JsonElement> Json(params string[] args) => CliRunner.JsonAsync(ConnectionString, args);
 
-    private async Task IngestGh() =>
-        Assert.Equal(0, (await CliRunner.RunAsync(ConnectionString, "ingest", Path.Combine(Paths.Samples, "gh200-gpu-passthrough.ndjson"), "--run", "gh")).Exit);
+    private Task IngestGh() => CliRunner.IngestSampleAsync(ConnectionString, "gh200-gpu-passthrough.ndjson", "gh");
 
     [Fact]
     public async Task Dropping_vm_allow_any_uncached_from_the_bar_makes_it_device_under_the_runs_own_policy()

@@ -167,7 +167,7 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         return new DecisionDifference(seq, EventRegistry.For(input).TraceName, what, b, a, PartsAt(Steps(before), Steps(after)));
     }
 
-    private static DecisionView View(DerivedEvent? d) => d switch
+    internal static DecisionView View(DerivedEvent? d) => d switch
     {
         FaultResolved f => new DecisionView(
             FaultOutcomes.Name(f.Outcome), f.Errno, f.Mapping?.Gpa.ToString(), f.Mapping?.Size, f.Mapping?.MemType.ToString(), f.Mapping?.Ipat, f.Mapping is { } m ? Fmt.Perms(m.Perms) : null),
@@ -176,7 +176,7 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         _ => new DecisionView("none", 0, null, null, null, null, null),
     };
 
-    private static ValueList<ExplanationStep> Steps(DerivedEvent? d) => d switch
+    internal static ValueList<ExplanationStep> Steps(DerivedEvent? d) => d switch
     {
         FaultResolved f => f.Explanation,
         MemslotDecided m => m.Explanation,
