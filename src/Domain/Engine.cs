@@ -30,7 +30,7 @@ public static class Engine
         switch (e)
         {
             case GuestFaulted f:
-                return [s.Arch == Arch.Arm64 ? Arm64Fault.Decide(s, f, seq) : X86Fault.Decide(s, f, seq)];
+                return s.Arch == Arch.Arm64 ? Arm64Fault.Decide(s, f, seq) : [X86Fault.Decide(s, f, seq)];
 
             case MemslotSet m:
                 return Memslot(s, seq, m);
@@ -49,9 +49,7 @@ public static class Engine
                 return Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value);
 
             case VmaAdvised v:
-                return v.Advice.ToUpperInvariant() is "MADV_DONTNEED" or "MADV_DONTNEED_LOCKED" or "MADV_FREE" or "MADV_REMOVE" or "MADV_PAGEOUT" or "MADV_HWPOISON"
-                    ? Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value)
-                    : [];
+                return HostPages.Invalidates(v.Kind) ? Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value) : [];
 
             case MmuNotifierInvalidated n:
                 return Notifier(s, seq, n.Start.Value, n.End.Value);
@@ -83,8 +81,12 @@ public static class Engine
             case MemoryFaultExitObserved x:
                 return Observation.MemoryFault(s, seq, x);
 
-            default:
+            // Inputs that only change state (Evolve) and decide nothing by themselves.
+            case HostDescribed or VmCreated or CapabilityEnabled or VfioRegionAttributesSet or GuestMemfdFallocated:
                 return [];
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine has no rule for this input event");
         }
     }
 
@@ -113,15 +115,18 @@ public static class Engine
                     s.Vmas.Set(from, to, new VmaState(v, from, to, v.Prot, v.MemType, seq, seq));
                     s.Poisoned.Remove(from, to);
                     s.HostWritten.Remove(from, to);
+                    s.HostSplit.Remove(from, to);
                 }
 
                 break;
             case VmaUnmapped v:
+                HostPages.SplitPartialHugePages(s, seq, v.Range.Start.Value, v.Range.End.Value);
                 s.Vmas.Remove(v.Range.Start.Value, v.Range.End.Value);
                 s.Poisoned.Remove(v.Range.Start.Value, v.Range.End.Value);
                 s.HostWritten.Remove(v.Range.Start.Value, v.Range.End.Value);
                 break;
             case VmaProtectionChanged p:
+                HostPages.SplitPartialHugePages(s, seq, p.Range.Start.Value, p.Range.End.Value);
                 foreach (var i in s.Vmas.Overlapping(p.Range.Start.Value, p.Range.End.Value))
                 {
                     var from = Math.Max(i.Start, p.Range.Start.Value);
@@ -139,12 +144,8 @@ public static class Engine
                 }
 
                 break;
-            case VmaAdvised a when a.Advice.Equals("MADV_HWPOISON", StringComparison.OrdinalIgnoreCase):
-                s.Poisoned.Set(a.Range.Start.Value, a.Range.End.Value, seq);
-                break;
-            case VmaAdvised a when a.Advice.ToUpperInvariant() is "MADV_DONTNEED" or "MADV_REMOVE" or "MADV_FREE" or "MADV_DONTNEED_LOCKED":
-                // The pages are zapped: the next read finds the zero page (or a fresh one) again.
-                s.HostWritten.Remove(a.Range.Start.Value, a.Range.End.Value);
+            case VmaAdvised a:
+                HostPages.Advise(s, seq, a);
                 break;
             case MemslotSet m:
                 ApplyMemslot(s, seq, m, (MemslotDecided)derived[0]);
@@ -213,7 +214,7 @@ public static class Engine
                 case Stage2WriteProtected w:
                     foreach (var r in w.Ranges)
                     {
-                        s.Stage2.Update(r.Start.Value, r.End.Value, e => e with { Perms = e.Perms & ~Perms.W, Granule = w.Split ? 4096 : e.Granule });
+                        s.Stage2.Update(r.Start.Value, r.End.Value, e => e with { Perms = w.KeepsWrite ? e.Perms : e.Perms & ~Perms.W, Granule = w.Split ? 4096 : e.Granule });
                     }
 
                     break;
@@ -228,7 +229,8 @@ public static class Engine
     {
         switch (c.Cap)
         {
-            case "KVM_CAP_ARM_MTE":
+            case "KVM_CAP_ARM_MTE" when s.Policy.Holds(Rules.Arm64MteSharedAtFault) || s.Policy.Holds(Rules.Arm64Mte):
+                // KVM_CAP_ARM_MTE exists from 5.14; earlier kernels refuse it and the VM has no MTE.
                 s.MteSeq = seq;
                 break;
             case "KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE":
@@ -264,26 +266,7 @@ public static class Engine
         var result = new List<DerivedEvent> { decided };
         if (decided.PredictedErrno == 0 && s.Slots.TryGetValue((m.AsId, m.Slot), out var old))
         {
-            if (decided.Change is SlotChange.Delete or SlotChange.Move && old.AsId == 0)
-            {
-                // x86 with KVM_X86_QUIRK_SLOT_ZAP_ALL (the default) zaps everything; otherwise the slot's range.
-                var zapAll = s.Arch == Arch.X86_64 && !s.DisabledQuirks.ContainsKey("SLOT_ZAP_ALL");
-                var ranges = zapAll ? Invalidation.Everything(s) : Invalidation.Unmap(s, [(old.Gpa.Value, old.End)]);
-                if (ranges.Count > 0)
-                {
-                    result.Add(new Stage2Unmapped(seq, ranges));
-                }
-            }
-            else if (decided.Change == SlotChange.FlagsOnly && !old.LogDirty && (m.Flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0
-                && s.ManualProtectInitSetSeq is null)
-            {
-                var ranges = Invalidation.Merge(s.Stage2.Overlapping(old.Gpa.Value, old.End).Select(i => (Math.Max(i.Start, old.Gpa.Value), Math.Min(i.End, old.End))).ToList());
-                if (ranges.Count > 0)
-                {
-                    // x86 splits huge pages eagerly by default; arm64 only with KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE.
-                    result.Add(new Stage2WriteProtected(seq, ranges, s.Arch == Arch.X86_64 || s.EagerSplitSeq is not null));
-                }
-            }
+            result.AddRange(SlotCommit.Derived(s, seq, decided.Change, old, m));
         }
 
         AddDivergence(result, seq, decided.PredictedErrno, m.Result, "KVM_SET_USER_MEMORY_REGION");
@@ -351,6 +334,7 @@ public static class Engine
         }
 
         var slot = s.SlotAt(f.Gpa);
+
         var isPrivate = s.Arch == Arch.X86_64 && X86Fault.FaultIsPrivate(s, f);
         var gmem = slot is not null && slot.HasGmem && (isPrivate || (s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : X86Fault.GmemOnly(s, slot)));
         if (r.Outcome == FaultOutcome.Relaxed && s.Stage2.TryFind(f.Gpa.Value, out var cur))
@@ -360,14 +344,18 @@ public static class Engine
         }
 
         s.Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new S2Entry(m.Size, m.MemType, m.Ipat, m.Perms, r.InputSeq, isPrivate, gmem));
-        if (s.Arch == Arch.X86_64 && !gmem && f.Access == Access.Write && slot is not null)
+        if (!gmem && f.Access == Access.Write && slot is not null)
         {
+            // A write pinned the host page writable: a later read of it gets W (hva_to_pfn).
             var hva = slot.HvaOf(m.Gpa).Value;
             s.HostWritten.Set(hva, hva + m.Size, r.InputSeq);
         }
     }
 
-    /// <summary>MMU-notifier invalidation of an hva range: every memslot reaching it unmaps the matching gfns; x86 keeps private mappings.</summary>
+    /// <summary>
+    /// MMU-notifier invalidation of an hva range: every memslot reaching it unmaps the matching gfns,
+    /// private mappings too, except on TDX VMs whose private entries live in a root of their own.
+    /// </summary>
     private static IReadOnlyList<DerivedEvent> Notifier(RunState s, long seq, ulong start, ulong end)
     {
         var gpas = Invalidation.GpaRangesOfHva(s, start, end);
@@ -376,22 +364,23 @@ public static class Engine
             return [];
         }
 
-        var ranges = Invalidation.Unmap(s, gpas, s.Arch == Arch.X86_64 ? e => e.Private : null);
-        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges)] : [];
+        var ranges = Invalidation.Unmap(s, gpas, s.VmType == VmType.Tdx ? e => e.Private : null);
+        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges, Rules.MmuNotifier.Id)] : [];
     }
 
     private static IReadOnlyList<DerivedEvent> NoncoherentDma(RunState s, long seq, NoncoherentDmaChanged d)
     {
         var transition = d.Attached ? s.NoncoherentDma == 0 : s.NoncoherentDma == 1;
-        var mayIgnorePat = s.Policy.X86 is X86Memtype.Vmx610 or X86Memtype.Vmx611
+        var selfSnoop611 = s.Policy.Holds(Rules.X86VmxSelfSnoop) && s.Host?.Caps.SelfSnoop == true;
+        var mayIgnorePat = (s.Policy.X86 is X86Memtype.Vmx610 or X86Memtype.Vmx611 && !selfSnoop611)
             || (s.Policy.X86 == X86Memtype.Vmx616 && X86Fault.QuirkIgnoreGuestPat(s, out _));
-        if (s.Arch != Arch.X86_64 || !transition || !mayIgnorePat)
+        if (s.Arch != Arch.X86_64 || !transition || !mayIgnorePat || !s.Policy.Holds(Rules.NoncoherentDmaZap))
         {
             return [];
         }
 
         var all = Invalidation.Everything(s);
-        return all.Count > 0 ? [new Stage2Unmapped(seq, all)] : [];
+        return all.Count > 0 ? [new Stage2Unmapped(seq, all, Rules.NoncoherentDmaZap.Id)] : [];
     }
 
     private static IReadOnlyList<DerivedEvent> GmemZap(RunState s, long seq, int fd, ulong offset, ulong end)
@@ -401,8 +390,9 @@ public static class Engine
             return [];
         }
 
-        var ranges = Invalidation.Unmap(s, Invalidation.GpaRangesOfGmem(s, g, offset, end), e => !e.Gmem);
-        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges)] : [];
+        // Every mapping of the bound gfns goes (TDX keeps its shared root: only the private entries).
+        var ranges = Invalidation.Unmap(s, Invalidation.GpaRangesOfGmem(s, g, offset, end), s.VmType == VmType.Tdx ? e => !e.Gmem : null);
+        return ranges.Count > 0 ? [new Stage2Unmapped(seq, ranges, Rules.GmemInvalidate.Id)] : [];
     }
 
     private static List<DerivedEvent> Attributes(RunState s, long seq, MemoryAttributesSet a)
@@ -415,7 +405,7 @@ public static class Engine
             var ranges = Invalidation.Unmap(s, [(a.Gpa.Value, a.Gpa.Value + a.Size)], e => e.Private == a.Private);
             if (ranges.Count > 0)
             {
-                result.Add(new Stage2Unmapped(seq, ranges));
+                result.Add(new Stage2Unmapped(seq, ranges, Rules.AttributeZap.Id));
             }
         }
 
@@ -432,7 +422,7 @@ public static class Engine
             var ranges = Invalidation.Unmap(s, Invalidation.GpaRangesOfGmem(s, g, c.Offset, c.Offset + c.Size));
             if (ranges.Count > 0)
             {
-                result.Add(new Stage2Unmapped(seq, ranges));
+                result.Add(new Stage2Unmapped(seq, ranges, Rules.GmemConvert.Id));
             }
         }
 

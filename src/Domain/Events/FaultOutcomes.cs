@@ -4,7 +4,7 @@ namespace Audit.Domain.Events;
 public static class FaultOutcomes
 {
     private static readonly string[] Names =
-        ["mapped", "relaxed", "young", "mmio_exit", "memory_fault_exit", "inject_iabt", "inject_dabt", "sigbus", "error", "skipped"];
+        ["mapped", "relaxed", "young", "mmio_exit", "memory_fault_exit", "inject_iabt", "inject_dabt", "sigbus", "error", "skipped", "kept"];
 
     public static string Name(FaultOutcome o) => Names[(int)o];
 }

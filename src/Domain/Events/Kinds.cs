@@ -68,4 +68,5 @@ public enum Stage2MemType { Normal, NormalNC, Device, WB, WC, WT, WP, UC }
 
 public enum SlotChange { Create, Delete, Move, FlagsOnly, Noop }
 
-public enum FaultOutcome { Mapped, Relaxed, Young, MmioExit, MemoryFaultExit, InjectIabt, InjectDabt, Sigbus, Error, Skipped }
+/// <summary>What a fault came to; <see cref="Kept"/>: the walker found the same leaf already there and changed nothing.</summary>
+public enum FaultOutcome { Mapped, Relaxed, Young, MmioExit, MemoryFaultExit, InjectIabt, InjectDabt, Sigbus, Error, Skipped, Kept }

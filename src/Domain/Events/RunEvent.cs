@@ -31,7 +31,7 @@ public abstract record DerivedEvent : RunEvent
 /// <summary>An event with its per-run sequence number and optional timestamp (ns since the epoch, or a monotonic clock's ns).</summary>
 public readonly record struct Recorded(long Seq, long? TsNs, RunEvent Event);
 
-public sealed record HostCaps(bool? Fwb = null, bool? CacheDic = null, bool? SelfSnoop = null, bool? Tdp = null, bool? TdpMmu = null)
+public sealed record HostCaps(bool? Fwb = null, bool? CacheDic = null, bool? SelfSnoop = null, bool? Tdp = null, bool? TdpMmu = null, bool? Pml = null)
 {
     public static HostCaps None { get; } = new();
 }
@@ -64,7 +64,11 @@ public sealed record VmaUnmapped(HvaRange Range) : InputEvent;
 
 public sealed record VmaProtectionChanged(HvaRange Range, Perms Prot, HostMemType? MemType) : InputEvent;
 
-public sealed record VmaAdvised(HvaRange Range, string Advice) : InputEvent;
+public sealed record VmaAdvised(HvaRange Range, string Advice) : InputEvent
+{
+    /// <summary>The advice as the model reads it, parsed once when the event is made.</summary>
+    public Advice Kind { get; } = Advices.Parse(Advice);
+}
 
 public sealed record VfioRegionAttributesSet(string Device, int Region, ulong Offset, ulong Length, string Attr) : InputEvent;
 
@@ -133,12 +137,14 @@ public sealed record FaultResolved(
     string Policy,
     ValueList<ExplanationStep> Explanation) : DerivedEvent;
 
-public sealed record Stage2Unmapped(long CauseSeq, ValueList<GpaRange> Ranges) : DerivedEvent;
+/// <summary>The engine unmapped these ranges because of the event at <paramref name="CauseSeq"/>, by the rule <paramref name="Rule"/> (null in runs stored before rules were carried).</summary>
+public sealed record Stage2Unmapped(long CauseSeq, ValueList<GpaRange> Ranges, string? Rule = null) : DerivedEvent;
 
 public sealed record DivergenceFound(long InputSeq, string Model, string Kernel) : DerivedEvent;
 
 /// <summary>Enabling dirty logging write-protected these mappings (and split them to 4 KiB when <paramref name="Split"/>).</summary>
-public sealed record Stage2WriteProtected(long CauseSeq, ValueList<GpaRange> Ranges, bool Split) : DerivedEvent;
+/// <param name="KeepsWrite">Intel PML: the 4K entries keep W (their dirty bits are cleared instead).</param>
+public sealed record Stage2WriteProtected(long CauseSeq, ValueList<GpaRange> Ranges, bool Split, string? Rule = null, bool KeepsWrite = false) : DerivedEvent;
 
 /// <summary>The model's verdict on a guest_memfd or memory-attribute ioctl (create, attributes, conversion).</summary>
 public sealed record IoctlDecided(

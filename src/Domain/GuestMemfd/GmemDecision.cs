@@ -16,39 +16,42 @@ internal static class GmemDecision
     {
         var why = new Why();
         var req = new Fact("request", $"fd {e.Fd} size {Fmt.Hex(e.Size)} flags {Fmt.Flags(e.Flags)}", seq);
-        var errno = 0;
-        var supported = s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : s.Kernel >= new KernelVersion(6, 8);
+        var errno = CreateErrno(s, e, why, req);
+        return new IoctlDecided(seq, CreateIoctl, errno, e.Result, s.Policy.Id, why.Build());
+    }
+
+    /// <summary>
+    /// kvm_gmem_create: x86 from 6.8 (flags must be 0 until 6.18), arm64 from 6.18. From 6.18
+    /// kvm_gmem_get_supported_flags offers MMAP to every VM and INIT_SHARED only to VMs without
+    /// private memory.
+    /// </summary>
+    private static int CreateErrno(RunState s, GuestMemfdCreated e, Why why, Fact req)
+    {
+        var flagsRule = s.Policy.Holds(Rules.GmemSupportedFlags) ? Rules.GmemSupportedFlags : Rules.GmemCreate;
+        var supported = s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : s.Policy.Holds(flagsRule);
         if (!supported)
         {
-            why.Add(Rules.GmemCreate, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", req, Facts.Kernel(s), Facts.Policy(s));
-            errno = Errno.ENOTTY;
+            why.Add(Rules.GmemCreate, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", req, Facts.Policy(s));
+            return Errno.ENOTTY;
         }
-        else
+
+        var allowed = flagsRule == Rules.GmemSupportedFlags
+            ? GuestMemfdFlags.MMAP | (s.HasPrivateMemory ? GuestMemfdFlags.None : GuestMemfdFlags.INIT_SHARED)
+            : GuestMemfdFlags.None;
+        if ((e.Flags & ~allowed) != 0)
         {
-            var allowed = GuestMemfdFlags.None;
-            if (s.Kernel >= new KernelVersion(6, 18) || s.Arch == Arch.Arm64)
-            {
-                // 6.18: MMAP and INIT_SHARED, only for VMs without private memory on x86.
-                allowed = s.Arch == Arch.X86_64 && s.HasPrivateMemory ? GuestMemfdFlags.None : GuestMemfdFlags.MMAP | GuestMemfdFlags.INIT_SHARED;
-            }
-
-            if ((e.Flags & ~allowed) != 0)
-            {
-                why.Add(Rules.GmemCreate, $"flags {Fmt.Flags(e.Flags & ~allowed)} not allowed for this VM and kernel (allowed: {Fmt.Flags(allowed)}): -EINVAL", req, Facts.Kernel(s), Facts.VmType(s));
-                errno = Errno.EINVAL;
-            }
-            else if (e.Size == 0 || (e.Size & (s.PageSize - 1)) != 0)
-            {
-                why.Add(Rules.GmemCreate, "size must be page aligned and above 0: -EINVAL", req);
-                errno = Errno.EINVAL;
-            }
-            else
-            {
-                why.Add(Rules.GmemCreate, $"creates guest_memfd fd {e.Fd} of {Fmt.Size(e.Size)}", req);
-            }
+            why.Add(flagsRule, $"flags {Fmt.Flags(e.Flags & ~allowed)} not allowed for this VM and kernel (allowed: {Fmt.Flags(allowed)}): -EINVAL", req, Facts.Policy(s), Facts.VmType(s));
+            return Errno.EINVAL;
         }
 
-        return new IoctlDecided(seq, CreateIoctl, errno, e.Result, s.Policy.Id, why.Build());
+        if (e.Size == 0 || (e.Size & (s.PageSize - 1)) != 0)
+        {
+            why.Add(flagsRule, "size must be page aligned and above 0: -EINVAL", req);
+            return Errno.EINVAL;
+        }
+
+        why.Add(flagsRule, $"creates guest_memfd fd {e.Fd} of {Fmt.Size(e.Size)}", req);
+        return 0;
     }
 
     public static IoctlDecided Attributes(RunState s, MemoryAttributesSet e, long seq, out bool noop)
@@ -57,9 +60,9 @@ internal static class GmemDecision
         var req = new Fact("request", $"gpa {e.Gpa} size {Fmt.Hex(e.Size)} -> {(e.Private ? "private" : "shared")}", seq);
         noop = false;
         int errno;
-        if (s.Kernel < new KernelVersion(6, 8) || s.Arch == Arch.Arm64)
+        if (!s.Policy.Holds(Rules.Attributes) || s.Arch == Arch.Arm64)
         {
-            why.Add(Rules.Attributes, "this kernel has no KVM_SET_MEMORY_ATTRIBUTES for the VM: -ENOTTY", req, Facts.Kernel(s));
+            why.Add(Rules.Attributes, "this kernel has no KVM_SET_MEMORY_ATTRIBUTES for the VM: -ENOTTY", req, Facts.Policy(s));
             errno = Errno.ENOTTY;
         }
         else if (e.Private && !s.HasPrivateMemory)

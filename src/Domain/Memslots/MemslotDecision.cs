@@ -29,7 +29,7 @@ internal static class MemslotDecision
         var valid = MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES | MemslotFlags.KVM_MEM_READONLY;
         var gmemOk = s.Arch == Arch.Arm64
             ? s.Policy.GmemAbort
-            : s.Kernel >= new KernelVersion(6, 8) && (s.HasPrivateMemory || s.Kernel >= new KernelVersion(6, 18));
+            : s.Policy.Holds(Rules.GmemBind) && (s.HasPrivateMemory || s.Policy.Holds(Rules.GmemSupportedFlags));
         if (gmemOk)
         {
             valid |= MemslotFlags.KVM_MEM_GUEST_MEMFD;
@@ -49,6 +49,13 @@ internal static class MemslotDecision
         if (gmem)
         {
             valid &= ~(MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES | MemslotFlags.KVM_MEM_READONLY);
+        }
+
+        // kvm_arch_has_readonly_mem: VMs with protected state (SEV-ES, SEV-SNP, TDX) cannot have read-only slots.
+        if (s.Policy.Holds(Rules.X86SlotReadonlyProtected) && s.VmType is VmType.Snp or VmType.Tdx && (e.Flags & MemslotFlags.KVM_MEM_READONLY) != 0)
+        {
+            why.Add(Rules.X86SlotReadonlyProtected, $"KVM_MEM_READONLY on a {s.VmType.ToString().ToUpperInvariant()} VM, whose state is protected: read-only memory cannot be emulated, -EINVAL", req, Facts.VmType(s), Facts.Policy(s));
+            return (SlotChange.Create, Errno.EINVAL);
         }
 
         if ((e.Flags & ~valid) != 0)
@@ -250,7 +257,7 @@ internal static class MemslotDecision
 
                 if (oldMteRule && (vma.Flags & VmaFlags.VM_SHARED) != 0)
                 {
-                    why.Add(Rules.Arm64SlotMte, "MTE is enabled and a VMA in the range is VM_SHARED (before 6.2): -EINVAL", [.. vmaFacts, mte, Facts.Policy(s)]);
+                    why.Add(Rules.Arm64SlotMteShared, "MTE is enabled and a VMA in the range is VM_SHARED (before 6.2): -EINVAL", [.. vmaFacts, mte, Facts.Policy(s)]);
                     return Errno.EINVAL;
                 }
             }

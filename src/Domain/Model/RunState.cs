@@ -188,7 +188,10 @@ public sealed class RunState
     /// <summary>hwpoisoned host ranges (MADV_HWPOISON) -> seq.</summary>
     public IntervalMap<long> Poisoned { get; } = new();
 
-    /// <summary>x86: private anonymous host pages a guest write fault made writable -> that fault's seq (until zapped or unmapped).</summary>
+    /// <summary>Host hva ranges whose transparent huge page a partial munmap, mprotect or madvise split -> that event's seq.</summary>
+    public IntervalMap<long> HostSplit { get; } = new();
+
+    /// <summary>Private host pages a guest write fault (or MADV_POPULATE_WRITE) made writable -> that fault's seq (until zapped or unmapped).</summary>
     public IntervalMap<long> HostWritten { get; } = new();
 
     public Dictionary<(int AsId, int Slot), MemslotState> Slots { get; } = [];
@@ -215,7 +218,8 @@ public sealed class RunState
 
     public Arch Arch => Host?.Arch ?? Policy.Arch;
 
-    public KernelVersion Kernel => KernelVersion.Parse(Host?.Kernel);
+    /// <summary>The release the policy models (not the recorded host's: a replay under another release decides as that release).</summary>
+    public KernelVersion Kernel => Policy.Kernel;
 
     public ulong PageSize => Host?.PageSize ?? 4096;
 
@@ -257,6 +261,7 @@ public sealed class RunState
         Copy(Vmas, c.Vmas);
         Copy(Poisoned, c.Poisoned);
         Copy(HostWritten, c.HostWritten);
+        Copy(HostSplit, c.HostSplit);
         Copy(PrivateAttr, c.PrivateAttr);
         Copy(SharedAttr, c.SharedAttr);
         Copy(Stage2, c.Stage2);

@@ -1,428 +1,462 @@
-using Audit.Domain.Addresses;
 using Audit.Domain.Events;
 using Audit.Domain.Model;
+using static Audit.Domain.Stage2.HostMapping;
+using Ctx = Audit.Domain.Stage2.Arm64FaultContext;
+using Step = Audit.Domain.Model.RuleStep<Audit.Domain.Stage2.Arm64FaultContext, Audit.Domain.Events.FaultResolved>;
 
 namespace Audit.Domain.Stage2;
 
 /// <summary>
-/// arm64 stage-2 faults: kvm_handle_guest_abort and user_mem_abort (arch/arm64/kvm/mmu.c),
-/// domain.md section 3, plus gmem_abort (section 5). Rules run in the kernel's order; the first
-/// that ends the decision wins, and every rule evaluated is recorded with the facts it read.
+/// arm64 stage-2 faults as data: kvm_handle_guest_abort, user_mem_abort and gmem_abort
+/// (arch/arm64/kvm/mmu.c), then the page-table walker (hyp/pgtable.c); domain.md sections 3 and 5.
+/// Each step is one rule in the kernel's order; the rules that hold in the policy's release run, and
+/// the first that returns a decision ends it. Every rule that ran is in the explanation.
 /// </summary>
 internal static class Arm64Fault
 {
-    private const string ReadNoW = "read fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault";
-    private const string ExecNoW = "exec fault on ordinary memory: mapped without W unless the host page was already writable-mapped (the trace does not say), so the first guest write takes a permission fault";
-    private const ulong P4K = 4096, P2M = 2UL << 20, P1G = 1UL << 30, P64K = 64UL << 10, P32M = 32UL << 20;
+    private const ulong P64K = 64UL << 10, P32M = 32UL << 20;
 
-    public static FaultResolved Decide(RunState s, GuestFaulted f, long seq)
+    public static readonly RuleChain<Ctx, FaultResolved> Chain = new(
+    [
+        new Step(Rules.Arm64S1ptwWrite, S1ptwIsWrite),
+        new Step(Rules.Arm64S1ptwPermission, S1ptwWriteOnPermission),
+        new Step(Rules.Arm64IpaRange, IpaRange),
+        new Step(Rules.Arm64NoMemslot, NoMemslot),
+        new Step(Rules.Arm64AccessFlag, AccessFlag),
+        new Step(Rules.Arm64GmemAbort, Arm64GmemAbort.Decide),
+        new Step(Rules.Arm64PermNotWriteExec, PermissionOnRead),
+        new Step(Rules.Arm64NoVma, VmaLookup),
+        new Step(Rules.Arm64MemslotIsLogging, MemslotIsLogging),
+        new Step(Rules.Arm64LoggingForcePte, LoggingForcePte),
+        new Step(Rules.Arm64PkvmPageSize, PkvmPageSize),
+        new Step(Rules.Arm64VmaShift, Arm64BlockSize.VmaShiftBefore514),
+        new Step(Rules.Arm64VmaPageShift, Arm64BlockSize.GetVmaPageShift),
+        new Step(Rules.Arm64HugeMapping, Arm64BlockSize.FaultSupportsStage2HugeMapping),
+        new Step(Rules.Arm64Hwpoison, Hwpoison),
+        new Step(Rules.Arm64PfnValid, Arm64Cacheable.PfnValid),
+        new Step(Rules.Arm64LinearMap, Arm64Cacheable.LinearMap),
+        new Step(Rules.Arm64ForceNonCacheable, Arm64Cacheable.ForceNonCacheable),
+        new Step(Rules.Arm64CacheablePfnmap, Arm64Cacheable.CacheablePfnmap),
+        new Step(Rules.Arm64HostWritable, HostWritable),
+        new Step(Rules.Arm64DirtyLogReadOnly, DirtyLogReadOnly),
+        new Step(Rules.Arm64ExecNonCacheable, ExecNonCacheable),
+        new Step(Rules.Arm64Thp, Arm64BlockSize.TransparentHugepageAdjust),
+        new Step(Rules.Arm64MteSharedAtFault, MteBefore62),
+        new Step(Rules.Arm64Mte, Mte),
+        new Step(Rules.Arm64AllowAnyUncached, AllowAnyUncached),
+        new Step(Rules.Arm64Prot, Prot),
+        new Step(Rules.Arm64RelaxPerms, RelaxPerms),
+        new Step(Rules.Arm64SameLeafStands, SameLeaf),
+        new Step(Rules.Arm64BreakBlock, BreakBlock),
+        new Step(Rules.Arm64Map, Map),
+    ]);
+
+    /// <summary>The FaultResolved first, then anything the walk also changed (the rest of a block it broke).</summary>
+    public static IReadOnlyList<DerivedEvent> Decide(RunState s, GuestFaulted f, long seq)
     {
-        var why = new Why();
-        var fault = Facts.Fault(f, seq);
-        var write = f.Access == Access.Write;
-        var exec = f.Access == Access.Exec;
+        var c = new Ctx(s, f, seq);
+        var resolved = Chain.Decide(s.Policy, c);
+        return c.Extra.Count == 0 ? [resolved] : [resolved, .. c.Extra];
+    }
 
-        // 0. IPA beyond what the VM (or the host's PARange) can address.
-        var ipaBits = s.Vm?.IpaBits ?? 40;
+    // Before 6.2 kvm_is_write_fault called every stage-1 page-table walk a write.
+    private static FaultResolved? S1ptwIsWrite(Ctx c)
+    {
+        if (c.F.S1ptw)
+        {
+            c.Write = true;
+            c.Why.Add(Rules.Arm64S1ptwWrite, "a fault on a stage-1 page-table walk counts as a write (before 6.2)", c.Fault, Facts.Policy(c.S));
+        }
+
+        return null;
+    }
+
+    // From 6.2 (the S1PTW fix for read-only memslots) it is a write only when it is a permission fault.
+    private static FaultResolved? S1ptwWriteOnPermission(Ctx c)
+    {
+        if (c.F.S1ptw)
+        {
+            c.Write = c.IsPermission;
+            c.Why.Add(Rules.Arm64S1ptwPermission, c.Write
+                ? "a permission fault on a stage-1 page-table walk: a write (the walker sets the access flag)"
+                : "a translation fault on a stage-1 page-table walk: a read, so a read-only memslot maps it read-only", c.Fault, Facts.Policy(c.S));
+        }
+
+        return null;
+    }
+
+    // The IPA range is checked on translation faults only.
+    private static FaultResolved? IpaRange(Ctx c)
+    {
+        if (c.F.Kind != FaultKind.Translation)
+        {
+            return null;
+        }
+
+        var ipaBits = c.S.Vm?.IpaBits ?? 40;
         var paRange = Math.Max(48, ipaBits);
-        if (paRange < 64 && f.Gpa.Value >= 1UL << paRange)
+        var outcome = c.Exec ? FaultOutcome.InjectIabt : FaultOutcome.InjectDabt;
+        if (paRange < 64 && c.F.Gpa.Value >= 1UL << paRange)
         {
-            why.Add(Rules.Arm64IpaRange, $"IPA {f.Gpa} is beyond the host's {paRange}-bit PARange: an address size fault is injected", fault);
-            return Done(s, seq, exec ? FaultOutcome.InjectIabt : FaultOutcome.InjectDabt, 0, null, why);
+            c.Why.Add(Rules.Arm64IpaRange, $"IPA {c.F.Gpa} is beyond the host's {paRange}-bit PARange: an address size fault is injected", c.Fault);
+            return c.Done(outcome);
         }
 
-        if (ipaBits < 64 && f.Gpa.Value >= 1UL << ipaBits)
+        if (ipaBits < 64 && c.F.Gpa.Value >= 1UL << ipaBits)
         {
-            why.Add(Rules.Arm64IpaRange, $"IPA {f.Gpa} is beyond the VM's {ipaBits}-bit IPA space: an external abort is injected", fault, new Fact("vm.ipaBits", ipaBits.ToString(System.Globalization.CultureInfo.InvariantCulture), s.VmSeq));
-            return Done(s, seq, exec ? FaultOutcome.InjectIabt : FaultOutcome.InjectDabt, 0, null, why);
+            c.Why.Add(Rules.Arm64IpaRange, $"IPA {c.F.Gpa} is beyond the VM's {ipaBits}-bit IPA space: an external abort is injected", c.Fault, new Fact("vm.ipaBits", ipaBits.ToString(System.Globalization.CultureInfo.InvariantCulture), c.S.VmSeq));
+            return c.Done(outcome);
         }
 
-        // 1. No memslot, or a write to a read-only one: io_mem_abort territory.
-        var slot = s.SlotAt(f.Gpa);
-        if (slot is null || (write && slot.ReadOnly))
+        return null;
+    }
+
+    // No memslot, or a write to a read-only one: io_mem_abort territory.
+    private static FaultResolved? NoMemslot(Ctx c)
+    {
+        var slot = c.S.SlotAt(c.F.Gpa);
+        if (slot is not null && !(c.Write && slot.ReadOnly))
         {
-            var where = slot is null ? "no memslot covers it" : "the memslot is KVM_MEM_READONLY";
-            Fact[] facts = slot is null ? [fault] : [fault, Facts.Slot(slot), Facts.SlotFlags(slot)];
-            if (exec)
-            {
-                why.Add(Rules.Arm64NoMemslot, $"instruction fetch and {where}: an instruction abort is injected", facts);
-                return Done(s, seq, FaultOutcome.InjectIabt, 0, null, why);
-            }
-
-            if (f.S1ptw)
-            {
-                why.Add(Rules.Arm64NoMemslot, $"stage-1 page-table walk and {where}: a data abort is injected", facts);
-                return Done(s, seq, FaultOutcome.InjectDabt, 0, null, why);
-            }
-
-            if (f.Cm && slot is null)
-            {
-                why.Add(Rules.Arm64NoMemslot, "cache maintenance outside any memslot: the instruction is skipped", facts);
-                return Done(s, seq, FaultOutcome.Skipped, 0, null, why);
-            }
-
-            why.Add(Rules.Arm64NoMemslot, $"{where}: the access exits to the VMM as MMIO (KVM_EXIT_MMIO)", facts);
-            return Done(s, seq, FaultOutcome.MmioExit, 0, null, why);
+            c.Slot = slot;
+            return null;
         }
 
-        var slotFact = Facts.Slot(slot);
-
-        // 2. Access flag: only mark young.
-        if (f.Kind == FaultKind.AccessFlag)
+        var where = slot is null ? "no memslot covers it" : "the memslot is KVM_MEM_READONLY";
+        Fact[] facts = slot is null ? [c.Fault] : [c.Fault, Facts.Slot(slot), Facts.SlotFlags(slot)];
+        // The instruction-abort test comes before the S1PTW one: a walk for a fetch injects an instruction abort.
+        if (c.F.Access == Access.Exec)
         {
-            var existing = s.Stage2.TryFind(f.Gpa.Value, out var e) ? e : default;
-            why.Add(Rules.Arm64AccessFlag, "access-flag fault: the entry is marked young, its attributes do not change", fault, slotFact);
-            Mapping? m = existing.Value is { } v ? new Mapping(f.Gpa.AlignDown(v.Granule), v.Granule, v.MemType, null, v.Perms) : null;
-            return Done(s, seq, FaultOutcome.Young, 0, m, why);
+            c.Why.Add(Rules.Arm64NoMemslot, $"instruction fetch and {where}: an instruction abort is injected", facts);
+            return c.Done(FaultOutcome.InjectIabt);
         }
 
-        // 3. (6.18+) guest_memfd-backed memslot.
-        if (s.Policy.GmemAbort && slot.HasGmem)
+        if (c.F.S1ptw)
         {
-            return GmemAbort(s, f, seq, slot, why, fault);
+            c.Why.Add(Rules.Arm64NoMemslot, $"stage-1 page-table walk and {where}: a data abort is injected", facts);
+            return c.Done(FaultOutcome.InjectDabt);
         }
 
-        // 4. A permission fault that is neither a write nor an exec cannot happen.
-        if (f.Kind == FaultKind.Permission && !write && !exec)
+        if (c.F.Cm && slot is null)
         {
-            why.Add(Rules.Arm64PermNotWriteExec, "permission fault on a read: unexpected, the vCPU gets -EFAULT", fault);
-            return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
+            c.Why.Add(Rules.Arm64NoMemslot, "cache maintenance outside any memslot: the instruction is skipped", facts);
+            return c.Done(FaultOutcome.Skipped);
         }
 
-        // 5. The VMA behind the hva.
-        var hva = slot.HvaOf(f.Gpa);
-        var vma = s.VmaAt(hva);
-        if (vma is null)
+        c.Why.Add(Rules.Arm64NoMemslot, $"{where}: the access exits to the VMM as MMIO (KVM_EXIT_MMIO)", facts);
+        return c.Done(FaultOutcome.MmioExit);
+    }
+
+    private static FaultResolved? AccessFlag(Ctx c)
+    {
+        if (c.F.Kind != FaultKind.AccessFlag)
         {
-            why.Add(Rules.Arm64NoVma, $"no VMA at hva {hva}: -EFAULT", fault, slotFact, new Fact("hva", hva.ToString(), slot.Seq));
-            return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
+            return null;
         }
 
-        var vmaFact = Facts.Vma(vma);
+        c.Why.Add(Rules.Arm64AccessFlag, "access-flag fault: the entry is marked young, its attributes do not change", c.Fault, c.SlotFact);
+        Mapping? m = c.S.Stage2.TryFind(c.F.Gpa.Value, out var e)
+            ? new Mapping(c.F.Gpa.AlignDown(e.Value.Granule), e.Value.Granule, e.Value.MemType, null, e.Value.Perms)
+            : null;
+        return c.Done(FaultOutcome.Young, 0, m);
+    }
 
-        // 6. Block size.
-        var (size, forcePte) = BlockSize(s, slot, vma, hva, why, vmaFact);
-
-        // 7. hwpoison.
-        if (s.Poisoned.TryFind(hva.Value, out var poison))
+    // A permission fault that is neither a write nor an exec cannot happen.
+    private static FaultResolved? PermissionOnRead(Ctx c)
+    {
+        if (!c.IsPermission || c.Write || c.Exec)
         {
-            why.Add(Rules.Arm64Hwpoison, $"the host page at {hva} is hardware-poisoned: SIGBUS to the VMM", fault, new Fact("madvise", "MADV_HWPOISON", poison.Value));
-            return Done(s, seq, FaultOutcome.Sigbus, 0, null, why);
+            return null;
         }
 
-        // 8. Cacheability.
-        var (forceNc, refuse) = Cacheability(s, vma, why, vmaFact);
-        if (refuse)
+        c.Why.Add(Rules.Arm64PermNotWriteExec, "permission fault on a read: unexpected, the vCPU gets -EFAULT", c.Fault);
+        return c.Done(FaultOutcome.Error, Errno.EFAULT);
+    }
+
+    private static FaultResolved? VmaLookup(Ctx c)
+    {
+        c.Hva = c.Slot.HvaOf(c.F.Gpa);
+        if (c.S.VmaAt(c.Hva) is { } vma)
         {
-            return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
+            c.Vma = vma;
+            return null;
         }
 
-        var allowAnyUc = (vma.Flags & VmaFlags.VM_ALLOW_ANY_UNCACHED) != 0 && s.Policy.Cacheability >= Arm64Cacheability.AllowAnyUncached;
+        c.Why.Add(Rules.Arm64NoVma, $"no VMA at hva {c.Hva}: -EFAULT", c.Fault, c.SlotFact, new Fact("hva", c.Hva.ToString(), c.Slot.Seq));
+        return c.Done(FaultOutcome.Error, Errno.EFAULT);
+    }
 
-        // THP promotion happens at map time, for 4 KiB faults that are not forced.
-        if (size == P4K && !forcePte && !forceNc && vma.Backing.Thp == true)
+    // A read-only memslot never logs, whatever its flags say.
+    private static FaultResolved? MemslotIsLogging(Ctx c)
+    {
+        c.Logging = c.Slot.LogDirty && !c.Slot.ReadOnly;
+        if (c.Slot.LogDirty && c.Slot.ReadOnly)
         {
-            if (SupportsHuge(slot, hva, P2M))
-            {
-                why.Add(Rules.Arm64Thp, "the host backs this page with a transparent huge page: promoted to a 2M block", vmaFact, new Fact("vma.backing.thp", "true", vma.Seq));
-                size = P2M;
-            }
-            else
-            {
-                why.Add(Rules.Arm64Thp, "transparent huge page, but the memslot cannot hold a 2M block here: stays 4K", vmaFact, slotFact);
-            }
+            c.Why.Add(Rules.Arm64MemslotIsLogging, "KVM_MEM_LOG_DIRTY_PAGES on a KVM_MEM_READONLY slot: a read-only slot is never logging, so it keeps its blocks", Facts.SlotFlags(c.Slot));
         }
 
-        // 12 (first half). Host pte writability.
+        return null;
+    }
+
+    private static FaultResolved? LoggingForcePte(Ctx c)
+    {
+        if (c.Logging)
+        {
+            c.Size = P4K;
+            c.ForcePte = true;
+            c.Why.Add(Rules.Arm64LoggingForcePte, "dirty logging is on: 4K pages only (force_pte)", Facts.SlotFlags(c.Slot));
+        }
+
+        return null;
+    }
+
+    private static FaultResolved? PkvmPageSize(Ctx c)
+    {
+        if (!c.ForcePte && c.S.VmType == VmType.Protected)
+        {
+            c.Size = P4K;
+            c.ForcePte = true;
+            c.Why.Add(Rules.Arm64PkvmPageSize, "protected VM (pKVM) before 6.16: 4K pages only (force_pte)", Facts.VmType(c.S), Facts.Policy(c.S));
+        }
+
+        return null;
+    }
+
+    private static FaultResolved? Hwpoison(Ctx c)
+    {
+        if (!c.S.Poisoned.TryFind(c.Hva.Value, out var poison))
+        {
+            return null;
+        }
+
+        c.Why.Add(Rules.Arm64Hwpoison, $"the host page at {c.Hva} is hardware-poisoned: SIGBUS to the VMM", c.Fault, new Fact("madvise", "MADV_HWPOISON", poison.Value));
+        return c.Done(FaultOutcome.Sigbus);
+    }
+
+    // A write pins the page writable (the VMA must allow it); a read gets W when the host pte already is writable.
+    private static FaultResolved? HostWritable(Ctx c)
+    {
+        var vma = c.Vma;
         var pfnmap = vma.IsPfnOrMixedMap;
-        bool writable;
-        if (write)
+        if (c.Write)
         {
             var vmaWritable = (vma.Prot & Perms.W) != 0 && (!pfnmap || (vma.Flags & VmaFlags.VM_SHARED) != 0);
             if (!vmaWritable)
             {
-                why.Add(Rules.Arm64HostWritable, pfnmap && (vma.Prot & Perms.W) != 0
+                c.Why.Add(Rules.Arm64HostWritable, pfnmap && (vma.Prot & Perms.W) != 0
                     ? "write fault on a MAP_PRIVATE PFNMAP: its ptes are read-only, the pfn lookup fails with -EFAULT"
-                    : "write fault on a VMA without write permission: -EFAULT", fault, vmaFact, Facts.VmaProt(vma), Facts.VmaFlags(vma));
-                return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
+                    : "write fault on a VMA without write permission: -EFAULT", c.Fault, c.VmaFact, Facts.VmaProt(vma), Facts.VmaFlags(vma));
+                return c.Done(FaultOutcome.Error, Errno.EFAULT);
             }
 
-            writable = true;
-            why.Add(Rules.Arm64HostWritable, "write fault: the host page is pinned writable", fault, Facts.VmaProt(vma));
-        }
-        else if (pfnmap)
-        {
-            writable = (vma.Prot & Perms.W) != 0 && (vma.Flags & VmaFlags.VM_SHARED) != 0;
-            why.Add(Rules.Arm64HostWritable, writable
-                ? "PFNMAP/MIXEDMAP: a shared writable mapping has writable ptes"
-                : "PFNMAP/MIXEDMAP without a shared writable mapping: read-only ptes", Facts.VmaProt(vma), Facts.VmaFlags(vma));
+            c.Writable = true;
+            c.Why.Add(Rules.Arm64HostWritable, "write fault: the host page is pinned writable", c.Fault, Facts.VmaProt(vma));
         }
         else
         {
-            writable = false;
-            why.Add(Rules.Arm64HostWritable, exec ? ExecNoW : ReadNoW, fault);
+            c.Writable = ReadGetsWritable(c.S, vma, c.Hva, out var why, out var fact);
+            c.Why.Add(Rules.Arm64HostWritable, $"{(c.Exec ? "exec" : "read")} fault: {why}", c.Fault, fact);
         }
 
-        if (slot.ReadOnly)
+        if (c.Slot.ReadOnly)
         {
-            writable = false;
+            c.Writable = false;
         }
 
-        // 9. Dirty logging maps read faults read-only.
-        if (slot.LogDirty && !write)
-        {
-            var exempt = s.Policy.DirtyLogExemptsDevice && pfnmap && !vma.LinearMap;
-            if (!exempt)
-            {
-                writable = false;
-                why.Add(Rules.Arm64DirtyLogReadOnly, "dirty logging is on and this is not a write: mapped read-only so the first write is logged", Facts.SlotFlags(slot));
-            }
-            else
-            {
-                why.Add(Rules.Arm64DirtyLogReadOnly, "dirty logging is on, but device PFNMAP/MIXEDMAP memory is not logged (6.17+): writability kept", Facts.SlotFlags(slot), Facts.VmaFlags(vma));
-            }
-        }
-
-        // 10. No execution from non-cacheable memory.
-        if (exec && forceNc)
-        {
-            why.Add(Rules.Arm64ExecNonCacheable, "instruction fetch from memory forced non-cacheable: -ENOEXEC, an instruction abort is injected", fault, Facts.VmaFlags(vma), Facts.VmaMemType(vma));
-            return Done(s, seq, FaultOutcome.InjectIabt, Errno.ENOEXEC, null, why);
-        }
-
-        // 11. MTE.
-        if (s.MteEnabled && !forceNc && f.Kind != FaultKind.Permission)
-        {
-            var mteFact = new Fact("vm.cap", "KVM_CAP_ARM_MTE", s.MteSeq);
-            if ((vma.Flags & VmaFlags.VM_MTE_ALLOWED) == 0)
-            {
-                why.Add(Rules.Arm64Mte, "MTE is enabled for the VM and the VMA lacks VM_MTE_ALLOWED: -EFAULT", mteFact, Facts.VmaFlags(vma));
-                return Done(s, seq, FaultOutcome.Error, Errno.EFAULT, null, why);
-            }
-
-            why.Add(Rules.Arm64Mte, "MTE is enabled: the page's tags are sanitised before mapping", mteFact, Facts.VmaFlags(vma));
-        }
-
-        // 12. Permissions and memory type.
-        var perms = Perms.R | (writable ? Perms.W : 0) | (exec ? Perms.X : 0);
-        var dic = s.Host?.Caps.CacheDic == true;
-        Stage2MemType memType;
-        if (forceNc)
-        {
-            memType = allowAnyUc ? Stage2MemType.NormalNC : Stage2MemType.Device;
-            why.Add(Rules.Arm64Prot, Fmt.Cached("prot.noncacheable", (allowAnyUc, perms), static k => k.allowAnyUc
-                ? $"forced non-cacheable in a VM_ALLOW_ANY_UNCACHED VMA: Normal-NC, {Fmt.Perms(k.perms)}"
-                : $"forced non-cacheable: Device-nGnRE, {Fmt.Perms(k.perms)}"), Facts.VmaFlags(vma), Facts.Policy(s));
-        }
-        else
-        {
-            memType = Stage2MemType.Normal;
-            if (dic)
-            {
-                perms |= Perms.X;
-            }
-
-            var fwb = s.Host?.Caps.Fwb == true;
-            why.Add(Rules.Arm64Prot, Fmt.Cached("prot.normal", (fwb, dic, perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.perms)}"),
-                s.FwbFact, s.DicFact);
-        }
-
-        // 13. A permission fault on a mapping of the same size only relaxes it.
-        var ipa = f.Gpa.AlignDown(size);
-        if (f.Kind == FaultKind.Permission && s.Stage2.TryFind(f.Gpa.Value, out var cur))
-        {
-            var granule = f.Granule ?? cur.Value.Granule;
-            if (granule == size)
-            {
-                var relaxed = cur.Value.Perms | perms;
-                why.Add(Rules.Arm64RelaxPerms, $"permission fault on a {Fmt.Size(granule)} entry of the same size: permissions relaxed to {Fmt.Perms(relaxed)}, attributes kept",
-                    fault, new Fact("stage2.entry", $"{cur.Value.MemType} {Fmt.Size(cur.Value.Granule)} {Fmt.Perms(cur.Value.Perms)}", cur.Value.DecidedSeq));
-                return Done(s, seq, FaultOutcome.Relaxed, 0, new Mapping(f.Gpa.AlignDown(granule), granule, cur.Value.MemType, null, relaxed), why);
-            }
-        }
-
-        var mapping = new Mapping(ipa, size, memType, null, perms);
-        why.Add(Rules.Arm64Map, Fmt.Cached("map", (memType, size, perms), static k => $"maps {Fmt.Shape(k.memType, k.size, null, k.perms)}"), slotFact, vmaFact);
-        return Done(s, seq, FaultOutcome.Mapped, 0, mapping, why);
+        return null;
     }
 
-    /// <summary>get_vma_page_shift, then fault_supports_stage2_huge_mapping per size (the kernel's switch with fall-through).</summary>
-    private static (ulong Size, bool ForcePte) BlockSize(RunState s, MemslotState slot, VmaState vma, Hva hva, Why why, Fact vmaFact)
+    // Logging maps read faults read-only, except device memory: kvm_is_device_pfn before 6.17, a
+    // PFNMAP/MIXEDMAP pfn outside the linear map from 6.17.
+    private static FaultResolved? DirtyLogReadOnly(Ctx c)
     {
-        if (slot.LogDirty || s.VmType == VmType.Protected)
+        if (!c.Logging || c.Write)
         {
-            why.Add(Rules.Arm64LoggingForcePte, slot.LogDirty ? "dirty logging is on: 4K pages only (force_pte)" : "protected VM (pKVM): 4K pages only (force_pte)", Facts.SlotFlags(slot), Facts.VmType(s));
-            return (P4K, true);
+            return null;
         }
 
-        ulong shiftSize;
-        var pfnmap = (vma.Flags & VmaFlags.VM_PFNMAP) != 0;
-        var hugetlb = (vma.Flags & VmaFlags.VM_HUGETLB) != 0 || vma.Backing.Kind == BackingKind.Hugetlb;
-        if (hugetlb && !pfnmap)
+        var exempt = c.S.Policy.Holds(Rules.Arm64ForceNonCacheable) ? c.Vma.IsPfnOrMixedMap && !c.Vma.LinearMap : c.Device;
+        if (exempt)
         {
-            shiftSize = vma.Backing.HostPageSize is { } hps and > P4K ? hps : P2M;
-            why.Add(Rules.Arm64VmaPageShift, Fmt.Cached("shift.hugetlb", shiftSize, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block"), vmaFact, new Fact("vma.backing.hostPageSize", Fmt.Size(shiftSize), vma.Seq));
-        }
-        else if (!pfnmap)
-        {
-            shiftSize = P4K;
-            why.Add(Rules.Arm64VmaPageShift, "not VM_PFNMAP and not hugetlb: PAGE_SIZE", Facts.VmaFlags(vma));
-        }
-        else if (!s.Policy.PfnmapBlocks)
-        {
-            shiftSize = P4K;
-            why.Add(Rules.Arm64VmaPageShift, "VM_PFNMAP before 5.14: always 4K", Facts.VmaFlags(vma), Facts.Policy(s));
-        }
-        else
-        {
-            // The kernel's "pa" is vm_pgoff << PAGE_SHIFT plus the offset into the VMA.
-            var pa = (vma.PgOff << 12) + (hva.Value - vma.Start);
-            shiftSize = P4K;
-            foreach (var size in new[] { P1G, P2M })
-            {
-                var congruent = (hva.Value & (size - 1)) == (pa & (size - 1));
-                var inside = (hva.Value & ~(size - 1)) >= vma.Start && AlignUp(hva.Value, size) <= vma.End;
-                if (congruent && inside)
-                {
-                    shiftSize = size;
-                    break;
-                }
-            }
-
-            why.Add(Rules.Arm64VmaPageShift, shiftSize == P4K
-                ? "VM_PFNMAP whose hva and pa are not congruent at 2M (or the block leaves the VMA): 4K"
-                : Fmt.Cached("shift.pfnmap", shiftSize, static k => $"VM_PFNMAP with hva and pa congruent modulo {Fmt.Size(k)} and the block inside the VMA: {Fmt.Size(k)}"),
-                Facts.VmaFlags(vma), new Fact("vma.pgoff", Fmt.Hex(vma.PgOff), vma.Seq), new Fact("hva", hva.ToString(), slot.Seq));
+            c.Why.Add(Rules.Arm64DirtyLogReadOnly, "dirty logging is on, but device memory is not write-protected for logging: writability kept", Facts.SlotFlags(c.Slot), Facts.VmaFlags(c.Vma), Facts.LinearMap(c.Vma));
+            return null;
         }
 
-        // The kernel's switch: PUD -> PMD -> PAGE with fall-through when the memslot cannot hold the block.
-        var slotFact = Facts.Slot(slot);
-        if (shiftSize >= P1G)
-        {
-            if (shiftSize == P1G && SupportsHuge(slot, hva, P1G))
-            {
-                why.Add(Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 1G and the block lies inside it: 1G", slotFact);
-                return (P1G, false);
-            }
-
-            why.Add(Rules.Arm64HugeMapping, "the memslot cannot hold a 1G block here: try 2M", slotFact);
-            shiftSize = P2M;
-        }
-
-        if (shiftSize == P32M)
-        {
-            why.Add(Rules.Arm64HugeMapping, "contiguous-PMD hugetlb (32M): mapped with 2M blocks", vmaFact);
-            shiftSize = P2M;
-        }
-
-        if (shiftSize == P2M)
-        {
-            if (SupportsHuge(slot, hva, P2M))
-            {
-                why.Add(Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 2M and the block lies inside it: 2M", slotFact);
-                return (P2M, false);
-            }
-
-            why.Add(Rules.Arm64HugeMapping, "the memslot cannot hold a 2M block here: 4K, forced (no later THP upgrade)", slotFact);
-            return (P4K, true);
-        }
-
-        if (shiftSize == P64K)
-        {
-            why.Add(Rules.Arm64HugeMapping, "contiguous-PTE hugetlb (64K): mapped with 4K pages, forced", vmaFact);
-            return (P4K, true);
-        }
-
-        return (P4K, false);
+        c.Writable = false;
+        c.Why.Add(Rules.Arm64DirtyLogReadOnly, "dirty logging is on and this is not a write: mapped read-only so the first write is logged", Facts.SlotFlags(c.Slot));
+        return null;
     }
 
-    /// <summary>fault_supports_stage2_huge_mapping: gpa and hva congruent modulo size, block inside the memslot.</summary>
-    internal static bool SupportsHuge(MemslotState slot, Hva hva, ulong size)
+    private static FaultResolved? ExecNonCacheable(Ctx c)
     {
-        var uaddrStart = slot.Hva.Value;
-        var uaddrEnd = uaddrStart + slot.Size;
-        if ((slot.Gpa.Value & (size - 1)) != (uaddrStart & (size - 1)))
+        if (!c.Exec || !c.Device)
         {
-            return false;
+            return null;
         }
 
-        return hva.Value >= AlignUp(uaddrStart, size) && hva.Value < (uaddrEnd & ~(size - 1));
+        c.Why.Add(Rules.Arm64ExecNonCacheable, "instruction fetch from device (non-cacheable) memory: -ENOEXEC, an instruction abort is injected", c.Fault, Facts.VmaFlags(c.Vma), Facts.VmaMemType(c.Vma));
+        return c.Done(FaultOutcome.InjectIabt, Errno.ENOEXEC);
     }
 
-    /// <summary>Rule 8: which policy decides cacheability, and whether the fault is refused.</summary>
-    private static (bool ForceNc, bool Refuse) Cacheability(RunState s, VmaState vma, Why why, Fact vmaFact)
+    // 5.14 - 6.1: a VM_SHARED VMA (mapped after the memslot check) is refused; otherwise sanitise_mte_tags,
+    // which refuses a pfn that cannot hold tags (no online struct page). Private VMAs need no VM_MTE_ALLOWED.
+    private static FaultResolved? MteBefore62(Ctx c)
     {
-        switch (s.Policy.Cacheability)
+        if (!c.S.MteEnabled || c.Device || c.IsPermission)
         {
-            case Arm64Cacheability.PfnValid:
-                if (!vma.StructPage)
-                {
-                    why.Add(Rules.Arm64PfnValid, "the pfn has no struct page (!pfn_valid): device memory, forced non-cacheable", Facts.StructPage(vma), Facts.Policy(s));
-                    return (true, false);
-                }
-
-                why.Add(Rules.Arm64PfnValid, "the pfn has a struct page (pfn_valid): cacheable", Facts.StructPage(vma), Facts.Policy(s));
-                return (false, false);
-
-            case Arm64Cacheability.LinearMap:
-            case Arm64Cacheability.AllowAnyUncached:
-                if (!vma.LinearMap)
-                {
-                    why.Add(Rules.Arm64LinearMap, "the pfn is outside the kernel linear map (!pfn_is_map_memory): device memory, forced non-cacheable; the VMA's pgprot is not consulted", Facts.LinearMap(vma), Facts.VmaMemType(vma), Facts.Policy(s));
-                    return (true, false);
-                }
-
-                why.Add(Rules.Arm64LinearMap, "the pfn is in the kernel linear map: cacheable", Facts.LinearMap(vma), Facts.Policy(s));
-                return (false, false);
-
-            default:
-                if (!vma.IsPfnOrMixedMap || vma.LinearMap)
-                {
-                    why.Add(Rules.Arm64ForceNonCacheable, vma.IsPfnOrMixedMap
-                        ? "PFNMAP/MIXEDMAP whose pfn is in the linear map: cacheable"
-                        : "not a PFNMAP/MIXEDMAP VMA: assumed cacheable", Facts.VmaFlags(vma), Facts.LinearMap(vma), Facts.Policy(s));
-                    return (false, false);
-                }
-
-                if (!vma.Cacheable)
-                {
-                    why.Add(Rules.Arm64ForceNonCacheable, $"VM_PFNMAP VMA outside the linear map with a non-cacheable pgprot: forced non-cacheable",
-                        Facts.VmaFlags(vma), Facts.VmaMemType(vma), Facts.LinearMap(vma));
-                    return (true, false);
-                }
-
-                var fwb = s.Host?.Caps.Fwb == true;
-                var dic = s.Host?.Caps.CacheDic == true;
-                if (fwb && dic)
-                {
-                    why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, and the host has FWB and DIC: mapped cacheable", Facts.VmaFlags(vma), Facts.VmaMemType(vma), s.FwbFact, s.DicFact);
-                    return (false, false);
-                }
-
-                why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, but the host lacks FWB or DIC: the fault fails with -EFAULT", Facts.VmaFlags(vma), Facts.VmaMemType(vma), s.FwbFact, s.DicFact);
-                return (false, true);
+            return null;
         }
+
+        var mteFact = new Fact("vm.cap", "KVM_CAP_ARM_MTE", c.S.MteSeq);
+        if ((c.Vma.Flags & VmaFlags.VM_SHARED) != 0)
+        {
+            c.Why.Add(Rules.Arm64MteSharedAtFault, "MTE is enabled and the VMA is VM_SHARED (before 6.2): -EFAULT", mteFact, Facts.VmaFlags(c.Vma));
+            return c.Done(FaultOutcome.Error, Errno.EFAULT);
+        }
+
+        if (!c.Vma.StructPage)
+        {
+            c.Why.Add(Rules.Arm64MteSharedAtFault, "MTE is enabled and the pfn has no online struct page to hold tags: -EFAULT", mteFact, Facts.StructPage(c.Vma));
+            return c.Done(FaultOutcome.Error, Errno.EFAULT);
+        }
+
+        c.Why.Add(Rules.Arm64MteSharedAtFault, "MTE is enabled: the page's tags are sanitised before mapping", mteFact, Facts.VmaFlags(c.Vma));
+        return null;
     }
 
-    private static FaultResolved GmemAbort(RunState s, GuestFaulted f, long seq, MemslotState slot, Why why, Fact fault)
+    // 6.2+: a VMA without VM_MTE_ALLOWED cannot be mapped into an MTE VM.
+    private static FaultResolved? Mte(Ctx c)
     {
-        var offset = slot.GuestMemfdOffset + (f.Gpa.AlignDown(4096).Value - slot.Gpa.Value);
-        if (slot.GuestMemfd is not { } fd || !s.Gmem.TryGetValue(fd, out var g) || g.ClosedSeq is not null || g.Holes.TryFind(offset, out _))
+        if (!c.S.MteEnabled || c.Device || c.IsPermission)
         {
-            var closed = slot.GuestMemfd is { } f2 && s.Gmem.TryGetValue(f2, out var g2) ? (g2.ClosedSeq ?? (g2.Holes.TryFind(offset, out var h) ? h.Value : g2.Seq)) : slot.Seq;
-            why.Add(Rules.Arm64GmemAbort, "guest_memfd-backed memslot, but the guest_memfd page is gone (file closed or hole punched): KVM_EXIT_MEMORY_FAULT", fault, Facts.Slot(slot), new Fact("guest_memfd", $"fd {slot.GuestMemfd}", closed));
-            return Done(s, seq, FaultOutcome.MemoryFaultExit, Errno.EFAULT, null, why);
+            return null;
         }
 
-        var dic = s.Host?.Caps.CacheDic == true;
-        var perms = Perms.R | (slot.ReadOnly ? 0 : Perms.W) | (f.Access == Access.Exec || dic ? Perms.X : 0);
-        var m = new Mapping(f.Gpa.AlignDown(4096), 4096, Stage2MemType.Normal, null, perms);
-        why.Add(Rules.Arm64GmemAbort, $"guest_memfd-backed memslot (gmem_abort): always Normal, page size: {Fmt.Mapping(m)}", fault, Facts.Slot(slot), new Fact("guest_memfd", $"fd {fd} size {Fmt.Hex(g.Size)} flags {Fmt.Flags(g.Flags)}", g.Seq), s.DicFact);
-        return Done(s, seq, FaultOutcome.Mapped, 0, m, why);
+        var mteFact = new Fact("vm.cap", "KVM_CAP_ARM_MTE", c.S.MteSeq);
+        if ((c.Vma.Flags & VmaFlags.VM_MTE_ALLOWED) == 0)
+        {
+            c.Why.Add(Rules.Arm64Mte, "MTE is enabled for the VM and the VMA lacks VM_MTE_ALLOWED: -EFAULT", mteFact, Facts.VmaFlags(c.Vma));
+            return c.Done(FaultOutcome.Error, Errno.EFAULT);
+        }
+
+        c.Why.Add(Rules.Arm64Mte, "MTE is enabled: the page's tags are sanitised before mapping", mteFact, Facts.VmaFlags(c.Vma));
+        return null;
+    }
+
+    private static FaultResolved? AllowAnyUncached(Ctx c)
+    {
+        if (c.Device && (c.Vma.Flags & VmaFlags.VM_ALLOW_ANY_UNCACHED) != 0)
+        {
+            c.MemType = Stage2MemType.NormalNC;
+            c.Why.Add(Rules.Arm64AllowAnyUncached, "device memory in a VM_ALLOW_ANY_UNCACHED VMA (vfio-pci sets it): Normal-NC instead of Device", Facts.VmaFlags(c.Vma), Facts.Policy(c.S));
+        }
+
+        return null;
+    }
+
+    private static FaultResolved? Prot(Ctx c)
+    {
+        var perms = Perms.R | (c.Writable ? Perms.W : 0) | (c.Exec ? Perms.X : 0);
+        if (c.Device)
+        {
+            c.MemType = c.MemType == Stage2MemType.NormalNC ? Stage2MemType.NormalNC : Stage2MemType.Device;
+            c.Perms = perms;
+            c.Why.Add(Rules.Arm64Prot, Fmt.Cached("prot.noncacheable", (c.MemType, perms), static k => k.MemType == Stage2MemType.NormalNC
+                ? $"non-cacheable: Normal-NC, {Fmt.Perms(k.perms)}"
+                : $"non-cacheable: Device-nGnRE, {Fmt.Perms(k.perms)}"), Facts.VmaFlags(c.Vma), Facts.Policy(c.S));
+            return null;
+        }
+
+        var dic = c.S.Host?.Caps.CacheDic == true;
+        var fwb = c.S.Host?.Caps.Fwb == true;
+        c.MemType = Stage2MemType.Normal;
+        c.Perms = perms | (dic ? Perms.X : 0);
+        c.Why.Add(Rules.Arm64Prot, Fmt.Cached("prot.normal", (fwb, dic, c.Perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.Item3)}"),
+            c.S.FwbFact, c.S.DicFact);
+        return null;
+    }
+
+    // A permission fault on an entry of the mapping's size only relaxes its permissions.
+    private static FaultResolved? RelaxPerms(Ctx c)
+    {
+        if (!c.IsPermission || !c.S.Stage2.TryFind(c.F.Gpa.Value, out var cur))
+        {
+            return null;
+        }
+
+        var granule = c.F.Granule ?? cur.Value.Granule;
+        if (granule != c.Size)
+        {
+            return null;
+        }
+
+        var relaxed = cur.Value.Perms | c.Perms;
+        c.Why.Add(Rules.Arm64RelaxPerms, $"permission fault on a {Fmt.Size(granule)} entry of the same size: permissions relaxed to {Fmt.Perms(relaxed)}, attributes kept",
+            c.Fault, new Fact("stage2.entry", $"{cur.Value.MemType} {Fmt.Size(cur.Value.Granule)} {Fmt.Perms(cur.Value.Perms)}", cur.Value.DecidedSeq));
+        return c.Done(FaultOutcome.Relaxed, 0, new Mapping(c.F.Gpa.AlignDown(granule), granule, cur.Value.MemType, null, relaxed));
+    }
+
+    // stage2_map_walker_try_leaf: a translation fault that would write the leaf already there (same
+    // output and attributes, whatever the permissions) returns -EAGAIN and leaves it.
+    private static FaultResolved? SameLeaf(Ctx c)
+    {
+        var ipa = c.F.Gpa.AlignDown(c.Size);
+        if (c.F.Kind != FaultKind.Translation || !c.S.Stage2.TryFind(ipa.Value, out var held)
+            || held.Start > ipa.Value || held.End < ipa.Value + c.Size || held.Value.Granule != c.Size || held.Value.MemType != c.MemType)
+        {
+            return null;
+        }
+
+        var h = held.Value;
+        c.Why.Add(Rules.Arm64SameLeafStands, $"the {Fmt.Size(h.Granule)} leaf already there has the same output and attributes: the walker leaves it (-EAGAIN), {Fmt.Perms(h.Perms)} kept",
+            new Fact("stage2.entry", $"{h.MemType} {Fmt.Size(h.Granule)} {Fmt.Perms(h.Perms)}", h.DecidedSeq));
+        return c.Done(FaultOutcome.Kept, 0, new Mapping(ipa, c.Size, h.MemType, null, h.Perms));
+    }
+
+    // stage2_map_walk_leaf: mapping a page inside an existing block replaces the block with a table
+    // holding only the new page; the rest of the block is faulted back lazily.
+    private static FaultResolved? BreakBlock(Ctx c)
+    {
+        var ipa = c.F.Gpa.AlignDown(c.Size);
+        if (!c.S.Stage2.TryFind(ipa.Value, out var held) || held.Value.Granule <= c.Size)
+        {
+            return null;
+        }
+
+        var block = c.F.Gpa.AlignDown(held.Value.Granule);
+        var rest = new List<Addresses.GpaRange>();
+        if (ipa.Value > block.Value)
+        {
+            rest.Add(new Addresses.GpaRange(block, ipa));
+        }
+
+        var after = ipa.Value + c.Size;
+        if (after < block.Value + held.Value.Granule)
+        {
+            rest.Add(new Addresses.GpaRange(new Addresses.Gpa(after), new Addresses.Gpa(block.Value + held.Value.Granule)));
+        }
+
+        c.Extra.Add(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest])));
+        c.Why.Add(Rules.Arm64BreakBlock, $"a {Fmt.Size(c.Size)} page inside the {Fmt.Size(held.Value.Granule)} block at {block}: the block is replaced by a table, the rest of it is unmapped and faulted back lazily",
+            new Fact("stage2.entry", $"{held.Value.MemType} {Fmt.Size(held.Value.Granule)} {Fmt.Perms(held.Value.Perms)}", held.Value.DecidedSeq));
+        return null;
+    }
+
+    private static FaultResolved? Map(Ctx c)
+    {
+        var mapping = new Mapping(c.F.Gpa.AlignDown(c.Size), c.Size, c.MemType, null, c.Perms);
+        c.Why.Add(Rules.Arm64Map, Fmt.Cached("map", (c.MemType, c.Size, c.Perms), static k => $"maps {Fmt.Shape(k.MemType, k.Size, null, k.Perms)}"), c.SlotFact, c.VmaFact);
+        return c.Done(FaultOutcome.Mapped, 0, mapping);
     }
 
     internal static ulong AlignUp(ulong v, ulong size) => (v + size - 1) & ~(size - 1);
 
-    private static FaultResolved Done(RunState s, long seq, FaultOutcome outcome, int errno, Mapping? m, Why why) =>
-        new(seq, outcome, errno, m, s.Policy.Id, why.Build());
+    internal static bool IsContPte(ulong size) => size == P64K;
+
+    internal static bool IsContPmd(ulong size) => size == P32M;
+}
+
+/// <summary>The arm64 fault's rules in the order the engine walks them (for docs, tests and bisect).</summary>
+public static class Arm64FaultChain
+{
+    public static IReadOnlyList<Rule> Rules { get; } = Arm64Fault.Chain.Steps.Select(s => s.Rule).ToList();
 }

@@ -44,7 +44,7 @@ internal static class X86Fault
 
     /// <summary>The slot's pfns come only from guest_memfd (6.18: a guest_memfd created with MMAP).</summary>
     public static bool GmemOnly(RunState s, MemslotState slot) =>
-        slot.HasGmem && slot.GuestMemfd is { } fd && s.Gmem.TryGetValue(fd, out var g) && (g.Flags & GuestMemfdFlags.MMAP) != 0 && s.Kernel >= new KernelVersion(6, 18);
+        slot.HasGmem && slot.GuestMemfd is { } fd && s.Gmem.TryGetValue(fd, out var g) && (g.Flags & GuestMemfdFlags.MMAP) != 0 && s.Policy.Holds(Rules.GmemSupportedFlags);
 
     public static FaultResolved Decide(RunState s, GuestFaulted f, long seq)
     {
@@ -54,7 +54,7 @@ internal static class X86Fault
         var faultPrivate = FaultIsPrivate(s, f);
         var (attrPrivate, attrSeq) = AttributePrivate(s, f.Gpa);
         var slot = s.SlotAt(f.Gpa);
-        var checkFirst = s.Kernel >= new KernelVersion(6, 10);
+        var checkFirst = s.Policy.Holds(Rules.X86PrivateMismatch);
 
         // 1. Privacy mismatch: since 6.10 checked before the memslot lookup.
         if (s.HasPrivateMemory && (checkFirst || slot is not null) && faultPrivate != attrPrivate)
@@ -101,8 +101,7 @@ internal static class X86Fault
 
             if (g.Holes.TryFind(offset, out var hole))
             {
-                why.Add(Rules.X86Gmem, $"a hole was punched at guest_memfd offset {Fmt.Hex(offset)}: KVM_EXIT_MEMORY_FAULT", fault, slotFact, new Fact("guest_memfd.punch_hole", $"fd {fd}", hole.Value));
-                return Done(s, seq, FaultOutcome.MemoryFaultExit, Errno.EFAULT, null, why);
+                why.Add(Rules.GmemFreshFolio, $"a hole was punched at guest_memfd offset {Fmt.Hex(offset)}: kvm_gmem_get_folio allocates a fresh folio and the page maps again", fault, new Fact("guest_memfd.punch_hole", $"fd {fd}", hole.Value));
             }
 
             why.Add(Rules.X86Gmem, faultPrivate
@@ -182,8 +181,9 @@ internal static class X86Fault
                     Facts.StructPage(vma), new Fact("e820Ram", vma.Backing.E820Ram is { } e ? Fmt.Bool(e) : "unknown (false)", vma.Seq));
             }
 
+            // host_pfn_mapping_level reads the host page table: hugetlb pages, or a THP not split since.
             hostLevel = vma.Backing.HostPageSize is { } hps and >= P2M ? Math.Min(hps >= P1G ? P1G : P2M, P1G)
-                : vma.Backing.Thp == true ? P2M : P4K;
+                : HostMapping.ThpBacked(s, vma, hva, out _) ? P2M : P4K;
         }
 
         // 4. Level.
@@ -204,6 +204,14 @@ internal static class X86Fault
 
         var perms = Perms.R | Perms.X | (writable ? Perms.W : 0);
         var m = new Mapping(f.Gpa.AlignDown(level), level, memType, ipat, perms);
+        if (f.Kind == FaultKind.Translation && s.Stage2.TryFind(m.Gpa.Value, out var held) && held.Start <= m.Gpa.Value && held.End >= m.Gpa.Value + level
+            && held.Value is { } h && h.Granule == level && h.MemType == memType && h.Ipat == ipat && h.Perms == perms)
+        {
+            // mmu_set_spte finds the same SPTE already installed: RET_PF_SPURIOUS, nothing changes.
+            why.Add(Rules.X86SpuriousSpte, $"the SPTE already there is the same ({Fmt.Mapping(m)}): spurious fault, nothing changes", new Fact("stage2.entry", $"{h.MemType} {Fmt.Size(h.Granule)} {Fmt.Perms(h.Perms)}", h.DecidedSeq));
+            return Done(s, seq, FaultOutcome.Kept, 0, m, why);
+        }
+
         why.Add(Rules.X86Perms, $"maps {Fmt.Mapping(m)}{(faultPrivate ? " (private)" : "")}", slotFact);
         return Done(s, seq, FaultOutcome.Mapped, 0, m, why);
     }
@@ -212,7 +220,7 @@ internal static class X86Fault
     {
         var attr = new Fact("memory.attributes", attrPrivate ? "private" : "shared", attrSeq);
         var how = s.VmType is VmType.Snp or VmType.Tdx ? $"the hardware reports a {(faultPrivate ? "private" : "shared")} access ({s.VmType.ToString().ToUpperInvariant()})" : "the access";
-        why.Add(Rules.X86PrivateMismatch, $"{how} to a gfn whose attribute is {(attrPrivate ? "private" : "shared")}: KVM_EXIT_MEMORY_FAULT at {f.Gpa.AlignDown(P4K)} size 4K{(faultPrivate ? " flags PRIVATE" : "")}, KVM_RUN returns -EFAULT",
+        why.Add(s.Policy.Holds(Rules.X86PrivateMismatch) ? Rules.X86PrivateMismatch : Rules.X86PrivateMismatchAfterSlot, $"{how} to a gfn whose attribute is {(attrPrivate ? "private" : "shared")}: KVM_EXIT_MEMORY_FAULT at {f.Gpa.AlignDown(P4K)} size 4K{(faultPrivate ? " flags PRIVATE" : "")}, KVM_RUN returns -EFAULT",
             fault, attr, Facts.VmType(s));
         return Done(s, seq, FaultOutcome.MemoryFaultExit, Errno.EFAULT, null, why);
     }
@@ -299,6 +307,10 @@ internal static class X86Fault
                 }
 
                 why.Add(Rules.X86VmxMemtype, "non-coherent DMA attached: the guest MTRR type applies (the trace carries no guest MTRRs or CR0.CD: WB assumed), no IPAT", dma, Facts.Policy(s));
+                return (Stage2MemType.WB, false);
+
+            case X86Memtype.Vmx611 when s.Policy.Holds(Rules.X86VmxSelfSnoop) && s.Host?.Caps.SelfSnoop == true:
+                why.Add(Rules.X86VmxSelfSnoop, "6.11 on a self-snoop CPU: WB without IPAT, the guest PAT is honoured", Facts.Cap(s, "selfSnoop", true), Facts.Policy(s));
                 return (Stage2MemType.WB, false);
 
             case X86Memtype.Vmx611:

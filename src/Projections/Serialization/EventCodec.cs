@@ -181,20 +181,26 @@ internal static class EventCodec
             });
         yield return Derived(
             "Stage2Unmapped",
-            f => new Stage2Unmapped(f.U64Long("causeSeq"), ReadRanges(f)),
+            f => new Stage2Unmapped(f.U64Long("causeSeq"), ReadRanges(f), f.OptStr("rule")),
             (w, e) =>
             {
                 w.WriteNumber("causeSeq", e.CauseSeq);
                 WriteRanges(w, e.Ranges);
+                WriteRule(w, e.Rule);
             });
         yield return Derived(
             "Stage2WriteProtected",
-            f => new Stage2WriteProtected(f.U64Long("causeSeq"), ReadRanges(f), f.OptBool("split") ?? false),
+            f => new Stage2WriteProtected(f.U64Long("causeSeq"), ReadRanges(f), f.OptBool("split") ?? false, f.OptStr("rule"), f.OptBool("keepsWrite") ?? false),
             (w, e) =>
             {
                 w.WriteNumber("causeSeq", e.CauseSeq);
                 WriteRanges(w, e.Ranges);
                 w.WriteBoolean("split", e.Split);
+                WriteRule(w, e.Rule);
+                if (e.KeepsWrite)
+                {
+                    w.WriteBoolean("keepsWrite", true);
+                }
             });
         yield return Derived(
             "IoctlDecided",
@@ -219,6 +225,15 @@ internal static class EventCodec
             });
     }
 
+    /// <summary>The rule that decided an unmap or write-protect; absent in runs stored before rules were carried.</summary>
+    private static void WriteRule(System.Text.Json.Utf8JsonWriter w, string? rule)
+    {
+        if (rule is not null)
+        {
+            w.WriteString("rule", rule);
+        }
+    }
+
     private static void WriteRanges(Utf8JsonWriter w, ValueList<GpaRange> ranges)
     {
         w.WriteStartArray("ranges");
@@ -238,7 +253,7 @@ internal static class EventCodec
         var caps = f.OptObj("caps");
         var hostCaps = caps is null
             ? HostCaps.None
-            : new HostCaps(caps.OptBool("fwb"), caps.OptBool("cacheDic"), caps.OptBool("selfSnoop"), caps.OptBool("tdp"), caps.OptBool("tdpMmu"));
+            : new HostCaps(caps.OptBool("fwb"), caps.OptBool("cacheDic"), caps.OptBool("selfSnoop"), caps.OptBool("tdp"), caps.OptBool("tdpMmu"), caps.OptBool("pml"));
         var pageSize = f.OptU64("pageSize") ?? 4096;
         if (pageSize is not (4096 or 16384 or 65536))
         {
@@ -260,6 +275,7 @@ internal static class EventCodec
         w.OptBool("selfSnoop", e.Caps.SelfSnoop);
         w.OptBool("tdp", e.Caps.Tdp);
         w.OptBool("tdpMmu", e.Caps.TdpMmu);
+        w.OptBool("pml", e.Caps.Pml);
         w.WriteEndObject();
     }
 

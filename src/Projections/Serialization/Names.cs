@@ -96,7 +96,7 @@ internal static class KernelNames
         (FaultOutcome.Mapped, "mapped"), (FaultOutcome.Relaxed, "relaxed"), (FaultOutcome.Young, "young"),
         (FaultOutcome.MmioExit, "mmio_exit"), (FaultOutcome.MemoryFaultExit, "memory_fault_exit"),
         (FaultOutcome.InjectIabt, "inject_iabt"), (FaultOutcome.InjectDabt, "inject_dabt"), (FaultOutcome.Sigbus, "sigbus"),
-        (FaultOutcome.Error, "error"), (FaultOutcome.Skipped, "skipped"));
+        (FaultOutcome.Error, "error"), (FaultOutcome.Skipped, "skipped"), (FaultOutcome.Kept, "kept"));
 
     /// <summary>Three characters rwx, '-' for a missing one.</summary>
     public static string FormatPerms(Perms p) =>

@@ -129,7 +129,7 @@ public sealed class RunProjections(bool streaming = false)
                 {
                     Stage2.Update(range.Start.Value, range.End.Value, d => d.Kind != "mapped" ? d : d with
                     {
-                        Perms = Fmt.Perms(PermsOf(d.Perms) & ~Perms.W),
+                        Perms = w.KeepsWrite ? d.Perms : Fmt.Perms(PermsOf(d.Perms) & ~Perms.W),
                         Granule = w.Split ? 4096 : d.Granule,
                         LastChange = r.Seq,
                         LastChangeType = "Stage2WriteProtected",
@@ -178,24 +178,21 @@ public sealed class RunProjections(bool streaming = false)
 
     private static string Ser<T>(T data) => JsonSerializer.Serialize(data, Json);
 
+    /// <summary>
+    /// Applies a fault decision: a mapping sets its row, a refusal marks the page when nothing is mapped
+    /// there. A re-fault the engine decided <see cref="FaultOutcome.Kept"/> (the walker left the leaf,
+    /// rules arm64.stage2_map_walker_try_leaf.same_leaf and x86.mmu_set_spte.spurious) changes nothing.
+    /// </summary>
     private void Fault(FaultResolved f, long seq, long? ts)
     {
         if (f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed && f.Mapping is { } m)
         {
-            var (lo, hi) = (m.Gpa.Value, m.Gpa.Value + m.Size);
-            var memType = m.MemType.ToString();
-            var perms = Fmt.Perms(m.Perms);
-            if (Stage2.TryFind(lo, out var held) && held.Start == lo && held.End == hi && Stands(held.Value.Data, f, m, memType, perms))
-            {
-                return;
-            }
-
-            Stage2.Set(lo, hi, new Stage2Data(
-                "mapped", m.Size, memType, m.Ipat, perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
+            Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
+                "mapped", m.Size, m.MemType.ToString(), m.Ipat, Fmt.Perms(m.Perms), f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
             return;
         }
 
-        if (f.Outcome is FaultOutcome.Young || _lastInput?.Event is not GuestFaulted g)
+        if (f.Outcome is FaultOutcome.Young or FaultOutcome.Kept || _lastInput?.Event is not GuestFaulted g)
         {
             return;
         }
@@ -208,21 +205,6 @@ public sealed class RunProjections(bool streaming = false)
 
         Stage2.Set(page, page + 4096, new Stage2Data("gap", Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
     }
-
-    /// <summary>
-    /// A translation fault whose decision would write the leaf that is already there leaves it (ADR 0006;
-    /// rules arm64.stage2_map_walker_try_leaf.same_leaf and x86.mmu_set_spte.spurious in docs/rules.md).
-    /// arm64: stage2_map_walker_try_leaf returns -EAGAIN when stage2_pte_needs_update finds the same
-    /// output and attributes, whatever the permissions (a racing vCPU mapped it; relaxing is the
-    /// permission fault's job), so the held entry and the decision that made it stand. x86: the fault
-    /// is spurious only when the permissions match too. A permission fault always changes the row:
-    /// the hardware found the access denied, so the entry had changed behind the trace.
-    /// </summary>
-    private bool Stands(Stage2Data held, FaultResolved f, Mapping m, string memType, string perms) =>
-        f.Outcome == FaultOutcome.Mapped
-        && _lastInput is { Event: GuestFaulted { Kind: FaultKind.Translation } } input && input.Seq == f.InputSeq
-        && held.Kind == "mapped" && held.Granule == m.Size && held.MemType == memType && held.Ipat == m.Ipat && held.Policy == f.Policy
-        && (f.Policy.StartsWith("arm64/", StringComparison.Ordinal) || held.Perms == perms);
 
     private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)
     {

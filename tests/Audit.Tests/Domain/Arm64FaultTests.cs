@@ -18,8 +18,8 @@ public sealed class Arm64FaultTests
     }
 
     [Theory]
-    [InlineData("5.10.0", "arm64/5.13", "Device", "arm64.user_mem_abort.device_pfn_valid")]
-    [InlineData("5.15.0", "arm64/5.14", "Device", "arm64.user_mem_abort.device_linear_map")]
+    [InlineData("5.10.0", "arm64/5.10", "Device", "arm64.user_mem_abort.device_pfn_valid")]
+    [InlineData("5.15.0", "arm64/5.15", "Device", "arm64.user_mem_abort.device_linear_map")]
     [InlineData("6.9.0", "arm64/6.9", "NormalNC", "arm64.user_mem_abort.device_linear_map")]
     [InlineData("6.17.2", "arm64/6.17", "NormalNC", "arm64.user_mem_abort.force_noncacheable")]
     public void User_mem_abort_maps_a_vfio_pci_bar_by_policy(string kernel, string policy, string memType, string rule)
@@ -191,17 +191,18 @@ public sealed class Arm64FaultTests
     }
 
     [Fact]
-    public void Dirty_logging_keeps_device_mixedmap_writable_on_read_faults_from_6_17()
+    public void Dirty_logging_keeps_device_mixedmap_writable_on_read_faults_before_and_from_6_17()
     {
         var s = Arm64("6.17.2");
         s.Vma(0xfffe00000000, 0x200000, VmaFlags.VM_SHARED | VmaFlags.VM_MIXEDMAP, HostMemType.MT_DEVICE_nGnRE, Vfio(0x66000));
         s.Slot(1, 0x80000000, 0x200000, 0xfffe00000000, MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES);
         Assert.Equal(Perms.R | Perms.W, s.Fault(0x80000000, Access.Read).Mapping!.Perms);
 
+        // 5.10 - 6.16: `if (device) ... else if (logging && !write_fault) writable = false` (kvm_is_device_pfn).
         var old = Arm64("6.9.0");
         old.Vma(0xfffe00000000, 0x200000, VmaFlags.VM_SHARED | VmaFlags.VM_MIXEDMAP, HostMemType.MT_DEVICE_nGnRE, Vfio(0x66000));
         old.Slot(1, 0x80000000, 0x200000, 0xfffe00000000, MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES);
-        Assert.Equal(Perms.R, old.Fault(0x80000000, Access.Read).Mapping!.Perms);
+        Assert.Equal(Perms.R | Perms.W, old.Fault(0x80000000, Access.Read).Mapping!.Perms);
     }
 
     [Fact]
@@ -250,11 +251,17 @@ public sealed class Arm64FaultTests
     }
 
     [Fact]
-    public void A_read_permission_fault_is_an_error()
+    public void A_read_permission_fault_is_an_error_until_6_16_and_is_handled_from_6_17()
     {
-        var s = WithBar("6.17.2");
+        // "Unexpected L2 read permission error" in user_mem_abort: present in 6.13.7, gone in 6.17.0.
+        var s = WithBar("6.16.0");
         var r = s.Fault(BarGpa, Access.Read, FaultKind.Permission);
         Assert.Equal((FaultOutcome.Error, Errno.EFAULT), (r.Outcome, r.Errno));
+        Assert.Contains(r.Explanation, x => x.Rule == Rules.Arm64PermNotWriteExec.Id);
+
+        var now = WithBar("6.17.0").Fault(BarGpa, Access.Read, FaultKind.Permission);
+        Assert.NotEqual(FaultOutcome.Error, now.Outcome);
+        Assert.DoesNotContain(now.Explanation, x => x.Rule == Rules.Arm64PermNotWriteExec.Id);
     }
 
     [Fact]
@@ -302,13 +309,28 @@ public sealed class Arm64FaultTests
     }
 
     [Fact]
-    public void Sanitise_mte_tags_fails_a_fault_on_a_vma_without_vm_mte_allowed()
+    public void Before_6_2_sanitise_mte_tags_maps_a_private_vma_without_vm_mte_allowed()
     {
-        // Before 6.2 a private VMA without VM_MTE_ALLOWED was accepted at memslot creation and failed at fault time.
-        var s = Arm64("5.15.0");
+        // 5.14 - 6.1 (sndrzt/linux-5.15 user_mem_abort): only VM_SHARED or a pfn without an online page is refused.
+        var s = Arm64("6.1.0");
         s.Do(new CapabilityEnabled("KVM_CAP_ARM_MTE", Audit.Domain.ValueList<CapArg>.Empty));
         s.Vma(0xffff00000000, 0x200000, VmaFlags.None, HostMemType.MT_NORMAL, new Backing(BackingKind.File, "/img"));
         Assert.Equal(0, s.Slot(0, 0x40000000, 0x200000, 0xffff00000000).PredictedErrno);
+        var r = s.Fault(0x40000000, Access.Read);
+        Assert.Equal(FaultOutcome.Mapped, r.Outcome);
+        Assert.Contains(r.Explanation, x => x.Rule == Rules.Arm64MteSharedAtFault.Id);
+    }
+
+    [Fact]
+    public void From_6_2_sanitise_mte_tags_fails_a_fault_on_a_vma_without_vm_mte_allowed()
+    {
+        // 6.2 "permit all VM_MTE_ALLOWED mappings with MTE enabled": user_mem_abort returns -EFAULT without it.
+        var s = Arm64("6.2.0");
+        s.Do(new CapabilityEnabled("KVM_CAP_ARM_MTE", Audit.Domain.ValueList<CapArg>.Empty));
+        s.Vma(0xffff00000000, 0x200000, VmaFlags.VM_MTE_ALLOWED, HostMemType.MT_NORMAL, new Backing(BackingKind.Anon));
+        Assert.Equal(0, s.Slot(0, 0x40000000, 0x200000, 0xffff00000000).PredictedErrno);
+        s.Do(new VmaUnmapped(Audit.Domain.Addresses.HvaRange.FromSize(new(0xffff00000000), 0x200000)));
+        s.Vma(0xffff00000000, 0x200000, VmaFlags.None, HostMemType.MT_NORMAL, new Backing(BackingKind.File, "/img"));
         var r = s.Fault(0x40000000, Access.Read);
         Assert.Equal((FaultOutcome.Error, Errno.EFAULT), (r.Outcome, r.Errno));
         Assert.Contains(r.Explanation, x => x.Rule == Rules.Arm64Mte.Id);

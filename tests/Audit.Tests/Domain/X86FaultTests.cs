@@ -18,7 +18,7 @@ public sealed class X86FaultTests
 
     [Theory]
     [InlineData("6.10.0", "x86-vmx/6.10", true, true)]
-    [InlineData("6.11.0", "x86-vmx/6.11", true, true)]
+    [InlineData("6.12.0", "x86-vmx/6.12", true, true)]
     [InlineData("6.16.1", "x86-vmx/6.16", true, true)]
     public void Vmx_get_mt_mask_ignores_guest_pat_without_noncoherent_dma(string kernel, string policy, bool wb, bool ipat)
     {
@@ -52,10 +52,22 @@ public sealed class X86FaultTests
         noSnoop.Do(quirk);
         Assert.Equal((bool?)true, noSnoop.Fault(0x1000, Access.Write).Mapping!.Ipat);
 
-        // 6.11 has no quirk: WB + IPAT regardless.
-        var v611 = Ram(X86("6.11.0"));
-        v611.Do(quirk);
-        Assert.Equal((bool?)true, v611.Fault(0x1000, Access.Write).Mapping!.Ipat);
+        // 6.12 has no quirk: WB + IPAT regardless.
+        var v612 = Ram(X86("6.12.0"));
+        v612.Do(quirk);
+        Assert.Equal((bool?)true, v612.Fault(0x1000, Access.Write).Mapping!.Ipat);
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void Vmx_get_mt_mask_of_6_11_honours_guest_pat_on_self_snoop_cpus_without_noncoherent_dma(bool selfSnoop, bool ipat)
+    {
+        // 377b2f359d1f "KVM: VMX: Always honor guest PAT on CPUs that support self-snoop" (6.11), reverted in 6.12.
+        var s = Ram(X86("6.11.0", selfSnoop: selfSnoop));
+        var r = s.Fault(0x1000, Access.Write);
+        Assert.Equal((Stage2MemType.WB, (bool?)ipat), (r.Mapping!.MemType, r.Mapping.Ipat));
+        Assert.Equal(selfSnoop, r.Explanation.Any(x => x.Rule == Rules.X86VmxSelfSnoop.Id));
     }
 
     [Fact]
@@ -83,11 +95,11 @@ public sealed class X86FaultTests
     public void Svm_honours_guest_pat_and_shadow_paging_ignores_it()
     {
         var svm = Ram(X86("6.16.1", X86Vendor.Amd));
-        Assert.Equal("x86-svm", svm.State.Policy.Id);
+        Assert.Equal("x86-svm/6.16", svm.State.Policy.Id);
         Assert.Equal((Stage2MemType.WB, (bool?)false), (svm.Fault(0x1000, Access.Write).Mapping!.MemType, svm.Fault(0x2000, Access.Write).Mapping!.Ipat));
 
         var shadow = Ram(X86("6.18.0", tdp: false));
-        Assert.Equal("x86-shadow", shadow.State.Policy.Id);
+        Assert.Equal("x86-shadow/6.18", shadow.State.Policy.Id);
         var r = shadow.Fault(0x1000, Access.Read);
         Assert.Equal(Stage2MemType.WB, r.Mapping!.MemType);
         Assert.Contains(r.Explanation, x => x.Rule == Rules.X86ShadowMemtype.Id);
@@ -172,7 +184,7 @@ public sealed class X86FaultTests
     }
 
     [Fact]
-    public void A_private_fault_after_the_guest_memfd_hole_is_punched_exits()
+    public void A_private_fault_after_a_punch_hole_maps_a_fresh_folio_and_after_release_exits()
     {
         var s = X86("6.16.1", X86Vendor.Amd, VmType.Snp);
         s.Do(new GuestMemfdCreated(11, 0x400000, GuestMemfdFlags.None, null));
@@ -183,7 +195,10 @@ public sealed class X86FaultTests
 
         var punch = s.Do(new GuestMemfdFallocated(11, 0x0, 0x200000, true));
         Assert.Equal([new Audit.Domain.Addresses.GpaRange(new(0x1000), new(0x2000))], s.Unmapped(punch));
-        Assert.Equal(FaultOutcome.MemoryFaultExit, s.Fault(0x1000, Access.Write, isPrivate: true).Outcome);
+        // kvm_gmem_get_pfn -> kvm_gmem_get_folio (filemap_grab_folio) allocates a fresh folio: mapped again.
+        var refault = s.Fault(0x1000, Access.Write, isPrivate: true);
+        Assert.Equal(FaultOutcome.Mapped, refault.Outcome);
+        Assert.Contains(refault.Explanation, x => x.Rule == Rules.GmemFreshFolio.Id);
         Assert.Equal(FaultOutcome.Mapped, s.Fault(0x201000, Access.Write, isPrivate: true).Outcome);
 
         s.Do(new GuestMemfdClosed(11));

@@ -53,7 +53,7 @@ public sealed class RealCaptureTests : DatabaseTest
                 case DivergenceFound d:
                     divergences.Add(d);
                     break;
-                case FaultResolved { Outcome: FaultOutcome.Mapped }:
+                case FaultResolved { Outcome: FaultOutcome.Mapped or FaultOutcome.Kept }:
                     mapped++;
                     break;
             }
@@ -109,14 +109,17 @@ public sealed class RealCaptureTests : DatabaseTest
         Assert.Equal(2, counts["memory_attributes_set"]);
         Assert.Equal(112, counts["guest_faulted"]);
 
-        // Every SPTE and -EFAULT agrees but four, each with both sides stated: this kernel lacks
-        // KVM_SET_MEMORY_ATTRIBUTES (ENOTTY, no CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES for a default VM), and it
-        // re-allocates a shared guest_memfd page after a punched hole where the model (domain.md) expects a
-        // memory-fault exit.
+        // Every SPTE and -EFAULT agrees but three, each with both sides stated: this kernel lacks
+        // KVM_SET_MEMORY_ATTRIBUTES (ENOTTY, no CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES for a default VM). After a
+        // punched hole it re-allocates the shared guest_memfd page, and so does the model (kvm_gmem_get_folio).
         Assert.DoesNotContain(divergences, d => d.Model.Contains("no memslot covers the gpa", StringComparison.Ordinal));
         Assert.Equal(2, divergences.Count(d => d.Kernel == "KVM_SET_MEMORY_ATTRIBUTES returned -ENOTTY"));
-        Assert.Equal(2, divergences.Count(d => d.Model.Contains("a hole was punched", StringComparison.Ordinal) && d.Kernel.StartsWith("WB 4K rwx at 0x40", StringComparison.Ordinal)));
-        Assert.Equal(4, divergences.Count);
+        Assert.DoesNotContain(divergences, d => d.Model.Contains("a hole was punched", StringComparison.Ordinal));
+
+        // One the model cannot explain: after the VMM munmaps the guest_memfd's userspace mapping, the next fault
+        // at 0x400000 of that MMAP guest_memfd slot ends in a memory-fault exit; the model maps from the file.
+        Assert.Single(divergences, d => d.Kernel.StartsWith("KVM_RUN returned -EFAULT as a memory fault at 0x400000", StringComparison.Ordinal));
+        Assert.True(divergences.Count == 3, string.Join("\n", divergences.Select(d => $"{d.InputSeq}: model {d.Model} | kernel {d.Kernel}")));
     }
 
     [Fact]

@@ -108,7 +108,7 @@ public static class Bisection
 
             if (spans.Count > 0)
             {
-                changes.Add(new DecisionChange(releases[r].From.ToString(), spans[^1].Decision, text, Responsible(byRelease[r - 1], byRelease[r], releases[r].From)));
+                changes.Add(new DecisionChange(releases[r].From.ToString(), spans[^1].Decision, text, Responsible(byRelease[r - 1], byRelease[r], releases[r])));
             }
 
             spans.Add(new DecisionSpan(releases[r].From.ToString(), releases[r].To.ToString(), text, releases[r].Policy.Id));
@@ -122,11 +122,11 @@ public static class Bisection
     /// fired in either decision; else the rules that fired in only one of them; else the first
     /// explanation step where the two decisions part.
     /// </summary>
-    private static IReadOnlyList<string> Responsible(Decided? before, Decided? after, KernelVersion at)
+    private static IReadOnlyList<string> Responsible(Decided? before, Decided? after, Release at)
     {
         var b = before?.Rules ?? new HashSet<string>();
         var a = after?.Rules ?? new HashSet<string>();
-        var changing = Releases.ChangingAt(at).Where(id => a.Contains(id) || b.Contains(id)).Order(StringComparer.Ordinal).ToList();
+        var changing = Releases.ChangingAt(at.Policy.Flavour, at.From).Where(id => a.Contains(id) || b.Contains(id)).Order(StringComparer.Ordinal).ToList();
         if (changing.Count > 0)
         {
             return changing;

@@ -95,10 +95,9 @@ public sealed class RunWriter(EventStore store)
         error = null;
         if (policyId is not null)
         {
-            var p = Policies.Find(policyId);
-            if (p is null)
+            if (!Policies.TryParse(policyId, out var p, out var why))
             {
-                error = $"unknown policy '{policyId}'; known: {string.Join(", ", Policies.All.Select(x => x.Id))}";
+                error = why;
             }
 
             return p;

@@ -10,16 +10,17 @@ public static class ReplayCommand
     public static Command Build(CommandLine cli)
     {
         var run = new Argument<string>("RUN") { Description = "the run (see `audit runs`)" };
-        var policy = new Option<string>("--policy") { Description = $"the policy to re-decide under: {string.Join(", ", Policies.All.Select(p => p.Id))} (with --set, default: the run's own)" };
+        var policy = new Option<string>("--policy") { Description = $"the kernel to re-decide under, FLAVOUR/VERSION: {string.Join(", ", Policies.Flavours.Select(Policies.Name))} and any release {KernelVersion.Oldest}-{KernelVersion.Newest} (e.g. arm64/6.5, x86-vmx/6.12), or a proposal (arm64/6.17+memslot-flag); with --set, default: the run's own" };
         var set = new Option<string[]>("--set") { Description = $"what-if: edit an input for this replay only (repeatable): {WhatIf.Help}", AllowMultipleArgumentsPerToken = false };
         var save = new Option<string?>("--save") { Description = "also store the re-decided run as a what-if run with this id" };
         var json = new Option<bool>("--json") { Description = "print the POST /runs/{run}/replay body" };
         var cmd = new Command("replay", """
-            re-decide a run under another kernel's policy and list the decisions that differ.
+            re-decide a run under another kernel release and list the decisions that differ.
             With --set, first edit inputs (host capabilities, a VMA's flags or memory type, a memslot's
             flags) for this replay only; --save stores the edited run, each edited input noting the edit.
-            Example: audit replay gh --policy arm64/5.14
-            Example: audit replay gh --set host.fwb=false --set 'vma[0xfffd00000000].flags-=VM_ALLOW_ANY_UNCACHED'
+            Example: audit replay gh --policy arm64/5.14    (would 5.14 have mapped the BAR Device?)
+                     audit replay gh --policy arm64/6.12
+                     audit replay gh --set host.fwb=false --set 'vma[0xfffd00000000].flags-=VM_ALLOW_ANY_UNCACHED'
             """)
         {
             run, policy, set, save, json,

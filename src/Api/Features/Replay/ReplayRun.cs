@@ -45,13 +45,17 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         }
 
         var policyId = request.Policy is { Length: > 0 } p ? p : edits.Count > 0 ? run.Policy ?? "" : "";
-        var policy = Policies.Find(policyId);
-        if (policy is null)
+        if (policyId.Length == 0)
         {
-            return QueryResult<ReplayView>.Bad(policyId.Length == 0
-                ? "--policy is required (or --set edits, which replay under the run's own policy)"
-                : $"unknown policy '{policyId}'; known: {string.Join(", ", Policies.All.Select(p => p.Id))}");
+            return QueryResult<ReplayView>.Bad("--policy is required (or --set edits, which replay under the run's own policy)");
         }
+
+        if (!Policies.TryParse(policyId, out var parsed, out var policyError))
+        {
+            return QueryResult<ReplayView>.Bad(policyError);
+        }
+
+        var policy = parsed!;
 
         var stored = new List<StoredEvent>();
         await foreach (var e in store.ReadAsync(request.Run, ct: cancellationToken))
