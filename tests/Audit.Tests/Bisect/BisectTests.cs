@@ -98,3 +98,28 @@ public sealed class BisectTests : DatabaseTest
         Assert.Subset(arm64.ToHashSet(), new[] { new KernelVersion(5, 14), new KernelVersion(6, 9), new KernelVersion(6, 17) }.ToHashSet());
     }
 }
+
+/// <summary>The pure bisection over a run built in memory.</summary>
+public sealed class BisectionTests
+{
+    [Fact]
+    public void A_device_bar_without_allow_any_uncached_never_changes_and_progress_is_told_per_release_when_asked()
+    {
+        var s = Audit.Tests.Domain.Scenario.Arm64();
+        s.Vma(0x7f1000000000, 0x1000000, Audit.Tests.Domain.Scenario.PfnFlags, Audit.Domain.Events.HostMemType.MT_DEVICE_nGnRnE, Audit.Tests.Domain.Scenario.Vfio(0x66000000));
+        s.Slot(2, 0x10000000, 0x1000000, 0x7f1000000000);
+        s.Fault(0x10000040, Audit.Domain.Events.Access.Write);
+        var inputs = s.Log.Select(x => (x.Seq, x.Input)).ToList();
+        var releases = Releases.Of(s.State.Policy);
+        var told = new List<string>();
+
+        var rows = Bisection.Run(inputs, releases, progress: told.Add);
+
+        // Without VM_ALLOW_ANY_UNCACHED only the block size changes (4K PFNMAP before 5.14), never the type.
+        var row = Assert.Single(rows);
+        Assert.Equal(["5.14"], row.Changes.Select(c => c.At));
+        Assert.All(row.Spans, x => Assert.StartsWith("Device", x.Decision, StringComparison.Ordinal));
+        Assert.Equal(releases.Count, told.Count);
+        Assert.Empty(Bisection.Run(inputs, releases, gpa: (0x40000000, 0x80000000)));
+    }
+}

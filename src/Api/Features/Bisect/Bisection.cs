@@ -119,8 +119,8 @@ public static class Bisection
 
     /// <summary>
     /// The rules behind a change: those whose kernel range starts or ends at the release and that
-    /// fired in either decision; else the rules that fired in only one of them; else the first
-    /// explanation step where the two decisions part.
+    /// fired in either decision; else (the change follows from an earlier decision, e.g. a memslot
+    /// that now exists) the rule where the two explanations part; else the rules that fired on one side only.
     /// </summary>
     private static IReadOnlyList<string> Responsible(Decided? before, Decided? after, Release at)
     {
@@ -130,12 +130,6 @@ public static class Bisection
         if (changing.Count > 0)
         {
             return changing;
-        }
-
-        var fired = a.Except(b).Concat(b.Except(a)).Order(StringComparer.Ordinal).ToList();
-        if (fired.Count > 0)
-        {
-            return fired;
         }
 
         var bs = before?.Steps ?? ValueList<ExplanationStep>.Empty;
@@ -150,7 +144,7 @@ public static class Bisection
             }
         }
 
-        return [];
+        return a.Except(b).Concat(b.Except(a)).Order(StringComparer.Ordinal).ToList();
     }
 
     private static string Describe(Decided? d) => d is null ? "no decision" : ReplayCommand.Show(d.View);
