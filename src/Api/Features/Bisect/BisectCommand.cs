@@ -35,7 +35,10 @@ public static class BisectCommand
                     await cli.Out.WriteLineAsync($"  {c.At}: {c.Before} -> {c.After} [{string.Join(", ", c.Rules)}]");
                 }
 
-                await cli.Out.WriteLineAsync($"  inputs: {string.Join(", ", row.Seqs.Select(s => "seq " + s))}");
+                // A block faulted thousands of times is one row; --json lists every seq.
+                const int Shown = 10;
+                var more = row.Seqs.Count > Shown ? $" (+{row.Seqs.Count - Shown} more)" : "";
+                await cli.Out.WriteLineAsync($"  inputs: {string.Join(", ", row.Seqs.Take(Shown).Select(s => "seq " + s))}{more}");
             }
         }, ct));
         return cmd;

@@ -34,8 +34,8 @@ public static class Bisection
         for (var r = 0; r < releases.Count; r++)
         {
             var release = releases[r];
-            ids[r] = DecideAll(inputs, release.Policy, interned, decided, done => progress?.Invoke($"bisect: {release.From}-{release.To} ({release.Policy.Id}): {done}/{inputs.Count} inputs"));
-            progress?.Invoke($"bisect: {releases[r].From}-{releases[r].To} ({releases[r].Policy.Id}) decided, {r + 1}/{releases.Count}");
+            ids[r] = DecideAll(inputs, release.Policy, interned, decided, done => progress?.Invoke($"bisect: {release}: {done}/{inputs.Count} inputs"));
+            progress?.Invoke($"bisect: {release} decided ({r + 1}/{releases.Count} releases, {inputs.Count} inputs)");
         }
 
         var rows = new List<BisectRow>();

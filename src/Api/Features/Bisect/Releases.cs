@@ -3,7 +3,11 @@ using Audit.Domain.Model;
 namespace Audit.Api.Features.Bisect;
 
 /// <summary>A span of kernel releases decided by one policy: [From, To], both inclusive.</summary>
-public sealed record Release(KernelVersion From, KernelVersion To, Policy Policy);
+public sealed record Release(KernelVersion From, KernelVersion To, Policy Policy)
+{
+    /// <summary>`6.9-6.15`, or `6.8` for a single release.</summary>
+    public override string ToString() => From == To ? From.ToString() : $"{From}-{To}";
+}
 
 /// <summary>
 /// The one place bisect learns which releases differ: the versions of a run's flavour at which
