@@ -17,7 +17,7 @@ public static class BisectCommand
             nothing stored), and show each guest range, memslot or guest_memfd call whose decision
             differs: the decision over each span of releases and, at each change, the release and the
             rules responsible.
-            Example: audit bisect gh --gpa 0x10000000+16M
+            Example: audit bisect gh --gpa 0x10000000+0x1000000     (the BAR only)
             Example: audit bisect gh --from 5.14 --to 6.12 --json
             """)
         {
