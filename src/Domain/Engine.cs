@@ -105,6 +105,9 @@ public static class Engine
             case CapabilityEnabled c:
                 Capability(s, seq, c);
                 break;
+            case VfioRegionAttributesSet r:
+                s.VfioAttributes.Add((r, seq));
+                break;
             case NoncoherentDmaChanged d:
                 s.NoncoherentDma = Math.Max(0, s.NoncoherentDma + (d.Attached ? 1 : -1));
                 s.NoncoherentDmaSeq = seq;
@@ -113,6 +116,12 @@ public static class Engine
                 foreach (var (from, to) in VmaPlacement(s, v))
                 {
                     s.Vmas.Set(from, to, new VmaState(v, from, to, v.Prot, v.MemType, seq, seq));
+                    foreach (var (lo, hi, memType, requestSeq) in VfioRegions.Overrides(s, v, from, to))
+                    {
+                        // The memory type comes from the region request (seed 004): its seq is the fact's.
+                        s.Vmas.Set(lo, hi, new VmaState(v, lo, hi, v.Prot, memType, seq, requestSeq));
+                    }
+
                     s.Poisoned.Remove(from, to);
                     s.HostWritten.Remove(from, to);
                     s.HostSplit.Remove(from, to);
@@ -198,6 +207,14 @@ public static class Engine
             case MemoryFaultExitObserved x:
                 s.PendingMemoryFaults.Remove(x.Gpa.Gfn);
                 break;
+
+            // Refused ioctls, calls on unknown files and observations change no state.
+            case GuestMemfdCreated or GuestMemfdFallocated or GuestMemfdClosed or MemoryAttributesSet or GuestMemfdConverted
+                or MmuNotifierInvalidated or Stage2MappingObserved:
+                break;
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine does not know how this input event changes a run's state");
         }
 
         foreach (var d in derived)
@@ -227,36 +244,49 @@ public static class Engine
 
     private static void Capability(RunState s, long seq, CapabilityEnabled c)
     {
-        switch (c.Cap)
+        switch (c.Kind)
         {
-            case "KVM_CAP_ARM_MTE" when s.Policy.Holds(Rules.Arm64MteSharedAtFault) || s.Policy.Holds(Rules.Arm64Mte):
+            case KvmCap.ArmMte when s.Policy.Holds(Rules.Arm64MteSharedAtFault) || s.Policy.Holds(Rules.Arm64Mte):
                 // KVM_CAP_ARM_MTE exists from 5.14; earlier kernels refuse it and the VM has no MTE.
                 s.MteSeq = seq;
                 break;
-            case "KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE":
+            case KvmCap.ArmEagerSplitChunkSize:
                 var size = c.Args.FirstOrDefault(a => a.Name is "size" or "chunk_size" or "args")?.Values.FirstOrDefault();
                 s.EagerSplitSeq = size is null || size == "0" ? null : seq;
                 break;
-            case "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2":
+            case KvmCap.ManualDirtyLogProtect2:
                 if (c.Args.Any(a => a.Values.Any(v => v.Contains("INITIALLY_SET", StringComparison.OrdinalIgnoreCase) || v == "3")))
                 {
                     s.ManualProtectInitSetSeq = seq;
                 }
 
                 break;
-            case "KVM_CAP_DISABLE_QUIRKS2":
-                foreach (var q in c.Args.Where(a => a.Name == "quirks").SelectMany(a => a.Values))
-                {
-                    var name = q.StartsWith("KVM_X86_QUIRK_", StringComparison.Ordinal) ? q["KVM_X86_QUIRK_".Length..] : q;
-
-                    // IGNORE_GUEST_PAT can only be disabled on self-snoop CPUs; elsewhere the kernel refuses.
-                    if (name != "IGNORE_GUEST_PAT" || s.Host?.Caps.SelfSnoop == true)
-                    {
-                        s.DisabledQuirks[name] = seq;
-                    }
-                }
-
+            case KvmCap.DisableQuirks2:
+                DisableQuirks(s, seq, c.Args.Where(a => a.Name == "quirks").SelectMany(a => a.Values).Select(Capabilities.ParseQuirk).ToList());
                 break;
+        }
+    }
+
+    /// <summary>
+    /// KVM_CAP_DISABLE_QUIRKS2 fails whole (-EINVAL, nothing disabled) when any bit is not supported: an
+    /// unknown quirk, SLOT_ZAP_ALL before 6.12, IGNORE_GUEST_PAT before 6.16 or on a CPU without self-snoop.
+    /// </summary>
+    private static void DisableQuirks(RunState s, long seq, IReadOnlyList<X86Quirk> quirks)
+    {
+        bool Supported(X86Quirk q) => q switch
+        {
+            X86Quirk.Unknown => false,
+            X86Quirk.SlotZapAll => s.Policy.Holds(Rules.X86SlotZapAllQuirk),
+            X86Quirk.IgnoreGuestPat => s.Policy.Holds(Rules.X86VmxIgnoreGuestPatQuirk) && s.Host?.Caps.SelfSnoop == true,
+            _ => true,
+        };
+
+        if (quirks.All(Supported))
+        {
+            foreach (var q in quirks)
+            {
+                s.DisabledQuirks[q] = seq;
+            }
         }
     }
 

@@ -43,7 +43,11 @@ public sealed record VmCreated(VmType VmType, int? IpaBits) : InputEvent;
 /// <summary>One named argument of KVM_ENABLE_CAP; arrays keep their order, scalars are one value.</summary>
 public sealed record CapArg(string Name, ValueList<string> Values);
 
-public sealed record CapabilityEnabled(string Cap, ValueList<CapArg> Args) : InputEvent;
+public sealed record CapabilityEnabled(string Cap, ValueList<CapArg> Args) : InputEvent
+{
+    /// <summary>The capability as the model reads it, parsed once when the event is made.</summary>
+    public KvmCap Kind { get; } = Capabilities.Parse(Cap);
+}
 
 public sealed record NoncoherentDmaChanged(bool Attached, string? Device) : InputEvent;
 

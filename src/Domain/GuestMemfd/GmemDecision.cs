@@ -31,7 +31,7 @@ internal static class GmemDecision
         var supported = s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : s.Policy.Holds(flagsRule);
         if (!supported)
         {
-            why.Add(Rules.GmemCreate, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", req, Facts.Policy(s));
+            why.Add(Rules.UnknownIoctl, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", req, Facts.Policy(s));
             return Errno.ENOTTY;
         }
 
@@ -62,7 +62,7 @@ internal static class GmemDecision
         int errno;
         if (!s.Policy.Holds(Rules.Attributes) || s.Arch == Arch.Arm64)
         {
-            why.Add(Rules.Attributes, "this kernel has no KVM_SET_MEMORY_ATTRIBUTES for the VM: -ENOTTY", req, Facts.Policy(s));
+            why.Add(Rules.UnknownIoctl, "this kernel has no KVM_SET_MEMORY_ATTRIBUTES for the VM: -ENOTTY", req, Facts.Policy(s));
             errno = Errno.ENOTTY;
         }
         else if (e.Private && !s.HasPrivateMemory)

@@ -52,7 +52,7 @@ internal static class SlotCommit
             return (Rules.X86ZapAllFast, true);
         }
 
-        var zapAll = s.VmType == VmType.Default && !s.DisabledQuirks.ContainsKey("SLOT_ZAP_ALL");
+        var zapAll = s.VmType == VmType.Default && !s.DisabledQuirks.ContainsKey(X86Quirk.SlotZapAll);
         return (zapAll ? Rules.X86SlotZapAllQuirk : Rules.FlushMemslot, zapAll);
     }
 }

@@ -117,7 +117,7 @@ public static class Rules
     public static readonly Rule X86MmioPfn = new("x86.kvm_is_mmio_pfn", "kvm_is_mmio_pfn", Spte, Scope: X);
     public static readonly Rule X86VmxMemtype = new("x86.vmx_get_mt_mask", "vmx_get_mt_mask (MMIO -> UC)", "arch/x86/kvm/vmx/vmx.c", Scope: RuleScope.X86Vmx);
     public static readonly Rule X86VmxGuestMtrr = new("x86.vmx_get_mt_mask.guest_mtrr", "vmx_get_mt_mask (kvm_mtrr_get_guest_memory_type, CR0.CD)", "arch/x86/kvm/vmx/vmx.c", Until: V6_11, Scope: RuleScope.X86Vmx, Change: "KVM: x86: Drop support for virtualizing MTRRs, KVM: VMX: Drop support for forcing UC memory when guest CR0.CD=1 (v6.11)");
-    public static readonly Rule X86VmxGuestPat = new("x86.vmx_get_mt_mask.guest_pat", "vmx_get_mt_mask (WB without IPAT when the guest may not ignore PAT)", "arch/x86/kvm/vmx/vmx.c", V6_11, Scope: RuleScope.X86Vmx, Change: "KVM: x86: Drop support for virtualizing MTRRs (v6.11)");
+    public static readonly Rule X86VmxGuestPat = new("x86.vmx_get_mt_mask.guest_pat", "vmx_get_mt_mask (no non-coherent DMA -> WB+IPAT, else WB honouring guest PAT)", "arch/x86/kvm/vmx/vmx.c", V6_11, new KernelVersion(6, 16), RuleScope.X86Vmx, "KVM: x86: Drop support for virtualizing MTRRs (v6.11); the IGNORE_GUEST_PAT quirk (v6.16)");
     public static readonly Rule X86VmxSelfSnoop = new("x86.vmx_get_mt_mask.self_snoop", "vmx_get_mt_mask (static_cpu_has(X86_FEATURE_SELFSNOOP): guest PAT honoured)", "arch/x86/kvm/vmx/vmx.c", V6_11, V6_12, RuleScope.X86Vmx, "KVM: VMX: Always honor guest PAT on CPUs that support self-snoop (v6.11), reverted in v6.12");
     public static readonly Rule X86VmxIgnoreGuestPatQuirk = new("x86.vmx_get_mt_mask.ignore_guest_pat_quirk", "vmx_get_mt_mask (kvm_check_has_quirk KVM_X86_QUIRK_IGNORE_GUEST_PAT)", "arch/x86/kvm/vmx/vmx.c", new KernelVersion(6, 16), Scope: RuleScope.X86Vmx, Change: "KVM: x86: Introduce Intel specific quirk KVM_X86_QUIRK_IGNORE_GUEST_PAT (v6.16)");
     public static readonly Rule X86SvmMemtype = new("x86.svm.npt_memtype", "make_spte (no get_mt_mask on SVM: guest PAT applies)", "arch/x86/kvm/svm/svm.c", Scope: RuleScope.X86Svm);
@@ -127,6 +127,7 @@ public static class Rules
     public static readonly Rule X86ShadowCleanGpte = new("x86.shadow.protect_clean_gpte", "FNAME(protect_clean_gpte) in FNAME(walk_addr_generic)", "arch/x86/kvm/mmu/paging_tmpl.h", Scope: RuleScope.X86Shadow);
 
     // Memslots (sections 3, 5, 7).
+    public static readonly Rule UnknownIoctl = new("kvm_vm_ioctl.enotty", "kvm_vm_ioctl (an ioctl this kernel lacks returns -ENOTTY)", KvmMain);
     public static readonly Rule SlotFlags = new("kvm_set_memory_region.check_flags", "check_memory_region_flags", KvmMain);
     public static readonly Rule X86SlotReadonlyProtected = new("x86.kvm_arch_has_readonly_mem", "check_memory_region_flags (kvm_arch_has_readonly_mem)", KvmMain + ", arch/x86/include/asm/kvm_host.h", V6_11, Scope: X, Change: "KVM: x86: Disallow read-only memslots for SEV-ES and SEV-SNP (and TDX) (v6.11)");
     public static readonly Rule SlotIds = new("kvm_set_memory_region.slot_id", "kvm_set_memory_region (as_id, id)", KvmMain);

@@ -178,7 +178,7 @@ public sealed class RunState
     public long? ManualProtectInitSetSeq { get; set; }
 
     /// <summary>Quirks disabled with KVM_CAP_DISABLE_QUIRKS2 -> the seq that disabled each.</summary>
-    public Dictionary<string, long> DisabledQuirks { get; } = new(StringComparer.Ordinal);
+    public Dictionary<X86Quirk, long> DisabledQuirks { get; } = [];
 
     public int NoncoherentDma { get; set; }
     public long? NoncoherentDmaSeq { get; set; }
@@ -193,6 +193,9 @@ public sealed class RunState
 
     /// <summary>Private host pages a guest write fault (or MADV_POPULATE_WRITE) made writable -> that fault's seq (until zapped or unmapped).</summary>
     public IntervalMap<long> HostWritten { get; } = new();
+
+    /// <summary>Write-combine requests of seed 004, in order, with their seqs; later mmaps of the region range follow them.</summary>
+    public List<(VfioRegionAttributesSet Request, long Seq)> VfioAttributes { get; } = [];
 
     public Dictionary<(int AsId, int Slot), MemslotState> Slots { get; } = [];
 
@@ -257,6 +260,8 @@ public sealed class RunState
         {
             c.DisabledQuirks[k] = v;
         }
+
+        c.VfioAttributes.AddRange(VfioAttributes);
 
         Copy(Vmas, c.Vmas);
         Copy(Poisoned, c.Poisoned);

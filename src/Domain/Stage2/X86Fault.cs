@@ -57,7 +57,7 @@ internal static class X86Fault
         var checkFirst = s.Policy.Holds(Rules.X86PrivateMismatch);
 
         // 1. Privacy mismatch: since 6.10 checked before the memslot lookup.
-        if (s.HasPrivateMemory && (checkFirst || slot is not null) && faultPrivate != attrPrivate)
+        if (s.HasPrivateMemory && s.Policy.Holds(Rules.X86Gmem) && (checkFirst || slot is not null) && faultPrivate != attrPrivate)
         {
             return MismatchExit(s, f, seq, why, fault, faultPrivate, attrPrivate, attrSeq);
         }
@@ -302,11 +302,11 @@ internal static class X86Fault
             case X86Memtype.Vmx610:
                 if (s.NoncoherentDma == 0)
                 {
-                    why.Add(Rules.X86VmxMemtype, "no non-coherent DMA: WB with IPAT (guest PAT ignored)", dma, Facts.Policy(s));
+                    why.Add(Rules.X86VmxGuestMtrr, "no non-coherent DMA: WB with IPAT (guest PAT ignored)", dma, Facts.Policy(s));
                     return (Stage2MemType.WB, true);
                 }
 
-                why.Add(Rules.X86VmxMemtype, "non-coherent DMA attached: the guest MTRR type applies (the trace carries no guest MTRRs or CR0.CD: WB assumed), no IPAT", dma, Facts.Policy(s));
+                why.Add(Rules.X86VmxGuestMtrr, "non-coherent DMA attached: the guest MTRR type applies (the trace carries no guest MTRRs or CR0.CD: WB assumed), no IPAT", dma, Facts.Policy(s));
                 return (Stage2MemType.WB, false);
 
             case X86Memtype.Vmx611 when s.Policy.Holds(Rules.X86VmxSelfSnoop) && s.Host?.Caps.SelfSnoop == true:
@@ -316,21 +316,21 @@ internal static class X86Fault
             case X86Memtype.Vmx611:
                 if (s.NoncoherentDma == 0)
                 {
-                    why.Add(Rules.X86VmxMemtype, "no non-coherent DMA: WB with IPAT (guest PAT ignored)", dma, Facts.Policy(s));
+                    why.Add(Rules.X86VmxGuestPat, "no non-coherent DMA: WB with IPAT (guest PAT ignored)", dma, Facts.Policy(s));
                     return (Stage2MemType.WB, true);
                 }
 
-                why.Add(Rules.X86VmxMemtype, "non-coherent DMA attached: WB without IPAT, the guest PAT is honoured", dma, Facts.Policy(s));
+                why.Add(Rules.X86VmxGuestPat, "non-coherent DMA attached: WB without IPAT, the guest PAT is honoured", dma, Facts.Policy(s));
                 return (Stage2MemType.WB, false);
 
             default:
                 if (s.NoncoherentDma == 0 && quirkOn)
                 {
-                    why.Add(Rules.X86VmxMemtype, "no non-coherent DMA and KVM_X86_QUIRK_IGNORE_GUEST_PAT on: WB with IPAT (guest PAT ignored)", dma, quirkFact, Facts.Policy(s));
+                    why.Add(Rules.X86VmxIgnoreGuestPatQuirk, "no non-coherent DMA and KVM_X86_QUIRK_IGNORE_GUEST_PAT on: WB with IPAT (guest PAT ignored)", dma, quirkFact, Facts.Policy(s));
                     return (Stage2MemType.WB, true);
                 }
 
-                why.Add(Rules.X86VmxMemtype, s.NoncoherentDma > 0
+                why.Add(Rules.X86VmxIgnoreGuestPatQuirk, s.NoncoherentDma > 0
                     ? "non-coherent DMA attached: WB without IPAT, the guest PAT is honoured"
                     : "KVM_X86_QUIRK_IGNORE_GUEST_PAT is off: WB without IPAT, the guest PAT is honoured", dma, quirkFact, Facts.Policy(s));
                 return (Stage2MemType.WB, false);
@@ -346,7 +346,7 @@ internal static class X86Fault
             return false;
         }
 
-        if (s.DisabledQuirks.TryGetValue("IGNORE_GUEST_PAT", out var seq))
+        if (s.DisabledQuirks.TryGetValue(X86Quirk.IgnoreGuestPat, out var seq))
         {
             fact = new Fact("quirk.IGNORE_GUEST_PAT", "disabled", seq);
             return false;

@@ -5,20 +5,25 @@ using Audit.Domain.Model;
 
 namespace Audit.Projections.Temporal;
 
-/// <summary>The explanation steps the projections add on top of the engine's: unmaps and write-protection.</summary>
+/// <summary>
+/// The explanation steps `why` shows for unmaps and write-protection, citing the rule the engine carried on
+/// the event (runs stored before rules were carried fall back to the rule of the cause's kind).
+/// </summary>
 public static class Explanations
 {
-    public static ExplanationStep Unmapped(long lo, long hi, long causeSeq, InputEvent? cause, long unmapSeq) => new(
-        CauseRule(cause).Id,
+    public static ExplanationStep Unmapped(long lo, long hi, long causeSeq, InputEvent? cause, long unmapSeq, string? rule) => new(
+        rule ?? StoredBeforeRules(cause).Id,
         $"unmapped [{Hex.Format((ulong)lo)}, {Hex.Format((ulong)hi)}) because of {CauseText(cause)} (seq {causeSeq})",
         ValueList.Of(new Fact("cause", cause?.GetType().Name ?? "unknown", causeSeq), new Fact("range", Fmt.Range((ulong)lo, (ulong)hi), unmapSeq)));
 
-    public static ExplanationStep WriteProtected(long causeSeq) => new(
-        Rules.DirtyLogEnable.Id,
-        "dirty logging was enabled on the memslot: the mapping was write-protected",
+    public static ExplanationStep WriteProtected(long causeSeq, string? rule) => new(
+        rule ?? Rules.DirtyLogEnable.Id,
+        rule == Rules.X86Pml.Id
+            ? "dirty logging was enabled on the memslot: with PML the huge pages were split and the 4K entries kept W (dirty bits cleared)"
+            : "dirty logging was enabled on the memslot: the mapping was write-protected",
         ValueList.Of(new Fact("memslot.flags", "KVM_MEM_LOG_DIRTY_PAGES", causeSeq)));
 
-    private static Rule CauseRule(InputEvent? cause) => cause switch
+    private static Rule StoredBeforeRules(InputEvent? cause) => cause switch
     {
         MemslotSet => Rules.FlushMemslot,
         MemoryAttributesSet => Rules.AttributeZap,
@@ -41,6 +46,7 @@ public static class Explanations
         GuestMemfdFallocated g => $"a hole punched in guest_memfd fd {g.Fd}",
         GuestMemfdClosed g => $"closing guest_memfd fd {g.Fd}",
         GuestMemfdConverted c => $"converting guest_memfd fd {c.Fd} to {c.To.ToString().ToLowerInvariant()}",
+        GuestFaulted f => $"a fault at {f.Gpa} that mapped a page inside the block",
         _ => "an invalidation",
     };
 }

@@ -21,7 +21,9 @@ public sealed record Stage2Data(
     string? WriteProtectedAt = null,
     string? Outcome = null,
     long? CauseSeq = null,
-    string? CauseType = null);
+    string? CauseType = null,
+    string? CauseRule = null,
+    string? WriteProtectRule = null);
 
 public sealed record MemslotData(int Slot, int AsId, string Hva, string Flags, int? GuestMemfd, string? GuestMemfdOffset, long Seq, long FlagsSeq);
 
@@ -120,7 +122,7 @@ public sealed class RunProjections(bool streaming = false)
             case Stage2Unmapped u:
                 foreach (var range in u.Ranges)
                 {
-                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data("gap", Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq)), r.Seq, ts, Log);
+                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data("gap", Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts, Log);
                 }
 
                 break;
@@ -133,6 +135,7 @@ public sealed class RunProjections(bool streaming = false)
                         Granule = w.Split ? 4096 : d.Granule,
                         LastChange = r.Seq,
                         LastChangeType = "Stage2WriteProtected",
+                        WriteProtectRule = w.Rule,
                         WriteProtectedAt = d.WriteProtectedAt is null ? w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture) : d.WriteProtectedAt + "," + w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     }, r.Seq, ts, Log);
                 }

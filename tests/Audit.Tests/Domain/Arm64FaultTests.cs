@@ -380,3 +380,28 @@ public sealed class ExplanationTextTests
         Assert.StartsWith("VM_PFNMAP with hva and pa congruent modulo", pfn.Text, StringComparison.Ordinal);
     }
 }
+
+public sealed class VfioRegionAttributeTests
+{
+    [Theory]
+    [InlineData("cacheable", "Normal")]
+    [InlineData("wc", "NormalNC")]
+    [InlineData(null, "NormalNC")]
+    public void A_later_mmap_of_a_region_range_gets_the_requested_memory_type(string? attr, string memType)
+    {
+        // Seed 004: the request changes no mapping; the next mmap of that region range has the matching pgprot,
+        // and user_mem_abort (6.17, kvm_vma_is_cacheable) decides from it.
+        var s = Scenario.Arm64("6.17.2", fwb: true, dic: true);
+        if (attr is not null)
+        {
+            s.Do(new VfioRegionAttributesSet("0000:01:00.0", 0, 0x0, 0x100000, attr));
+        }
+
+        s.Vma(0xfffd00000000, 0x1000000, Scenario.BarFlags, HostMemType.MT_DEVICE_nGnRnE, Scenario.Vfio(0x2000000, pgoff: 0));
+        s.Slot(2, 0x10000000, 0x1000000, 0xfffd00000000);
+        Assert.Equal(memType, s.Fault(0x10000040, Access.Write).Mapping!.MemType.ToString());
+
+        // Past the requested range the mmap's own type holds.
+        Assert.Equal("NormalNC", s.Fault(0x10200000, Access.Write).Mapping!.MemType.ToString());
+    }
+}

@@ -17,16 +17,16 @@ public sealed class X86FaultTests
     }
 
     [Theory]
-    [InlineData("6.10.0", "x86-vmx/6.10", true, true)]
-    [InlineData("6.12.0", "x86-vmx/6.12", true, true)]
-    [InlineData("6.16.1", "x86-vmx/6.16", true, true)]
-    public void Vmx_get_mt_mask_ignores_guest_pat_without_noncoherent_dma(string kernel, string policy, bool wb, bool ipat)
+    [InlineData("6.10.0", "x86-vmx/6.10", true, true, "x86.vmx_get_mt_mask.guest_mtrr")]
+    [InlineData("6.12.0", "x86-vmx/6.12", true, true, "x86.vmx_get_mt_mask.guest_pat")]
+    [InlineData("6.16.1", "x86-vmx/6.16", true, true, "x86.vmx_get_mt_mask.ignore_guest_pat_quirk")]
+    public void Vmx_get_mt_mask_ignores_guest_pat_without_noncoherent_dma(string kernel, string policy, bool wb, bool ipat, string rule)
     {
         var s = Ram(X86(kernel));
         Assert.Equal(policy, s.State.Policy.Id);
         var r = s.Fault(0x1000, Access.Write);
         Assert.Equal((wb ? Stage2MemType.WB : Stage2MemType.UC, (bool?)ipat), (r.Mapping!.MemType, r.Mapping.Ipat));
-        Assert.Contains(r.Explanation, x => x.Rule == Rules.X86VmxMemtype.Id);
+        Assert.Contains(r.Explanation, x => x.Rule == rule);
     }
 
     [Theory]

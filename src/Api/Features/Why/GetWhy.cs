@@ -53,7 +53,7 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
         {
             var wp = (d.WriteProtectedAt ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToList();
             var decision = (FaultResolved)(await store.GetAsync(request.Run, [d.DecidedAt!.Value], cancellationToken))[d.DecidedAt.Value].Event;
-            var steps = decision.Explanation.Concat(wp.Select(Explanations.WriteProtected)).Select(Step).ToList();
+            var steps = decision.Explanation.Concat(wp.Select(seq => Explanations.WriteProtected(seq, d.WriteProtectRule))).Select(Step).ToList();
             var granule = d.Granule!.Value;
             var mapping = new WhyMapping(gpa.AlignDown(granule).ToString(), granule, d.MemType!, d.Ipat, d.Perms!, d.Policy!, d.DecidedAt.Value);
             var outcome = decision.Outcome == FaultOutcome.Relaxed ? "relaxed" : "mapped";
@@ -63,7 +63,7 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
         if (d.LastChangeType == "Stage2Unmapped")
         {
             var cause = (await store.GetAsync(request.Run, [d.CauseSeq!.Value], cancellationToken)).GetValueOrDefault(d.CauseSeq.Value)?.Event as InputEvent;
-            var step = Explanations.Unmapped(row.Lo, row.Hi, d.CauseSeq.Value, cause, d.LastChange);
+            var step = Explanations.Unmapped(row.Lo, row.Hi, d.CauseSeq.Value, cause, d.LastChange, d.CauseRule);
             return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, [Step(step)], change));
         }
 
