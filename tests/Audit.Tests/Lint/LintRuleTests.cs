@@ -73,6 +73,14 @@ public sealed class LintRuleTests
         oldKernel.Fault(0x10000040, Access.Write);
         Assert.Contains("predates 6.9", Assert.Single(Findings(oldKernel, "device-not-normal-nc")).Message, StringComparison.Ordinal);
 
+        // GPU memory (cacheable pgprot) is Device before 6.17 and Normal from it.
+        var gpu = BarAt(Arm64("6.8.0"), PfnFlags, HostMemType.MT_NORMAL);
+        gpu.Fault(0x10000040, Access.Write);
+        Assert.Contains("predates 6.17", Assert.Single(Findings(gpu, "device-not-normal-nc")).Message, StringComparison.Ordinal);
+        var gpu617 = BarAt(Arm64("6.17.2"), PfnFlags, HostMemType.MT_NORMAL);
+        gpu617.Fault(0x10000040, Access.Write);
+        Assert.Empty(Findings(gpu617, "device-not-normal-nc"));
+
         var nc = BarAt(Arm64(), BarFlags);
         nc.Fault(0x10000040, Access.Write);
         Assert.Empty(Findings(nc, "device-not-normal-nc"));
