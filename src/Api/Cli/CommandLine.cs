@@ -52,6 +52,8 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         root.Add(DbCommand.Build(this));
         root.Add(Http.ServeCommand.Build(this));
         root.Add(Features.Bench.BenchCommand.Build(this));
+        root.Add(Features.Lint.LintCommand.Build(this));
+        root.Add(Features.Bisect.BisectCommand.Build(this));
         return root;
     }
 

@@ -37,6 +37,8 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Timeline.FindEvent, Features.Shared.QueryResult<Features.Timeline.FoundEvent>>, Features.Timeline.FindEventHandler>();
         services.AddTransient<IRequestHandler<Features.Replay.ListPolicies, IReadOnlyList<Features.Replay.PolicyView>>, Features.Replay.ListPoliciesHandler>();
         services.AddTransient<IRequestHandler<Features.Map.GetMap, Features.Shared.QueryResult<Features.Map.MapView>>, Features.Map.GetMapHandler>();
+        services.AddTransient<IRequestHandler<Features.Lint.GetLint, Features.Shared.QueryResult<Features.Lint.LintReport>>, Features.Lint.GetLintHandler>();
+        services.AddTransient<IRequestHandler<Features.Bisect.BisectRun, Features.Shared.QueryResult<Features.Bisect.BisectView>>, Features.Bisect.BisectRunHandler>();
         return services;
     }
 }

@@ -105,6 +105,15 @@ public static class HttpApp
             var r = await m.Send(new Features.Export.ExportRun(run, format ?? "ndjson"), ct);
             return r.Status == QueryStatus.Ok ? Results.Text(r.Value!.Content, r.Value.ContentType) : Answer(r);
         });
+        app.MapGet("/runs/{run}/lint", async (string run, string? format, IMediator m, CancellationToken ct) =>
+        {
+            var r = await m.Send(new Features.Lint.GetLint(run), ct);
+            return r.Status == QueryStatus.Ok && format == "sarif"
+                ? Results.Text(Features.Lint.Sarif.From(r.Value!).ToJsonString(Cli.Output.Json), "application/sarif+json")
+                : Answer(r);
+        });
+        app.MapGet("/runs/{run}/bisect", async (string run, string? from, string? to, string? gpa, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Bisect.BisectRun(run, from, to, gpa), ct)));
 
         // Writes: a bearer token when one is configured.
         var writes = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>
@@ -156,8 +165,8 @@ public static class HttpApp
                 dir.Delete(recursive: true);
             }
         });
-        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, IMediator m, CancellationToken ct) =>
-            Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save), ct)));
+        writes.MapPost("/runs/{run}/replay", async (string run, string? policy, string? save, [Microsoft.AspNetCore.Mvc.FromQuery] string[]? set, IMediator m, CancellationToken ct) =>
+            Answer(await m.Send(new Features.Replay.ReplayRun(run, policy ?? "", save, set ?? []), ct)));
     }
 
     public sealed record AppendView(string Run, string Status, long FirstSeq, long LastSeq, int Events, int Stored, long Version);

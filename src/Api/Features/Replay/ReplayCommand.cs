@@ -10,19 +10,30 @@ public static class ReplayCommand
     public static Command Build(CommandLine cli)
     {
         var run = new Argument<string>("RUN") { Description = "the run (see `audit runs`)" };
-        var policy = new Option<string>("--policy") { Description = $"the kernel to re-decide under, FLAVOUR/VERSION: {string.Join(", ", Policies.Flavours.Select(Policies.Name))} and any release {KernelVersion.Oldest}-{KernelVersion.Newest} (e.g. arm64/6.5, x86-vmx/6.12), or a proposal (arm64/6.17+memslot-flag)", Required = true };
+        var policy = new Option<string>("--policy") { Description = $"the kernel to re-decide under, FLAVOUR/VERSION: {string.Join(", ", Policies.Flavours.Select(Policies.Name))} and any release {KernelVersion.Oldest}-{KernelVersion.Newest} (e.g. arm64/6.5, x86-vmx/6.12), or a proposal (arm64/6.17+memslot-flag); with --set, default: the run's own" };
+        var set = new Option<string[]>("--set") { Description = $"what-if: edit an input for this replay only (repeatable): {WhatIf.Help}", AllowMultipleArgumentsPerToken = false };
         var save = new Option<string?>("--save") { Description = "also store the re-decided run as a what-if run with this id" };
         var json = new Option<bool>("--json") { Description = "print the POST /runs/{run}/replay body" };
         var cmd = new Command("replay", """
             re-decide a run under another kernel release and list the decisions that differ.
+            With --set, first edit inputs (host capabilities, a VMA's flags or memory type, a memslot's
+            flags) for this replay only; --save stores the edited run, each edited input noting the edit.
             Example: audit replay gh --policy arm64/5.14    (would 5.14 have mapped the BAR Device?)
                      audit replay gh --policy arm64/6.12
+                     audit replay gh --set host.fwb=false --set 'vma[0xfffd00000000].flags-=VM_ALLOW_ANY_UNCACHED'
             """)
         {
-            run, policy, save, json,
+            run, policy, set, save, json,
         };
-        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new ReplayRun(parse.GetValue(run)!, parse.GetValue(policy)!, parse.GetValue(save)), ct), async v =>
+        cmd.SetAction((parse, ct) => cli.QueryAsync(parse, json, m => m.Send(new ReplayRun(parse.GetValue(run)!, parse.GetValue(policy) ?? "", parse.GetValue(save), parse.GetValue(set) ?? []), ct), async v =>
         {
+            foreach (var e in v.Edits)
+            {
+                await cli.Out.WriteLineAsync(e.Seqs.Count == 0
+                    ? $"what-if {e.Edit}: changes no input (every one it targets already has that value)"
+                    : $"what-if {e.Edit}: {string.Join(", ", e.Seqs.Select((q, i) => $"seq {q} (recorded {e.Recorded[i]})"))}");
+            }
+
             var s = v.Summary;
             await cli.Out.WriteLineAsync($"{v.Run} recorded under {v.RecordedPolicy}, re-decided under {v.Policy}: {s.Differing} of {s.Decisions} decisions differ (faults {s.FaultsDiffering}/{s.Faults}, memslots {s.MemslotsDiffering}/{s.Memslots}, ioctls {s.IoctlsDiffering}/{s.Ioctls})");
             if (v.Differences.Count > 0)

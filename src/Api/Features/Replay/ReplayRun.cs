@@ -10,7 +10,9 @@ using MediatR;
 namespace Audit.Api.Features.Replay;
 
 /// <summary>Re-decide a run's inputs under another policy, in memory, and list the decisions that differ.</summary>
-public sealed record ReplayRun(string Run, string Policy, string? SaveAs = null) : IRequest<QueryResult<ReplayView>>;
+/// <param name="Policy">A policy id; empty with <paramref name="Set"/> means the policy the run was recorded under.</param>
+/// <param name="Set">What-if edits of the inputs (WhatIf), applied to this replay only.</param>
+public sealed record ReplayRun(string Run, string Policy, string? SaveAs = null, IReadOnlyList<string>? Set = null) : IRequest<QueryResult<ReplayView>>;
 
 public sealed record DecisionView(string Outcome, int Errno, string? Gpa, ulong? Size, string? MemType, bool? Ipat, string? Perms);
 
@@ -19,15 +21,21 @@ public sealed record DecisionDifference(long InputSeq, string Input, string What
 public sealed record ReplaySummary(int Decisions, int Differing, int Faults, int FaultsDiffering, int Memslots, int MemslotsDiffering, int Ioctls, int IoctlsDiffering);
 
 /// <summary>The body of `replay --json` and POST /runs/{run}/replay.</summary>
-public sealed record ReplayView(string Run, string Policy, string RecordedPolicy, ReplaySummary Summary, IReadOnlyList<DecisionDifference> Differences, string? SavedAs);
+public sealed record ReplayView(string Run, string Policy, string RecordedPolicy, ReplaySummary Summary, IReadOnlyList<DecisionDifference> Differences, string? SavedAs, IReadOnlyList<AppliedEdit> Edits);
 
 public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequestHandler<ReplayRun, QueryResult<ReplayView>>
 {
     public async Task<QueryResult<ReplayView>> Handle(ReplayRun request, CancellationToken cancellationToken)
     {
-        if (!Policies.TryParse(request.Policy, out var policy, out var error))
+        var edits = new List<WhatIfEdit>();
+        foreach (var text in request.Set ?? [])
         {
-            return QueryResult<ReplayView>.Bad(error);
+            if (!WhatIf.TryParse(text, out var edit, out var error))
+            {
+                return QueryResult<ReplayView>.Bad(error);
+            }
+
+            edits.Add(edit!);
         }
 
         var run = await store.GetRunAsync(request.Run, cancellationToken);
@@ -35,6 +43,19 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         {
             return QueryResult<ReplayView>.NotFound($"no run '{request.Run}' (see `audit runs`)");
         }
+
+        var policyId = request.Policy is { Length: > 0 } p ? p : edits.Count > 0 ? run.Policy ?? "" : "";
+        if (policyId.Length == 0)
+        {
+            return QueryResult<ReplayView>.Bad("--policy is required (or --set edits, which replay under the run's own policy)");
+        }
+
+        if (!Policies.TryParse(policyId, out var parsed, out var policyError))
+        {
+            return QueryResult<ReplayView>.Bad(policyError);
+        }
+
+        var policy = parsed!;
 
         var stored = new List<StoredEvent>();
         await foreach (var e in store.ReadAsync(request.Run, ct: cancellationToken))
@@ -48,13 +69,24 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
             return QueryResult<ReplayView>.Bad($"policy {policy.Id} is for {policy.Arch}, but run {request.Run} is {a}");
         }
 
-        var differences = Compare(stored, policy, out var summary);
+        var (inputs, applied, editError) = WhatIf.Apply(edits, stored.Where(e => e.Event is InputEvent).Select(e => (e.Seq, (InputEvent)e.Event)).ToList());
+        if (editError is not null)
+        {
+            return QueryResult<ReplayView>.Bad(editError);
+        }
+
+        var edited = inputs.ToDictionary(i => i.Seq, i => i.Input);
+        var replayed = stored.Select(e => e.Event is InputEvent && edited[e.Seq] != e.Event ? e with { Event = edited[e.Seq] } : e).ToList();
+        var differences = Compare(replayed, policy, out var summary);
         string? saved = null;
         if (request.SaveAs is { } name)
         {
-            var inputs = stored.Where(e => e.Event is InputEvent)
-                .Select(e => new TraceEvent(0, e.TsNs, (InputEvent)e.Event, EventSerializer.ExtrasOf(e.Event, e.Payload))).ToList();
-            var written = await writer.AppendAsync(name, inputs, $"replay:{request.Run}:{run.EventCount}:{policy.Id}", null, policy.Id, cancellationToken);
+            var notes = applied.SelectMany(x => x.Seqs.Select((seq, i) => (seq, Note: $"{x.Edit} (recorded: {x.Recorded[i]})")))
+                .GroupBy(n => n.seq).ToDictionary(g => g.Key, g => string.Join("; ", g.Select(n => n.Note)));
+            var traced = replayed.Where(e => e.Event is InputEvent)
+                .Select(e => new TraceEvent(0, e.TsNs, (InputEvent)e.Event, WithNote(EventSerializer.ExtrasOf(e.Event, e.Payload), notes.GetValueOrDefault(e.Seq)))).ToList();
+            var key = $"replay:{request.Run}:{run.EventCount}:{policy.Id}{string.Concat(edits.Select(x => ":" + x.Text))}";
+            var written = await writer.AppendAsync(name, traced, key, null, policy.Id, cancellationToken);
             if (written.Error is not null)
             {
                 return QueryResult<ReplayView>.Bad(written.Error);
@@ -63,8 +95,15 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
             saved = name;
         }
 
-        return QueryResult<ReplayView>.Ok(new ReplayView(request.Run, policy.Id, run.Policy ?? "", summary, differences, saved));
+        return QueryResult<ReplayView>.Ok(new ReplayView(request.Run, policy.Id, run.Policy ?? "", summary, differences, saved, applied));
     }
+
+    /// <summary>
+    /// A saved what-if run explains itself: each edited input keeps, as the extra field `whatIf`,
+    /// the edit and the value the trace recorded (kept and exported like any unknown field).
+    /// </summary>
+    private static IReadOnlyList<KeyValuePair<string, string>> WithNote(IReadOnlyList<KeyValuePair<string, string>> extras, string? note) =>
+        note is null ? extras : [.. extras.Where(x => x.Key != "whatIf"), new("whatIf", System.Text.Json.JsonSerializer.Serialize(note))];
 
     /// <summary>Pairs each input's stored decision with the one the policy gives now.</summary>
     internal static List<DecisionDifference> Compare(IReadOnlyList<StoredEvent> stored, Policy policy, out ReplaySummary summary)
@@ -132,7 +171,7 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         return new DecisionDifference(seq, EventRegistry.For(input).TraceName, what, b, a, PartsAt(Steps(before), Steps(after)));
     }
 
-    private static DecisionView View(DerivedEvent? d) => d switch
+    internal static DecisionView View(DerivedEvent? d) => d switch
     {
         FaultResolved f => new DecisionView(
             FaultOutcomes.Name(f.Outcome), f.Errno, f.Mapping?.Gpa.ToString(), f.Mapping?.Size, f.Mapping?.MemType.ToString(), f.Mapping?.Ipat, f.Mapping is { } m ? Fmt.Perms(m.Perms) : null),
@@ -141,7 +180,7 @@ public sealed class ReplayRunHandler(EventStore store, RunWriter writer) : IRequ
         _ => new DecisionView("none", 0, null, null, null, null, null),
     };
 
-    private static ValueList<ExplanationStep> Steps(DerivedEvent? d) => d switch
+    internal static ValueList<ExplanationStep> Steps(DerivedEvent? d) => d switch
     {
         FaultResolved f => f.Explanation,
         MemslotDecided m => m.Explanation,
