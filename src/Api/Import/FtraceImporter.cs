@@ -25,8 +25,22 @@ namespace Audit.Api.Import;
 /// </summary>
 public static partial class FtraceImporter
 {
-    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\]\s+(?:\S+\s+)?(?<ts>\d+\.\d+):\s+(?<body>.*)$")]
+    /// <summary>
+    /// trace, trace_pipe and `trace-cmd report`: "TASK-PID [CPU] FLAGS TIMESTAMP: event: ...", with an optional
+    /// "(TGID)" (options/record-tgid), trace-cmd -R's "[CPU]-0xFLAGS", an integer timestamp (a counter clock, or
+    /// trace-cmd's %12d), and --ts-diff's "(+N)" before the event.
+    /// </summary>
+    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\](?:-0x[0-9a-f]+)?\s+(?:\S+\s+)?(?<ts>\d+(?:\.\d+)?):\s+(?:\(\+\d+\)\s+)?(?<body>.*)$")]
     private static partial Regex LineRx();
+
+    /// <summary>
+    /// options/latency-format (and trace-cmd report -l): "COMM-PID CPU FLAGS TIME: event: ...", where FLAGS is
+    /// the irq-flags column ("d..1." irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable)
+    /// glued to the CPU number, and TIME is microseconds since the buffer started ("1234us" plus a delay mark)
+    /// or trace-cmd's seconds.
+    /// </summary>
+    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?<cpu>\d+)\s?(?<flags>[dDXN.nhHsSbBzZ0-9]{4,6})\s+(?<ts>\d+(?:\.\d+)?)(?<us>us)?[ +!#*@$]?:\s+(?<body>.*)$")]
+    private static partial Regex LatencyRx();
 
     /// <summary>"event: message", or a syscall's "sys_x(args)" / "sys_x -> ret"; perf's "group:event: message".</summary>
     [GeneratedRegex(@"^(?:[a-z_0-9]+:(?=[a-z_]))?(?<event>\w+?)(?::\s?|(?=\()|(?= -> )|$)(?<msg>.*)$")]
@@ -66,12 +80,13 @@ public static partial class FtraceImporter
     [GeneratedRegex(@"addr[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+)\s+(?:\(\d+\)\s+)?pferr[ =](?<pferr>0x[0-9a-f]+|[0-9a-f]+)")]
     private static partial Regex WalkRx();
 
-    public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line);
+    public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line) || LatencyRx().IsMatch(line);
 
-    public static ImportResult Read(string file, TextReader reader) => new Reader(new ImportResult(file, "ftrace")).Run(reader, LineRx(), "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
+    public static ImportResult Read(string file, TextReader reader) =>
+        new Reader(new ImportResult(file, "ftrace")).Run(reader, [LineRx(), LatencyRx()], "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
 
     /// <summary>The event-reading state shared by the tracefs and perf front ends (one per file).</summary>
-    internal sealed class Reader(ImportResult result)
+    internal sealed partial class Reader(ImportResult result)
     {
         private readonly HashSet<ulong> requested = [];
         private ulong? lastPte;
@@ -82,22 +97,23 @@ public static partial class FtraceImporter
         /// <summary>The guest page-table walk of the last shadow-paging #PF: its error code and the leaf pte it reached.</summary>
         private (int Line, long Ts, ulong Pferr, ulong? Leaf)? walk;
 
-        /// <summary>Reads every line; <paramref name="header"/> must give the groups ts and body.</summary>
-        public ImportResult Run(TextReader reader, Regex header, string notALine)
+        /// <summary>Reads every line; each of <paramref name="headers"/> (tried in order) gives the groups body and, if it matched, ts.</summary>
+        public ImportResult Run(TextReader reader, Regex[] headers, string notALine)
         {
             var lineNo = 0;
+            long? lastTs = null;
+            var outOfOrder = false;
             while (reader.ReadLine() is { } line)
             {
                 lineNo++;
                 result.Lines++;
-                if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.Ordinal))
+                if (NotAnEvent(line, lineNo))
                 {
-                    result.Count("header, blank or lost-events line");
                     continue;
                 }
 
-                var m = header.Match(line);
-                if (!m.Success)
+                var m = Match(headers, line);
+                if (m is null)
                 {
                     result.Error = new TraceError(result.File, lineNo, notALine);
                     return result;
@@ -105,7 +121,9 @@ public static partial class FtraceImporter
 
                 try
                 {
-                    var ts = (long)(decimal.Parse(m.Groups["ts"].Value, CultureInfo.InvariantCulture) * 1_000_000_000m);
+                    var ts = m.Groups["ts"].Success ? Time(m) : lastTs ?? 0;
+                    outOfOrder |= ts < lastTs;
+                    lastTs = ts;
                     if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)
                     {
                         result.Error = new TraceError(result.File, lineNo, error);
@@ -120,7 +138,81 @@ public static partial class FtraceImporter
             }
 
             FlushPageFault();
+            if (outOfOrder)
+            {
+                // CPUs' buffers read one after another (per_cpu/cpuN/trace, trace-cmd --cpu): each CPU's
+                // lines were paired in its own order; the run needs one order in time.
+                var sorted = result.Events.OrderBy(e => e.TsNs).ToList();
+                result.Events.Clear();
+                result.Events.AddRange(sorted);
+                result.Notes.Add("lines were out of time order (several CPUs' buffers one after another): events sorted by time");
+            }
+
             return result;
+        }
+
+        private static Match? Match(Regex[] headers, string line)
+        {
+            foreach (var h in headers)
+            {
+                if (h.Match(line) is { Success: true } m)
+                {
+                    return m;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>Seconds with a fraction; an integer is a counter clock's count (kept as ns); latency-format's "us" is microseconds.</summary>
+        private static long Time(Match m)
+        {
+            var text = m.Groups["ts"].Value;
+            if (m.Groups["us"].Success)
+            {
+                return long.Parse(text, CultureInfo.InvariantCulture) * 1000;
+            }
+
+            return text.Contains('.', StringComparison.Ordinal)
+                ? (long)(decimal.Parse(text, CultureInfo.InvariantCulture) * 1_000_000_000m)
+                : long.Parse(text, CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>Headers, blank lines and lost-events marks: counted, and read for what they say about the host.</summary>
+        private bool NotAnEvent(string line, int lineNo)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                result.Count("blank");
+                return true;
+            }
+
+            var trimmed = line.TrimStart();
+            if (trimmed.StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("version = ", StringComparison.Ordinal))
+            {
+                var where = $"{Path.GetFileName(result.File)}:{lineNo}";
+                result.Host.PerfHeader(trimmed, where);
+                result.Host.TryUname(trimmed, where);
+                result.Count("header");
+                return true;
+            }
+
+            if (line.StartsWith("CPU:", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || (line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.OrdinalIgnoreCase)))
+            {
+                // tracefs "CPU:1 [LOST 12 EVENTS]", trace-cmd "CPU:1 [12 EVENTS DROPPED]" and "[SUBBUFFER START]", perf's LOST.
+                result.Count(line.Contains("LOST", StringComparison.Ordinal) || line.Contains("DROPPED", StringComparison.Ordinal)
+                    ? "lost-events line (the kernel dropped events here: faults may be missing)" : "buffer mark");
+                return true;
+            }
+
+            if (result.Host.TryUname(trimmed, $"{Path.GetFileName(result.File)}:{lineNo}"))
+            {
+                // trace-cmd report --uname prints the recording host's uname before the events.
+                result.Count("uname line");
+                return true;
+            }
+
+            return false;
         }
 
         private void Add(int line, long ts, InputEvent e) => result.Events.Add(new ImportedEvent(line, ts, e));
@@ -149,9 +241,11 @@ public static partial class FtraceImporter
 
             var ev = body.Groups["event"].Value;
             var msg = body.Groups["msg"].Value;
+            Clues(lineNo, ev, msg);
             if (ev == "kvm_mmu_pagetable_walk" && pendingPageFault is not null)
             {
                 // Shadow paging: the page fault's address was the guest's virtual address.
+                result.Host.SawTdp(false, $"a guest page-table walk follows kvm_page_fault ({Where(lineNo)})");
                 pendingPageFault = null;
                 result.Count("kvm_page_fault (guest virtual address under shadow paging)");
             }
@@ -270,6 +364,13 @@ public static partial class FtraceImporter
             if (!TrySpte(msg, out var gfn, out var raw, out var textPerms, out var level, out var eptForm))
             {
                 return "kvm_mmu_set_spte without gfn, spte and level";
+            }
+
+            if (eptForm == true)
+            {
+                // KVM prints no user bit for EPT SPTEs (shadow_user_mask is 0 only with EPT).
+                result.Host.SawTdp(true, $"an EPT SPTE (no user bit) in kvm_mmu_set_spte ({Where(lineNo)})");
+                result.Host.SawVendor(Domain.Events.X86Vendor.Intel, $"an EPT SPTE (no user bit) in kvm_mmu_set_spte ({Where(lineNo)})");
             }
 
             var spte = new Spte(raw, eptForm ?? ept ?? false);

@@ -38,6 +38,12 @@ public sealed class ImportResult(string file, string format)
     public List<KvmCall> Calls { get; } = [];
 
     public List<FdMapping> FdMappings { get; } = [];
+
+    /// <summary>What the file shows about the host that recorded it (for a run without a HostDescribed event).</summary>
+    public HostClues Host { get; } = new();
+
+    /// <summary>What the summary must say about how the file was read (fewer facts, reordered lines...).</summary>
+    public List<string> Notes { get; } = [];
     public int Lines { get; set; }
     public TraceError? Error { get; set; }
 

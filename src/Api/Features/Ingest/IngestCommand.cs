@@ -72,6 +72,11 @@ public static class IngestCommand
             await cli.Out.WriteLineAsync(r.Duplicate
                 ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
                 : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
+            if (r.Host is not null)
+            {
+                await cli.Out.WriteLineAsync("  " + r.Host);
+            }
+
             if (r.Note is not null)
             {
                 await cli.Out.WriteLineAsync("  " + r.Note);
@@ -80,6 +85,11 @@ public static class IngestCommand
             foreach (var a in r.Accounts.Where(a => a.Format != "ndjson"))
             {
                 await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event:");
+                foreach (var note in a.Notes ?? [])
+                {
+                    await cli.Out.WriteLineAsync($"    note: {note}");
+                }
+
                 foreach (var (kind, n) in a.Counted.OrderByDescending(k => k.Value))
                 {
                     await cli.Out.WriteLineAsync($"    {n,6}  {kind}");

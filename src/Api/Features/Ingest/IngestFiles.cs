@@ -17,10 +17,12 @@ public sealed record IngestFiles(
     IReadOnlyDictionary<string, long>? ClockOffsetsNs = null,
     Action<string, long, long>? Progress = null) : IRequest<IngestResult>;
 
-public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null);
+/// <param name="Host">how the host was inferred, when the files described none and no policy was named.</param>
+public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null, string? Host = null);
 
 /// <summary>How every line of one file was used: turned into events, or counted by kind.</summary>
-public sealed record FileAccount(string File, string Format, int Lines, int Events, IReadOnlyDictionary<string, int> Counted);
+/// <param name="Notes">how the file was read where that matters (fewer facts than its richer form, lines reordered).</param>
+public sealed record FileAccount(string File, string Format, int Lines, int Events, IReadOnlyDictionary<string, int> Counted, IReadOnlyList<string>? Notes = null);
 
 /// <summary>Either the runs written, or the first bad line (then nothing was stored).</summary>
 public sealed record IngestResult(IReadOnlyList<IngestedRun> Runs, TraceError? Error);
@@ -64,12 +66,19 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
 
             var merged = TraceFiles.MergeByTime(reads.Select(r => r.Events).ToList());
             var accounts = files.Zip(reads).Select(f => f.Second.Import is { } i
-                ? new FileAccount(f.First.File, i.Format, i.Lines, i.Events.Count, i.Counted)
+                ? new FileAccount(f.First.File, i.Format, i.Lines, i.Events.Count, i.Counted, i.Notes)
                 : new FileAccount(f.First.File, "ndjson", 0, f.Second.Events.Count, new Dictionary<string, int>())).ToList();
 
             // Batch key: the content of every file plus the run id, so a repeated ingest stores nothing.
             var key = BatchKey(group.Key, files.Select(f => f.Hash), request.ClockOffsetsNs);
-            var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken);
+            var clues = new Import.HostClues();
+            foreach (var r in reads)
+            {
+                clues.Add(r.Import?.Host ?? new Import.HostClues());
+            }
+
+            var host = clues.Infer(out var hostSummary);
+            var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken, host);
             if (written.Error is not null)
             {
                 return new IngestResult(results, new TraceError(files[0].File, 1, written.Error));
@@ -78,7 +87,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
             var result = written.Result!;
             results.Add(new IngestedRun(
                 group.Key, files.Select(f => f.File).ToList(), result.InputCount, result.EventCount, result.FirstSeq, result.LastSeq,
-                result.Status == AppendStatus.Duplicate, written.Policy, accounts, note));
+                result.Status == AppendStatus.Duplicate, written.Policy, accounts, note, written.InferredHost is null ? null : hostSummary));
         }
 
         return new IngestResult(results, null);
