@@ -102,6 +102,7 @@ public static partial class FtraceImporter
         {
             var lineNo = 0;
             long? lastTs = null;
+            string? lastCpu = null;
             var outOfOrder = false;
             while (reader.ReadLine() is { } line)
             {
@@ -122,8 +123,12 @@ public static partial class FtraceImporter
                 try
                 {
                     var ts = m.Groups["ts"].Success ? Time(m) : lastTs ?? 0;
-                    outOfOrder |= ts < lastTs;
-                    lastTs = ts;
+
+                    // Each CPU's buffer is in time order; going back in time on another CPU means the
+                    // CPUs were read one after another.
+                    var cpu = m.Groups["cpu"].Value;
+                    outOfOrder |= ts < lastTs && cpu != lastCpu;
+                    (lastTs, lastCpu) = (ts, cpu);
                     if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)
                     {
                         result.Error = new TraceError(result.File, lineNo, error);

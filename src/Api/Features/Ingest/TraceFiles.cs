@@ -194,11 +194,13 @@ public static class TraceFiles
         var anchors = reference.ClockMatches.GroupBy(m => m.Key).ToDictionary(g => g.Key, g => g.First().TsNs, StringComparer.Ordinal);
         foreach (var f in files.Where(f => f.Import?.Format == "strace" && given?.Contains(f) != true))
         {
-            var deltas = f.Import!.Events.Where(e => e.SyscallKey is not null && anchors.ContainsKey(e.SyscallKey))
+            var deltas = f.Import!.Events.Where(e => e.SyscallKey is not null && e.TsNs is not null && anchors.ContainsKey(e.SyscallKey))
                 .Select(e => anchors[e.SyscallKey!] - e.TsNs!.Value).Order().ToList();
             if (deltas.Count == 0)
             {
-                return $"cannot put {f.Import.File} on the clock of {reference.File}: no mmap result appears in both";
+                return f.Import.Events.All(e => e.TsNs is null)
+                    ? $"cannot put {f.Import.File} on the clock of {reference.File}: it has no timestamps (record strace with -tt or -ttt), or give --clock-offset"
+                    : $"cannot put {f.Import.File} on the clock of {reference.File}: no mmap result appears in both";
             }
 
             var offset = deltas[deltas.Count / 2];
