@@ -127,6 +127,7 @@ public static partial class FtraceImporter
                     // Each CPU's buffer is in time order; going back in time on another CPU means the
                     // CPUs were read one after another.
                     var cpu = m.Groups["cpu"].Value;
+                    result.Pids.Add(m.Groups["tid"].Success ? m.Groups["tid"].Value : m.Groups["pid"].Value);
                     outOfOrder |= ts < lastTs && cpu != lastCpu;
                     (lastTs, lastCpu) = (ts, cpu);
                     if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)

@@ -42,6 +42,9 @@ public sealed class ImportResult(string file, string format)
     /// <summary>What the file shows about the host that recorded it (for a run without a HostDescribed event).</summary>
     public HostClues Host { get; } = new();
 
+    /// <summary>The process and thread ids the file's lines name (to tell recordings of another run apart in a capture folder).</summary>
+    public HashSet<string> Pids { get; } = new(StringComparer.Ordinal);
+
     /// <summary>What the summary must say about how the file was read (fewer facts, reordered lines...).</summary>
     public List<string> Notes { get; } = [];
     public int Lines { get; set; }

@@ -57,6 +57,11 @@ public static partial class StraceImporter
             }
 
             timed |= ts is not null;
+            if (l.Pid.Length > 0)
+            {
+                result.Pids.Add(l.Pid);
+            }
+
             var rest = l.Rest;
             string call, args, ret;
             if (StraceLine.Resumed(rest) is { Success: true } r)

@@ -7,7 +7,7 @@ public static class IngestCommand
 {
     public static Command Build(CommandLine cli)
     {
-        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "trace files; several files of one run are merged by timestamp" };
+        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "trace files, or capture folders (every file in one a format recognises, as one run named after the folder); several files of one run are merged by timestamp" };
         var run = new Option<string?>("--run") { Description = "run id for all files (default: each file's name up to the first dot)" };
         var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong(TraceFiles.Formats);
@@ -72,6 +72,11 @@ public static class IngestCommand
             await cli.Out.WriteLineAsync(r.Duplicate
                 ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
                 : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
+            foreach (var skip in r.Skipped ?? [])
+            {
+                await cli.Out.WriteLineAsync("  skipped " + skip);
+            }
+
             if (r.Host is not null)
             {
                 await cli.Out.WriteLineAsync("  " + r.Host);

@@ -185,7 +185,9 @@ public static class TraceFiles
     /// </summary>
     public static string? AlignClocks(IReadOnlyList<Read> files, IReadOnlySet<Read>? given = null)
     {
-        var reference = files.Select(f => f.Import).FirstOrDefault(i => i?.Format is "ftrace" or "perf");
+        // The kernel trace that recorded the mmap syscalls (a perf script of kvm events alone has none).
+        var reference = files.Select(f => f.Import).Where(i => i?.Format is "ftrace" or "perf")
+            .OrderByDescending(i => i!.ClockMatches.Count(m => m.Key.StartsWith("mmap:", StringComparison.Ordinal))).FirstOrDefault();
         if (reference is null)
         {
             return null;
