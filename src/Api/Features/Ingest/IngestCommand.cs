@@ -9,7 +9,7 @@ public static class IngestCommand
     {
         var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "trace files, or capture folders (every file in one a format recognises, as one run named after the folder); several files of one run are merged by timestamp" };
         var run = new Option<string?>("--run") { Description = "run id for all files (default: each file's name up to the first dot)" };
-        var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps", DefaultValueFactory = _ => "auto" };
+        var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps|bpftrace|stage2", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong(TraceFiles.Formats);
         var offsets = new Option<string[]>("--clock-offset")
         {

@@ -74,6 +74,11 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
                     reads[i] = TraceFiles.Shift(reads[i], offset);
                     given.Add(reads[i]);
                 }
+                else if (reads[i].Import is { Undated: true })
+                {
+                    // A snapshot without a time of its own was taken when the file was written.
+                    reads[i] = TraceFiles.Shift(reads[i], new DateTimeOffset(File.GetLastWriteTimeUtc(files[i].File)).ToUnixTimeMilliseconds() * 1_000_000);
+                }
             }
 
             if (TraceFiles.AlignClocks(reads, given) is { } clockError)
