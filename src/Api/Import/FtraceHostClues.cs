@@ -53,15 +53,25 @@ public static partial class FtraceImporter
         private void Clues(int lineNo, string ev, string msg)
         {
             var host = result.Host;
-            if (ev.StartsWith("kvm_mmu_", StringComparison.Ordinal) || ev.StartsWith("kvm_tdp_mmu_", StringComparison.Ordinal) || X86Events.Contains(ev) || ev.StartsWith("kvm_hv_", StringComparison.Ordinal))
+            if (host.Arch is not null && host.Vendor is not null && host.Tdp is { Strong: true } && host.TdpMmu is not null)
             {
-                host.SawArch(Arch.X86_64, $"the x86 event {ev} ({Where(lineNo)})");
+                // Everything is known: the common case of a long trace costs no more than this test.
+                return;
             }
-            else if (Arm64Events.Contains(ev) || ev.StartsWith("vgic_", StringComparison.Ordinal) || ev.StartsWith("kvm_arm_", StringComparison.Ordinal))
+
+            if (host.Arch is null)
             {
-                host.SawArch(Arch.Arm64, $"the arm64 event {ev} ({Where(lineNo)})");
+                if (ev.StartsWith("kvm_mmu_", StringComparison.Ordinal) || ev.StartsWith("kvm_tdp_mmu_", StringComparison.Ordinal) || X86Events.Contains(ev) || ev.StartsWith("kvm_hv_", StringComparison.Ordinal))
+                {
+                    host.SawArch(Arch.X86_64, $"the x86 event {ev} ({Where(lineNo)})");
+                }
+                else if (Arm64Events.Contains(ev) || ev.StartsWith("vgic_", StringComparison.Ordinal) || ev.StartsWith("kvm_arm_", StringComparison.Ordinal))
+                {
+                    host.SawArch(Arch.Arm64, $"the arm64 event {ev} ({Where(lineNo)})");
+                }
             }
-            else if (SvmEvents.Contains(ev))
+
+            if (host.Vendor is null && SvmEvents.Contains(ev))
             {
                 host.SawArch(Arch.X86_64, $"the SVM event {ev} ({Where(lineNo)})");
                 host.SawVendor(X86Vendor.Amd, $"the SVM event {ev} ({Where(lineNo)})");
@@ -69,23 +79,23 @@ public static partial class FtraceImporter
 
             switch (ev)
             {
-                case "kvm_exit" or "kvm_nested_vmexit" or "kvm_nested_vmexit_inject":
+                case "kvm_exit" or "kvm_nested_vmexit" or "kvm_nested_vmexit_inject" when host.Vendor is null || host.Tdp is not { Strong: true } || host.Arch is null:
                     ExitClues(lineNo, ev, msg);
                     break;
-                case "kvm_entry" when msg.Contains("PC: ", StringComparison.Ordinal):
+                case "kvm_entry" when host.Arch is null && msg.Contains("PC: ", StringComparison.Ordinal):
                     host.SawArch(Arch.Arm64, $"kvm_entry prints a PC ({Where(lineNo)})");
                     break;
-                case "kvm_pml_full":
+                case "kvm_pml_full" when host.Vendor is null:
                     host.SawVendor(X86Vendor.Intel, $"the VMX event kvm_pml_full ({Where(lineNo)})");
                     break;
-                case "kvm_tdp_mmu_spte_changed":
+                case "kvm_tdp_mmu_spte_changed" when host.TdpMmu is null:
                     host.SawTdp(true, $"kvm_tdp_mmu_spte_changed ({Where(lineNo)})");
                     host.SawTdpMmu(true, $"kvm_tdp_mmu_spte_changed ({Where(lineNo)})");
                     break;
-                case "kvm_mmu_sync_page" or "kvm_mmu_unsync_page":
+                case "kvm_mmu_sync_page" or "kvm_mmu_unsync_page" when host.Tdp is not { Strong: true }:
                     host.SawTdp(false, $"{ev}: only shadow pages are unsync ({Where(lineNo)})");
                     break;
-                case "kvm_mmu_get_page":
+                case "kvm_mmu_get_page" when host.Tdp is not { Strong: true }:
                     RoleClue(lineNo, msg);
                     break;
             }
@@ -96,11 +106,19 @@ public static partial class FtraceImporter
             var host = result.Host;
             if (msg.Contains("ESR_EC", StringComparison.Ordinal) || msg.Contains("HSR_EC", StringComparison.Ordinal))
             {
-                host.SawArch(Arch.Arm64, $"{ev} prints an ESR class ({Where(lineNo)})");
+                if (host.Arch is null)
+                {
+                    host.SawArch(Arch.Arm64, $"{ev} prints an ESR class ({Where(lineNo)})");
+                }
+
                 return;
             }
 
-            host.SawArch(Arch.X86_64, $"the x86 form of {ev} ({Where(lineNo)})");
+            if (host.Arch is null)
+            {
+                host.SawArch(Arch.X86_64, $"the x86 form of {ev} ({Where(lineNo)})");
+            }
+
             X86Vendor? vendor = IsaRx().Match(msg) is { Success: true } isa
                 ? isa.Groups["isa"].Value == "2" ? X86Vendor.Amd : X86Vendor.Intel
                 : null;
@@ -132,7 +150,7 @@ public static partial class FtraceImporter
             {
                 result.Host.SawTdp(false, $"kvm_mmu_get_page of an indirect shadow page ({Where(lineNo)})");
             }
-            else if (direct == true)
+            else if (direct == true && result.Host.Tdp is null)
             {
                 // TDP makes only direct pages, but so does shadow paging of a guest without paging: a weak clue.
                 result.Host.SawTdp(true, $"kvm_mmu_get_page of a direct page ({Where(lineNo)})", strong: false);

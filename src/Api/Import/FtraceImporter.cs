@@ -103,6 +103,7 @@ public static partial class FtraceImporter
             var lineNo = 0;
             long? lastTs = null;
             string? lastCpu = null;
+            var lastPid = "";
             var outOfOrder = false;
             while (reader.ReadLine() is { } line)
             {
@@ -126,10 +127,22 @@ public static partial class FtraceImporter
 
                     // Each CPU's buffer is in time order; going back in time on another CPU means the
                     // CPUs were read one after another.
-                    var cpu = m.Groups["cpu"].Value;
-                    result.Pids.Add(m.Groups["tid"].Success ? m.Groups["tid"].Value : m.Groups["pid"].Value);
-                    outOfOrder |= ts < lastTs && cpu != lastCpu;
-                    (lastTs, lastCpu) = (ts, cpu);
+                    var cpu = m.Groups["cpu"].ValueSpan;
+                    var pid = m.Groups["tid"].Success ? m.Groups["tid"] : m.Groups["pid"];
+                    if (!pid.ValueSpan.SequenceEqual(lastPid))
+                    {
+                        // Lines of one thread come in runs: a string per run, not per line.
+                        lastPid = pid.Value;
+                        result.Pids.Add(lastPid);
+                    }
+
+                    if (!cpu.SequenceEqual(lastCpu))
+                    {
+                        outOfOrder |= ts < lastTs;
+                        lastCpu = cpu.ToString();
+                    }
+
+                    lastTs = ts;
                     if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)
                     {
                         result.Error = new TraceError(result.File, lineNo, error);
@@ -193,9 +206,9 @@ public static partial class FtraceImporter
                 return true;
             }
 
-            var trimmed = line.TrimStart();
-            if (trimmed.StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("version = ", StringComparison.Ordinal))
+            if (line.AsSpan().TrimStart().StartsWith("#", StringComparison.Ordinal) || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("version = ", StringComparison.Ordinal))
             {
+                var trimmed = line.TrimStart();
                 var where = $"{Path.GetFileName(result.File)}:{lineNo}";
                 result.Host.PerfHeader(trimmed, where);
                 result.Host.TryUname(trimmed, where);
@@ -211,7 +224,7 @@ public static partial class FtraceImporter
                 return true;
             }
 
-            if (result.Host.TryUname(trimmed, $"{Path.GetFileName(result.File)}:{lineNo}"))
+            if (line.Contains("Linux", StringComparison.Ordinal) && result.Host.TryUname(line.Trim(), $"{Path.GetFileName(result.File)}:{lineNo}"))
             {
                 // trace-cmd report --uname prints the recording host's uname before the events.
                 result.Count("uname line");
@@ -251,7 +264,11 @@ public static partial class FtraceImporter
             if (ev == "kvm_mmu_pagetable_walk" && pendingPageFault is not null)
             {
                 // Shadow paging: the page fault's address was the guest's virtual address.
-                result.Host.SawTdp(false, $"a guest page-table walk follows kvm_page_fault ({Where(lineNo)})");
+                if (result.Host.Tdp is not { Strong: true })
+                {
+                    result.Host.SawTdp(false, $"a guest page-table walk follows kvm_page_fault ({Where(lineNo)})");
+                }
+
                 pendingPageFault = null;
                 result.Count("kvm_page_fault (guest virtual address under shadow paging)");
             }
@@ -372,7 +389,7 @@ public static partial class FtraceImporter
                 return "kvm_mmu_set_spte without gfn, spte and level";
             }
 
-            if (eptForm == true)
+            if (eptForm == true && result.Host.Vendor is null)
             {
                 // KVM prints no user bit for EPT SPTEs (shadow_user_mask is 0 only with EPT).
                 result.Host.SawTdp(true, $"an EPT SPTE (no user bit) in kvm_mmu_set_spte ({Where(lineNo)})");

@@ -90,7 +90,7 @@ public static partial class StraceImporter
             }
             else
             {
-                result.Error = new TraceError(file, lineNo, $"cannot read the syscall in '{Truncate(rest)}'");
+                result.Error = new TraceError(file, lineNo, $"not an strace line: no syscall in '{Truncate(rest)}' (expected '[PID] [TIME] syscall(args) = result'; record with strace -f -tt)");
                 return result;
             }
 
