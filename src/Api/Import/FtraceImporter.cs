@@ -183,6 +183,14 @@ public static partial class FtraceImporter
             return null;
         }
 
+        /// <summary>perf script -g prints each frame indented under its event: "\t ffffffffc0a1b2c3 kvm_mmu_set_spte+0x1b3 ([kvm])".</summary>
+        private static bool IsCallchainFrame(string line)
+        {
+            var t = line.AsSpan().TrimStart();
+            var space = t.IndexOf(' ');
+            return space >= 4 && t[..space].IndexOfAnyExcept("0123456789abcdef") < 0 && !t.Contains(": ", StringComparison.Ordinal);
+        }
+
         /// <summary>Seconds with a fraction; an integer is a counter clock's count (kept as ns); latency-format's "us" is microseconds.</summary>
         private static long Time(Match m)
         {
@@ -213,6 +221,12 @@ public static partial class FtraceImporter
                 result.Host.PerfHeader(trimmed, where);
                 result.Host.TryUname(trimmed, where);
                 result.Count("header");
+                return true;
+            }
+
+            if (line[0] is ' ' or '\t' && IsCallchainFrame(line))
+            {
+                result.Count("callchain frame (perf script -g)");
                 return true;
             }
 

@@ -222,7 +222,7 @@ public static partial class StraceImporter
                 Ioctl(r, fds, line, ts, a, ret, errno, Add);
                 break;
             default:
-                r.Count(ok ? call : call + " (failed)");
+                r.Count(ok ? call : ret.Value == "?" ? call + " (no return)" : call + " (failed)");
                 break;
         }
     }

@@ -53,9 +53,10 @@ public sealed class CaptureFolderTests : DatabaseTest
         try
         {
             await File.WriteAllTextAsync(Path.Combine(dir.FullName, "readme.txt"), "nothing here\n");
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "uname.txt"), "6.18.0-rc4\n");
             var r = await CliRunner.RunAsync(ConnectionString, "ingest", dir.FullName);
             Assert.Equal(2, r.Exit);
-            Assert.Contains("no file in the folder is a trace this tool reads: readme.txt: not a trace format this tool reads", r.Err, StringComparison.Ordinal);
+            Assert.Contains("no file in the folder is a trace this tool reads: readme.txt: not a trace format this tool reads; uname.txt: not a trace (read for the kernel release it names)", r.Err, StringComparison.Ordinal);
         }
         finally
         {

@@ -117,12 +117,14 @@ public sealed class StraceVariantTests
             "[pid 16207] 00:26:28.947303 +++ exited with 0 +++",
             "16208 00:26:28.947304 ioctl(10, KVM_RUN, 0 <unfinished ...>) = ?",
             "16208 00:26:28.947305 +++ killed by SIGKILL +++",
-            "strace: Process 16209 attached");
+            "strace: Process 16209 attached",
+            "16206 00:26:28.947306 exit_group(0) = ?");
         AllAccounted(r);
         var vma = Assert.IsType<VmaMapped>(Assert.Single(r.Events).Event);
         Assert.Equal((0x7f0000000000UL, Perms.R), (vma.Range.Start.Value, vma.Prot));
         Assert.Equal((3, 1, 1, 1, 1), (r.Counted["unfinished (joined with its resumed line)"], r.Counted["signal"], r.Counted["exit"], r.Counted["killed by a signal"], r.Counted["strace message"]));
         Assert.Equal(1, r.Counted["ioctl KVM_RUN -> KVM_EXIT_HLT"]);
+        Assert.Equal(1, r.Counted["exit_group (no return)"]);
         Assert.Contains(r.Notes, n => n.Contains("ioctl of pid 16208 never resumed", StringComparison.Ordinal));
     }
 

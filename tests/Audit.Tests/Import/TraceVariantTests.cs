@@ -101,6 +101,20 @@ public sealed class TraceVariantTests
         Assert.Equal(("6.16.3-200.fc42.x86_64", Arch.X86_64, X86Vendor.Amd), (r.Host.Kernel?.Value, r.Host.Arch?.Value, r.Host.Vendor?.Value));
     }
 
+    [Fact]
+    public void Perf_script_callchains_under_each_event_are_counted()
+    {
+        var r = Perf(
+            $"vmm 16267 [000]  1498.399294: kvmmmu:{Requested}",
+            "\tffffffffc0a1b2c3 kvm_mmu_spte_requested+0x1b3 ([kvm])",
+            "\tffffffffc0a1c000 direct_page_fault+0x2a0 ([kvm])",
+            "",
+            $"vmm 16267 [000]  1498.399295: kvmmmu:{SetSpte}",
+            "\tffffffffc0a1b2c3 mmu_set_spte+0x2b3 ([kvm])");
+        OneFault(r, 1_498_399_295_000);
+        Assert.Equal(3, r.Counted["callchain frame (perf script -g)"]);
+    }
+
     [Theory]
     [InlineData("kvm_exit: vcpu 0 reason EPT_VIOLATION rip 0xffffffff81000000 info1 0x0000000000000181 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000", X86Vendor.Intel, true)]
     [InlineData("kvm_exit: vcpu 0 reason npf rip 0xffffffff81000000 info1 0x0000000100000014 info2 0x00000000fee00000 intr_info 0x00000000 error_code 0x00000000", X86Vendor.Amd, true)]

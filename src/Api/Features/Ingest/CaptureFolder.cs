@@ -5,8 +5,11 @@ namespace Audit.Api.Features.Ingest;
 /// after the folder); the others are skipped with the reason. Text files no format reads are still searched
 /// for uname lines (capture metadata). Sub-folders are not searched.
 /// </summary>
-public static class CaptureFolder
+public static partial class CaptureFolder
 {
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*\d+\.\d+(?:\.\d+)?(?:[-+][\w.+~-]*)?\s*$")]
+    private static partial System.Text.RegularExpressions.Regex BareRelease();
+
     /// <summary>One file given or found, with the run it belongs to (the folder's name for a folder's files).</summary>
     public sealed record Entry(string File, string? Run, string? Folder);
 
@@ -90,7 +93,16 @@ public static class CaptureFolder
         foreach (var line in System.Text.Encoding.UTF8.GetString(head).Split('\n'))
         {
             lineNo++;
-            named |= clues.TryUname(line.TrimEnd('\r'), $"{where}:{lineNo}");
+            var text = line.TrimEnd('\r');
+            named |= clues.TryUname(text, $"{where}:{lineNo}");
+
+            // `uname -r > uname.txt` leaves the bare release in a file named for it.
+            if (!named && (where.Contains("uname", StringComparison.OrdinalIgnoreCase) || where.Contains("release", StringComparison.OrdinalIgnoreCase))
+                && BareRelease().IsMatch(text))
+            {
+                clues.SawKernel(text.Trim(), $"{where}:{lineNo}");
+                named = true;
+            }
         }
 
         return named ? "not a trace (read for the kernel release it names)" : "not a trace format this tool reads";
