@@ -56,7 +56,7 @@ public static partial class FtraceImporter
     [GeneratedRegex(@"gfn (?<hex>(?:0x)?[0-9a-f]+)|gfn=(?<dec>0x[0-9a-f]+|\d+)")]
     private static partial Regex GfnRx();
 
-    [GeneratedRegex(@"(?:start=)?(?<start>0x[0-9a-f]+)(?:\s+\(\d+\))?\s+(?:--\s+|end=)(?<end>0x[0-9a-f]+)")]
+    [GeneratedRegex(@"(?:start=)?(?<start>0x[0-9a-f]+|(?<=start=)\d+)(?:\s+\(\d+\))?\s+(?:--\s+|end=)(?<end>0x[0-9a-f]+|(?<=end=)\d+)")]
     private static partial Regex RangeRx();
 
     [GeneratedRegex(@"^(?:sys_mmap -> |sys_exit_mmap:?\s*(?:__syscall_nr=\S+\s+(?:\(\d+\)\s+)?)?(?:ret=)?)(?<ret>0x[0-9a-f]+|-?\d+)")]
@@ -303,15 +303,15 @@ public static partial class FtraceImporter
                 case "kvm_mmu_set_spte":
                     return SetSpte(lineNo, ts, msg);
                 case "kvm_page_fault" when PageFaultRx().Match(msg) is { Success: true } pf:
-                    pendingPageFault = (lineNo, ts, PageFault(pf));
+                    pendingPageFault = (lineNo, ts, PageFault(pf, msg));
                     break;
                 case "kvm_guest_fault" when GuestFaultRx().Match(msg) is { Success: true } gf:
-                    Add(lineNo, ts, Arm64Fault(Number(gf.Groups["ipa"].Value), Number(gf.Groups["esr"].Value)));
+                    Add(lineNo, ts, Arm64Fault(Field(gf.Groups["ipa"], msg), Field(gf.Groups["esr"], msg)));
                     break;
                 case "kvm_tdp_mmu_spte_changed" when SpteChangedRx().Match(msg) is { Success: true } c:
                 {
-                    var old = new Spte(Number(c.Groups["old"].Value), ept ?? true);
-                    var now = new Spte(Number(c.Groups["new"].Value), ept ?? true);
+                    var old = new Spte(Field(c.Groups["old"], msg), ept ?? true);
+                    var now = new Spte(Field(c.Groups["new"], msg), ept ?? true);
                     result.Count(now.Present ? (old.Present ? "kvm_tdp_mmu_spte_changed (changed)" : "kvm_tdp_mmu_spte_changed (installed)") : old.Present ? "kvm_tdp_mmu_spte_changed (zapped)" : "kvm_tdp_mmu_spte_changed (no-op)");
                     break;
                 }
@@ -329,15 +329,15 @@ public static partial class FtraceImporter
                     result.Count(ev);
                     break;
                 case "kvm_unmap_hva_range" when RangeRx().Match(msg) is { Success: true } r:
-                    Add(lineNo, ts, new MmuNotifierInvalidated(new Hva(Number(r.Groups["start"].Value) & ~0xfffUL), new Hva(Syntax.PageUp(Number(r.Groups["end"].Value)))));
+                    Add(lineNo, ts, new MmuNotifierInvalidated(new Hva(Field(r.Groups["start"], msg) & ~0xfffUL), new Hva(Syntax.PageUp(Field(r.Groups["end"], msg)))));
                     break;
                 case "kvm_vm_set_mem_attributes" when AttributesRx().Match(msg) is { Success: true } a:
                 {
-                    var start = Number(a.Groups["start"].Value);
-                    var end = Number(a.Groups["end"].Value);
+                    var start = Field(a.Groups["start"], msg);
+                    var end = Field(a.Groups["end"], msg);
                     if (end > start)
                     {
-                        Add(lineNo, ts, new MemoryAttributesSet(new Gpa(start << 12), (end - start) << 12, (Number(a.Groups["attr"].Value) & 0x8) != 0, 0));
+                        Add(lineNo, ts, new MemoryAttributesSet(new Gpa(start << 12), (end - start) << 12, (Field(a.Groups["attr"], msg) & 0x8) != 0, 0));
                     }
                     else
                     {
@@ -348,7 +348,7 @@ public static partial class FtraceImporter
                 }
 
                 case "kvm_mmu_paging_element" when PteRx().Match(msg) is { Success: true } p:
-                    lastPte = Number(p.Groups["pte"].Value);
+                    lastPte = Field(p.Groups["pte"], msg);
                     if (walk is { } cur)
                     {
                         walk = cur with { Leaf = lastPte };
@@ -449,13 +449,13 @@ public static partial class FtraceImporter
                 (pferr & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, GuestPteDirty: (leaf & 0x40) != 0);
 
         /// <summary>x86 PFERR bits: present 0, write 1, fetch 4, the SNP C-bit 34, KVM's private-access 49.</summary>
-        private static GuestFaulted PageFault(Match pf)
+        private static GuestFaulted PageFault(Match pf, string msg)
         {
-            var ec = Number(pf.Groups["ec"].Value);
+            var ec = Field(pf.Groups["ec"], msg);
             var access = (ec & 0x10) != 0 ? Access.Exec : (ec & 0x2) != 0 ? Access.Write : Access.Read;
             var vcpu = pf.Groups["vcpu"].Success ? int.Parse(pf.Groups["vcpu"].Value, CultureInfo.InvariantCulture) : 0;
             bool? priv = (ec & ((1UL << 34) | (1UL << 49))) != 0 ? true : null;
-            return new GuestFaulted(vcpu, new Gpa(Number(pf.Groups["addr"].Value) & ~0xfffUL), access, (ec & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, priv);
+            return new GuestFaulted(vcpu, new Gpa(Field(pf.Groups["addr"], msg) & ~0xfffUL), access, (ec & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, priv);
         }
 
         /// <summary>
@@ -508,6 +508,13 @@ public static partial class FtraceImporter
             return false;
         }
     }
+
+    /// <summary>
+    /// A captured value: printk forms ("pte 2007", "address 0x1000") are hex; a raw "name=value" field
+    /// (trace-cmd -R, perf's [FAILED TO PARSE], options/fields) is decimal unless it says 0x.
+    /// </summary>
+    private static ulong Field(Group g, string msg) =>
+        g.Index > 0 && msg[g.Index - 1] == '=' ? Dec(g.Value) : Number(g.Value);
 
     /// <summary>Tracefs prints gfns and ptes in hex, with or without 0x.</summary>
     internal static ulong Number(string s) =>

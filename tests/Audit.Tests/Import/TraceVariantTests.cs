@@ -64,6 +64,19 @@ public sealed class TraceVariantTests
     }
 
     [Fact]
+    public void Raw_fields_of_trace_cmd_report_R_are_decimal_unless_they_say_0x()
+    {
+        var r = Ftrace(
+            "       vcpu0-2000  [001]-0x1 100.000001: kvm_page_fault:       vcpu_id=0 guest_rip=18446744071562067968 fault_address=1052672 error_code=6",
+            "       vcpu0-2000  [001]-0x1 100.000002: kvm_unmap_hva_range:  start=140195997417472 end=140195999514624");
+        Assert.Null(r.Error);
+        var fault = Assert.IsType<GuestFaulted>(r.Events[0].Event);
+        Assert.Equal((0x101000UL, Access.Write), (fault.Gpa.Value, fault.Access));
+        var unmap = Assert.IsType<MmuNotifierInvalidated>(r.Events[1].Event);
+        Assert.Equal((0x7f81eca00000UL, 0x7f81ecc00000UL), (unmap.Start.Value, unmap.End.Value));
+    }
+
+    [Fact]
     public void Cpus_read_one_after_another_are_sorted_by_time_and_lost_events_are_counted()
     {
         var r = Ftrace(
