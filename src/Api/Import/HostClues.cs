@@ -132,15 +132,15 @@ public sealed partial class HostClues
         var caps = HostCaps.None;
         if (arch == Domain.Events.Arch.X86_64)
         {
-            var tdp = Tdp?.Value ?? (Vendor is not null || TdpMmu?.Value == true);
+            // KVM uses TDP wherever the CPU has EPT/NPT (the module default): the assumption without a clue.
+            var tdp = Tdp?.Value ?? TdpMmu?.Value ?? true;
             if (Tdp is not null)
             {
                 why.Add($"{(tdp ? "TDP" : "shadow paging")}: {Tdp.Why}");
             }
             else
             {
-                assumed.Add(tdp ? $"TDP, as a {Vendor?.Value} host uses by default: no file shows the paging mode" : "TDP, the default: no file shows the paging mode");
-                tdp = true;
+                assumed.Add("TDP, the module default: no file shows the paging mode");
             }
 
             vendor = Vendor?.Value;
