@@ -106,9 +106,9 @@ public sealed partial class HostClues
     }
 
     /// <summary>The newest kernel release the model has a policy for (the assumption when no file names one).</summary>
+    /// <remarks>Read off the policy ids ("arm64/6.18") so that it follows the policy table.</remarks>
     public static string NewestModelledRelease() =>
-        Policies.All.SelectMany(p => ReleaseRx().Matches(p.Kernels).Select(m => KernelVersion.Parse(m.Value)))
-            .Where(v => v.Major < 99).Max().ToString();
+        Policies.All.SelectMany(p => ReleaseRx().Matches(p.Id).Select(m => KernelVersion.Parse(m.Value))).Max().ToString();
 
     /// <summary>
     /// The host these clues describe, with what it was inferred from and what was assumed; <paramref name="summary"/>
