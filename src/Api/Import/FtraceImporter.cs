@@ -25,8 +25,22 @@ namespace Audit.Api.Import;
 /// </summary>
 public static partial class FtraceImporter
 {
-    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\]\s+(?:\S+\s+)?(?<ts>\d+\.\d+):\s+(?<body>.*)$")]
+    /// <summary>
+    /// trace, trace_pipe and `trace-cmd report`: "TASK-PID [CPU] FLAGS TIMESTAMP: event: ...", with an optional
+    /// "(TGID)" (options/record-tgid), trace-cmd -R's "[CPU]-0xFLAGS", an integer timestamp (a counter clock, or
+    /// trace-cmd's %12d), and --ts-diff's "(+N)" before the event.
+    /// </summary>
+    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(?<cpu>\d+)\](?:-0x[0-9a-f]+)?\s+(?:\S+\s+)?(?<ts>\d+(?:\.\d+)?):\s+(?:\(\+\d+\)\s+)?(?<body>.*)$")]
     private static partial Regex LineRx();
+
+    /// <summary>
+    /// options/latency-format (and trace-cmd report -l): "COMM-PID CPU FLAGS TIME: event: ...", where FLAGS is
+    /// the irq-flags column ("d..1." irqs-off, need-resched, hard/softirq, preempt depth, migrate-disable)
+    /// glued to the CPU number, and TIME is microseconds since the buffer started ("1234us" plus a delay mark)
+    /// or trace-cmd's seconds.
+    /// </summary>
+    [GeneratedRegex(@"^\s*(?<task>.+?)-(?<pid>\d+)\s+(?<cpu>\d+)\s?(?<flags>[dDXN.nhHsSbBzZ0-9]{4,6})\s+(?<ts>\d+(?:\.\d+)?)(?<us>us)?[ +!#*@$]?:\s+(?<body>.*)$")]
+    private static partial Regex LatencyRx();
 
     /// <summary>"event: message", or a syscall's "sys_x(args)" / "sys_x -> ret"; perf's "group:event: message".</summary>
     [GeneratedRegex(@"^(?:[a-z_0-9]+:(?=[a-z_]))?(?<event>\w+?)(?::\s?|(?=\()|(?= -> )|$)(?<msg>.*)$")]
@@ -42,7 +56,7 @@ public static partial class FtraceImporter
     [GeneratedRegex(@"gfn (?<hex>(?:0x)?[0-9a-f]+)|gfn=(?<dec>0x[0-9a-f]+|\d+)")]
     private static partial Regex GfnRx();
 
-    [GeneratedRegex(@"(?:start=)?(?<start>0x[0-9a-f]+)(?:\s+\(\d+\))?\s+(?:--\s+|end=)(?<end>0x[0-9a-f]+)")]
+    [GeneratedRegex(@"(?:start=)?(?<start>0x[0-9a-f]+|(?<=start=)\d+)(?:\s+\(\d+\))?\s+(?:--\s+|end=)(?<end>0x[0-9a-f]+|(?<=end=)\d+)")]
     private static partial Regex RangeRx();
 
     [GeneratedRegex(@"^(?:sys_mmap -> |sys_exit_mmap:?\s*(?:__syscall_nr=\S+\s+(?:\(\d+\)\s+)?)?(?:ret=)?)(?<ret>0x[0-9a-f]+|-?\d+)")]
@@ -66,12 +80,13 @@ public static partial class FtraceImporter
     [GeneratedRegex(@"addr[ =](?<addr>0x[0-9a-f]+|[0-9a-f]+)\s+(?:\(\d+\)\s+)?pferr[ =](?<pferr>0x[0-9a-f]+|[0-9a-f]+)")]
     private static partial Regex WalkRx();
 
-    public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line);
+    public static bool Looks(string line) => line.StartsWith("# tracer:", StringComparison.Ordinal) || LineRx().IsMatch(line) || LatencyRx().IsMatch(line);
 
-    public static ImportResult Read(string file, TextReader reader) => new Reader(new ImportResult(file, "ftrace")).Run(reader, LineRx(), "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
+    public static ImportResult Read(string file, TextReader reader) =>
+        new Reader(new ImportResult(file, "ftrace")).Run(reader, [LineRx(), LatencyRx()], "not a tracefs event line (expected 'TASK-PID [CPU] ... TIMESTAMP: event: ...')");
 
     /// <summary>The event-reading state shared by the tracefs and perf front ends (one per file).</summary>
-    internal sealed class Reader(ImportResult result)
+    internal sealed partial class Reader(ImportResult result)
     {
         private readonly HashSet<ulong> requested = [];
         private ulong? lastPte;
@@ -82,22 +97,25 @@ public static partial class FtraceImporter
         /// <summary>The guest page-table walk of the last shadow-paging #PF: its error code and the leaf pte it reached.</summary>
         private (int Line, long Ts, ulong Pferr, ulong? Leaf)? walk;
 
-        /// <summary>Reads every line; <paramref name="header"/> must give the groups ts and body.</summary>
-        public ImportResult Run(TextReader reader, Regex header, string notALine)
+        /// <summary>Reads every line; each of <paramref name="headers"/> (tried in order) gives the groups body and, if it matched, ts.</summary>
+        public ImportResult Run(TextReader reader, Regex[] headers, string notALine)
         {
             var lineNo = 0;
+            long? lastTs = null;
+            string? lastCpu = null;
+            var lastPid = "";
+            var outOfOrder = false;
             while (reader.ReadLine() is { } line)
             {
                 lineNo++;
                 result.Lines++;
-                if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#') || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.Ordinal))
+                if (NotAnEvent(line, lineNo))
                 {
-                    result.Count("header, blank or lost-events line");
                     continue;
                 }
 
-                var m = header.Match(line);
-                if (!m.Success)
+                var m = Match(headers, line);
+                if (m is null)
                 {
                     result.Error = new TraceError(result.File, lineNo, notALine);
                     return result;
@@ -105,7 +123,26 @@ public static partial class FtraceImporter
 
                 try
                 {
-                    var ts = (long)(decimal.Parse(m.Groups["ts"].Value, CultureInfo.InvariantCulture) * 1_000_000_000m);
+                    var ts = m.Groups["ts"].Success ? Time(m) : lastTs ?? 0;
+
+                    // Each CPU's buffer is in time order; going back in time on another CPU means the
+                    // CPUs were read one after another.
+                    var cpu = m.Groups["cpu"].ValueSpan;
+                    var pid = m.Groups["tid"].Success ? m.Groups["tid"] : m.Groups["pid"];
+                    if (!pid.ValueSpan.SequenceEqual(lastPid))
+                    {
+                        // Lines of one thread come in runs: a string per run, not per line.
+                        lastPid = pid.Value;
+                        result.Pids.Add(lastPid);
+                    }
+
+                    if (!cpu.SequenceEqual(lastCpu))
+                    {
+                        outOfOrder |= ts < lastTs;
+                        lastCpu = cpu.ToString();
+                    }
+
+                    lastTs = ts;
                     if (Event(lineNo, ts, m.Groups["body"].Value) is { } error)
                     {
                         result.Error = new TraceError(result.File, lineNo, error);
@@ -120,7 +157,95 @@ public static partial class FtraceImporter
             }
 
             FlushPageFault();
+            if (outOfOrder)
+            {
+                // CPUs' buffers read one after another (per_cpu/cpuN/trace, trace-cmd --cpu): each CPU's
+                // lines were paired in its own order; the run needs one order in time.
+                var sorted = result.Events.OrderBy(e => e.TsNs).ToList();
+                result.Events.Clear();
+                result.Events.AddRange(sorted);
+                result.Notes.Add("lines were out of time order (several CPUs' buffers one after another): events sorted by time");
+            }
+
             return result;
+        }
+
+        private static Match? Match(Regex[] headers, string line)
+        {
+            foreach (var h in headers)
+            {
+                if (h.Match(line) is { Success: true } m)
+                {
+                    return m;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>perf script -g prints each frame indented under its event: "\t ffffffffc0a1b2c3 kvm_mmu_set_spte+0x1b3 ([kvm])".</summary>
+        private static bool IsCallchainFrame(string line)
+        {
+            var t = line.AsSpan().TrimStart();
+            var space = t.IndexOf(' ');
+            return space >= 4 && t[..space].IndexOfAnyExcept("0123456789abcdef") < 0 && !t.Contains(": ", StringComparison.Ordinal);
+        }
+
+        /// <summary>Seconds with a fraction; an integer is a counter clock's count (kept as ns); latency-format's "us" is microseconds.</summary>
+        private static long Time(Match m)
+        {
+            var text = m.Groups["ts"].Value;
+            if (m.Groups["us"].Success)
+            {
+                return long.Parse(text, CultureInfo.InvariantCulture) * 1000;
+            }
+
+            return text.Contains('.', StringComparison.Ordinal)
+                ? (long)(decimal.Parse(text, CultureInfo.InvariantCulture) * 1_000_000_000m)
+                : long.Parse(text, CultureInfo.InvariantCulture);
+        }
+
+        /// <summary>Headers, blank lines and lost-events marks: counted, and read for what they say about the host.</summary>
+        private bool NotAnEvent(string line, int lineNo)
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                result.Count("blank");
+                return true;
+            }
+
+            if (line.AsSpan().TrimStart().StartsWith("#", StringComparison.Ordinal) || line.StartsWith("cpus=", StringComparison.Ordinal) || line.StartsWith("version = ", StringComparison.Ordinal))
+            {
+                var trimmed = line.TrimStart();
+                var where = $"{Path.GetFileName(result.File)}:{lineNo}";
+                result.Host.PerfHeader(trimmed, where);
+                result.Host.TryUname(trimmed, where);
+                result.Count("header");
+                return true;
+            }
+
+            if (line[0] is ' ' or '\t' && IsCallchainFrame(line))
+            {
+                result.Count("callchain frame (perf script -g)");
+                return true;
+            }
+
+            if (line.StartsWith("CPU:", StringComparison.Ordinal) || line.StartsWith("CPU ", StringComparison.Ordinal) || (line.Contains("LOST", StringComparison.Ordinal) && line.Contains("EVENTS", StringComparison.OrdinalIgnoreCase)))
+            {
+                // tracefs "CPU:1 [LOST 12 EVENTS]", trace-cmd "CPU:1 [12 EVENTS DROPPED]" and "[SUBBUFFER START]", perf's LOST.
+                result.Count(line.Contains("LOST", StringComparison.Ordinal) || line.Contains("DROPPED", StringComparison.Ordinal)
+                    ? "lost-events line (the kernel dropped events here: faults may be missing)" : "buffer mark");
+                return true;
+            }
+
+            if (line.Contains("Linux", StringComparison.Ordinal) && result.Host.TryUname(line.Trim(), $"{Path.GetFileName(result.File)}:{lineNo}"))
+            {
+                // trace-cmd report --uname prints the recording host's uname before the events.
+                result.Count("uname line");
+                return true;
+            }
+
+            return false;
         }
 
         private void Add(int line, long ts, InputEvent e) => result.Events.Add(new ImportedEvent(line, ts, e));
@@ -149,9 +274,15 @@ public static partial class FtraceImporter
 
             var ev = body.Groups["event"].Value;
             var msg = body.Groups["msg"].Value;
+            Clues(lineNo, ev, msg);
             if (ev == "kvm_mmu_pagetable_walk" && pendingPageFault is not null)
             {
                 // Shadow paging: the page fault's address was the guest's virtual address.
+                if (result.Host.Tdp is not { Strong: true })
+                {
+                    result.Host.SawTdp(false, $"a guest page-table walk follows kvm_page_fault ({Where(lineNo)})");
+                }
+
                 pendingPageFault = null;
                 result.Count("kvm_page_fault (guest virtual address under shadow paging)");
             }
@@ -172,15 +303,15 @@ public static partial class FtraceImporter
                 case "kvm_mmu_set_spte":
                     return SetSpte(lineNo, ts, msg);
                 case "kvm_page_fault" when PageFaultRx().Match(msg) is { Success: true } pf:
-                    pendingPageFault = (lineNo, ts, PageFault(pf));
+                    pendingPageFault = (lineNo, ts, PageFault(pf, msg));
                     break;
                 case "kvm_guest_fault" when GuestFaultRx().Match(msg) is { Success: true } gf:
-                    Add(lineNo, ts, Arm64Fault(Number(gf.Groups["ipa"].Value), Number(gf.Groups["esr"].Value)));
+                    Add(lineNo, ts, Arm64Fault(Field(gf.Groups["ipa"], msg), Field(gf.Groups["esr"], msg)));
                     break;
                 case "kvm_tdp_mmu_spte_changed" when SpteChangedRx().Match(msg) is { Success: true } c:
                 {
-                    var old = new Spte(Number(c.Groups["old"].Value), ept ?? true);
-                    var now = new Spte(Number(c.Groups["new"].Value), ept ?? true);
+                    var old = new Spte(Field(c.Groups["old"], msg), ept ?? true);
+                    var now = new Spte(Field(c.Groups["new"], msg), ept ?? true);
                     result.Count(now.Present ? (old.Present ? "kvm_tdp_mmu_spte_changed (changed)" : "kvm_tdp_mmu_spte_changed (installed)") : old.Present ? "kvm_tdp_mmu_spte_changed (zapped)" : "kvm_tdp_mmu_spte_changed (no-op)");
                     break;
                 }
@@ -198,15 +329,15 @@ public static partial class FtraceImporter
                     result.Count(ev);
                     break;
                 case "kvm_unmap_hva_range" when RangeRx().Match(msg) is { Success: true } r:
-                    Add(lineNo, ts, new MmuNotifierInvalidated(new Hva(Number(r.Groups["start"].Value) & ~0xfffUL), new Hva(Syntax.PageUp(Number(r.Groups["end"].Value)))));
+                    Add(lineNo, ts, new MmuNotifierInvalidated(new Hva(Field(r.Groups["start"], msg) & ~0xfffUL), new Hva(Syntax.PageUp(Field(r.Groups["end"], msg)))));
                     break;
                 case "kvm_vm_set_mem_attributes" when AttributesRx().Match(msg) is { Success: true } a:
                 {
-                    var start = Number(a.Groups["start"].Value);
-                    var end = Number(a.Groups["end"].Value);
+                    var start = Field(a.Groups["start"], msg);
+                    var end = Field(a.Groups["end"], msg);
                     if (end > start)
                     {
-                        Add(lineNo, ts, new MemoryAttributesSet(new Gpa(start << 12), (end - start) << 12, (Number(a.Groups["attr"].Value) & 0x8) != 0, 0));
+                        Add(lineNo, ts, new MemoryAttributesSet(new Gpa(start << 12), (end - start) << 12, (Field(a.Groups["attr"], msg) & 0x8) != 0, 0));
                     }
                     else
                     {
@@ -217,7 +348,7 @@ public static partial class FtraceImporter
                 }
 
                 case "kvm_mmu_paging_element" when PteRx().Match(msg) is { Success: true } p:
-                    lastPte = Number(p.Groups["pte"].Value);
+                    lastPte = Field(p.Groups["pte"], msg);
                     if (walk is { } cur)
                     {
                         walk = cur with { Leaf = lastPte };
@@ -272,6 +403,13 @@ public static partial class FtraceImporter
                 return "kvm_mmu_set_spte without gfn, spte and level";
             }
 
+            if (eptForm == true && result.Host.Vendor is null)
+            {
+                // KVM prints no user bit for EPT SPTEs (shadow_user_mask is 0 only with EPT).
+                result.Host.SawTdp(true, $"an EPT SPTE (no user bit) in kvm_mmu_set_spte ({Where(lineNo)})");
+                result.Host.SawVendor(Domain.Events.X86Vendor.Intel, $"an EPT SPTE (no user bit) in kvm_mmu_set_spte ({Where(lineNo)})");
+            }
+
             var spte = new Spte(raw, eptForm ?? ept ?? false);
             if (!requested.Remove(gfn))
             {
@@ -311,13 +449,13 @@ public static partial class FtraceImporter
                 (pferr & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, GuestPteDirty: (leaf & 0x40) != 0);
 
         /// <summary>x86 PFERR bits: present 0, write 1, fetch 4, the SNP C-bit 34, KVM's private-access 49.</summary>
-        private static GuestFaulted PageFault(Match pf)
+        private static GuestFaulted PageFault(Match pf, string msg)
         {
-            var ec = Number(pf.Groups["ec"].Value);
+            var ec = Field(pf.Groups["ec"], msg);
             var access = (ec & 0x10) != 0 ? Access.Exec : (ec & 0x2) != 0 ? Access.Write : Access.Read;
             var vcpu = pf.Groups["vcpu"].Success ? int.Parse(pf.Groups["vcpu"].Value, CultureInfo.InvariantCulture) : 0;
             bool? priv = (ec & ((1UL << 34) | (1UL << 49))) != 0 ? true : null;
-            return new GuestFaulted(vcpu, new Gpa(Number(pf.Groups["addr"].Value) & ~0xfffUL), access, (ec & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, priv);
+            return new GuestFaulted(vcpu, new Gpa(Field(pf.Groups["addr"], msg) & ~0xfffUL), access, (ec & 1) != 0 ? FaultKind.Permission : FaultKind.Translation, priv);
         }
 
         /// <summary>
@@ -370,6 +508,13 @@ public static partial class FtraceImporter
             return false;
         }
     }
+
+    /// <summary>
+    /// A captured value: printk forms ("pte 2007", "address 0x1000") are hex; a raw "name=value" field
+    /// (trace-cmd -R, perf's [FAILED TO PARSE], options/fields) is decimal unless it says 0x.
+    /// </summary>
+    private static ulong Field(Group g, string msg) =>
+        g.Index > 0 && msg[g.Index - 1] == '=' ? Dec(g.Value) : Number(g.Value);
 
     /// <summary>Tracefs prints gfns and ptes in hex, with or without 0x.</summary>
     internal static ulong Number(string s) =>

@@ -26,7 +26,7 @@ public sealed record FdMapping(ulong Fd, ulong Start, ulong Length, int At);
 public sealed class ImportResult(string file, string format)
 {
     public string File { get; } = file;
-    public string Format { get; } = format;
+    public string Format { get; set; } = format;
     public List<ImportedEvent> Events { get; } = [];
     public SortedDictionary<string, int> Counted { get; } = new(StringComparer.Ordinal);
     public List<(string Key, long TsNs)> ClockMatches { get; } = [];
@@ -38,6 +38,18 @@ public sealed class ImportResult(string file, string format)
     public List<KvmCall> Calls { get; } = [];
 
     public List<FdMapping> FdMappings { get; } = [];
+
+    /// <summary>What the file shows about the host that recorded it (for a run without a HostDescribed event).</summary>
+    public HostClues Host { get; } = new();
+
+    /// <summary>The file carries no time of its own (a page-table snapshot): ingest dates it by the file's modification time unless a clock offset is given.</summary>
+    public bool Undated { get; set; }
+
+    /// <summary>The process and thread ids the file's lines name (to tell recordings of another run apart in a capture folder).</summary>
+    public HashSet<string> Pids { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What the summary must say about how the file was read (fewer facts, reordered lines...).</summary>
+    public List<string> Notes { get; } = [];
     public int Lines { get; set; }
     public TraceError? Error { get; set; }
 

@@ -11,7 +11,9 @@ namespace Audit.Api.Import;
 /// VM_IO, VM_MIXEDMAP, VM_HUGETLB, VM_MTE_ALLOWED), its page size and THP use, and a backing read off the
 /// path (`anon_inode:[kvm-gmem]` is a guest_memfd, /dev/vfio a vfio region...). Alone, every VMA becomes
 /// a VmaMapped without a time. Beside an strace file of the run it adds what strace cannot see to the
-/// mmaps it covers (<see cref="Enrich"/>) instead.
+/// mmaps it covers (<see cref="Enrich"/>) instead. A /proc/PID/maps file (VMA lines only) is read the same
+/// way with fewer facts (format "maps"): VM_SHARED from the s/p bit and the backing from the path, but no
+/// VmFlags (VM_PFNMAP, VM_IO, VM_MIXEDMAP, VM_MTE_ALLOWED), page size or THP.
 /// </summary>
 public static partial class SmapsImporter
 {
@@ -97,10 +99,22 @@ public static partial class SmapsImporter
             }
         }
 
+        var maps = vmas.Count > 0 && result.Counted.Keys.All(k => k == "blank");
+        if (maps)
+        {
+            result.Format = "maps";
+            result.Notes.Add("/proc/PID/maps, not smaps: VM_SHARED from the s/p bit and the backing from the path; no VmFlags (VM_PFNMAP, VM_IO, VM_MIXEDMAP, VM_MTE_ALLOWED), page size or THP, so the model treats those as absent");
+        }
+
         foreach (var vma in vmas)
         {
             var range = new HvaRange(new Hva(vma.Start), new Hva(vma.End));
-            var backing = new Backing(Kind(vma), vma.Path.Length > 0 ? vma.Path : null, Pgoff: vma.Pgoff, HostPageSize: vma.PageSize, Thp: vma.Thp);
+            if (maps)
+            {
+                vma.Flags = vma.Shared ? VmaFlags.VM_SHARED : VmaFlags.None;
+            }
+
+            var backing = new Backing(Kind(vma), vma.Path.Length > 0 ? vma.Path : null, Pgoff: vma.Pgoff, HostPageSize: maps ? null : vma.PageSize, Thp: maps ? null : vma.Thp);
             result.Events.Add(new ImportedEvent(vma.Line, null, new VmaMapped(range, vma.Prot, vma.Flags, null, backing)));
         }
 

@@ -36,7 +36,8 @@ public sealed record HostCaps(bool? Fwb = null, bool? CacheDic = null, bool? Sel
     public static HostCaps None { get; } = new();
 }
 
-public sealed record HostDescribed(Arch Arch, string Kernel, X86Vendor? Vendor, ulong PageSize, HostCaps Caps) : InputEvent;
+/// <param name="Inferred">set when an importer inferred the host from a trace without one: what it read, and what it assumed.</param>
+public sealed record HostDescribed(Arch Arch, string Kernel, X86Vendor? Vendor, ulong PageSize, HostCaps Caps, string? Inferred = null) : InputEvent;
 
 public sealed record VmCreated(VmType VmType, int? IpaBits) : InputEvent;
 

@@ -260,7 +260,7 @@ internal static class EventCodec
             throw new FieldException($"field 'pageSize': {pageSize} is not 4096, 16384 or 65536");
         }
 
-        return new HostDescribed(f.Enum("arch", K.Arch.Read), f.Str("kernel"), f.OptEnum("vendor", K.Vendor.Read), pageSize, hostCaps);
+        return new HostDescribed(f.Enum("arch", K.Arch.Read), f.Str("kernel"), f.OptEnum("vendor", K.Vendor.Read), pageSize, hostCaps, f.OptStr("inferred"));
     }
 
     private static void WriteHost(Utf8JsonWriter w, HostDescribed e)
@@ -277,6 +277,7 @@ internal static class EventCodec
         w.OptBool("tdpMmu", e.Caps.TdpMmu);
         w.OptBool("pml", e.Caps.Pml);
         w.WriteEndObject();
+        w.OptString("inferred", e.Inferred);
     }
 
     private static CapabilityEnabled ReadCap(Fields f)

@@ -91,7 +91,7 @@ public sealed class ImportFormatsTests
         Assert.Equal((BackingKind.Shmem, "/memfd:guest-ram"), (memfd.Backing.Kind, memfd.Backing.Path));
         Assert.Equal(6, Assert.IsType<MemslotSet>(r.Events[2].Event).Slot);
         Assert.True(Assert.IsType<GuestMemfdFallocated>(r.Events[3].Event).PunchHole);
-        Assert.Equal(1, r.Counted["ioctl KVM_RUN"]);
+        Assert.Equal(1, r.Counted["ioctl KVM_RUN -> KVM_EXIT_MMIO"]);
         Assert.Equal(1_795_307_188_939_893_000L, r.Events[0].TsNs);
     }
 

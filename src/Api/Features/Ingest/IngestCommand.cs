@@ -7,9 +7,9 @@ public static class IngestCommand
 {
     public static Command Build(CommandLine cli)
     {
-        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "trace files; several files of one run are merged by timestamp" };
+        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "trace files, or capture folders (every file in one a format recognises, as one run named after the folder); several files of one run are merged by timestamp" };
         var run = new Option<string?>("--run") { Description = "run id for all files (default: each file's name up to the first dot)" };
-        var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps", DefaultValueFactory = _ => "auto" };
+        var format = new Option<string>("--format") { Description = "auto|ndjson|strace|ftrace|perf|qemu|smaps|bpftrace|stage2", DefaultValueFactory = _ => "auto" };
         format.AcceptOnlyFromAmong(TraceFiles.Formats);
         var offsets = new Option<string[]>("--clock-offset")
         {
@@ -17,17 +17,22 @@ public static class IngestCommand
                 + "(e.g. QEMU's wall clock beside tracefs's mono: the difference of one event seen in both); repeatable. Such a file is not aligned automatically",
             AllowMultipleArgumentsPerToken = false,
         };
-        var policy = new Option<string?>("--policy") { Description = "decide under this policy instead of the one matching the run's HostDescribed (see docs/rules.md)" };
+        var policy = new Option<string?>("--policy") { Description = "decide under this policy instead of the one matching the run's HostDescribed, or the host inferred from the files (see docs/rules.md)" };
         var cmd = new Command("ingest", """
             store the events of trace files as runs.
             A bad line stops the import with FILE:LINE: reason (exit 2) and nothing from the file is stored.
             Ingesting the same files again stores nothing (the batch key is the files' content and the run id).
-            Formats: ndjson (../shared/spec/events.md), strace (-f -tt|-ttt), ftrace (tracefs text, options/fields,
-            trace-cmd report), perf (perf script), bpftrace (an ioctl log: fills what strace cannot decode), smaps
-            (/proc/PID/smaps: completes strace's mmaps), qemu (its trace events); auto tells them apart.
+            Formats: ndjson (../shared/spec/events.md), strace (-f with -t/-tt/-ttt/-r or none, -yy, --kvm=vcpu, -X, -T...),
+            ftrace (tracefs text, trace_pipe, options/fields, latency format, trace-cmd report), perf (perf script, any -F),
+            bpftrace (an ioctl log: fills what strace cannot decode), smaps (/proc/PID/smaps or maps: completes strace's
+            mmaps), qemu (its trace events), stage2 (arm64 debugfs stage2_page_tables); auto tells them apart.
+            A folder is one run named after it: every file a format recognises, the others listed as skipped with why.
             Several files of one run are merged on the tracefs clock: strace is aligned through the mmap results
             both record; for other clocks give --clock-offset.
+            Without a HostDescribed event the host (arch, VMX/SVM, TDP/shadow, kernel) is inferred from the files,
+            recorded as inferred and named in the summary; --policy overrides it. See docs/importing.md.
             Examples: audit ingest samples/gh200-gpu-passthrough.ndjson --run gh
+                      audit ingest samples/real/x86-pvm-6.18 --run vm1
                       audit ingest strace.txt bpftrace_ioctls.txt trace.txt smaps.txt --run vm1 --policy x86-shadow
             """)
         {
@@ -72,6 +77,16 @@ public static class IngestCommand
             await cli.Out.WriteLineAsync(r.Duplicate
                 ? $"{r.Run}: {from} was already stored (seq {r.FirstSeq}..{r.LastSeq}); nothing added"
                 : $"{r.Run}: {r.Inputs} events from {from} decided under {r.Policy}: seq {r.FirstSeq}..{r.LastSeq}, {r.Stored - r.Inputs} derived");
+            foreach (var skip in r.Skipped ?? [])
+            {
+                await cli.Out.WriteLineAsync("  skipped " + skip);
+            }
+
+            if (r.Host is not null)
+            {
+                await cli.Out.WriteLineAsync("  " + r.Host);
+            }
+
             if (r.Note is not null)
             {
                 await cli.Out.WriteLineAsync("  " + r.Note);
@@ -80,6 +95,11 @@ public static class IngestCommand
             foreach (var a in r.Accounts.Where(a => a.Format != "ndjson"))
             {
                 await cli.Out.WriteLineAsync($"  {Path.GetFileName(a.File)} ({a.Format}): {a.Lines} lines, {a.Events} events, {a.Counted.Values.Sum()} lines counted without an event:");
+                foreach (var note in a.Notes ?? [])
+                {
+                    await cli.Out.WriteLineAsync($"    note: {note}");
+                }
+
                 foreach (var (kind, n) in a.Counted.OrderByDescending(k => k.Value))
                 {
                     await cli.Out.WriteLineAsync($"    {n,6}  {kind}");

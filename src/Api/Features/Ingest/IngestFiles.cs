@@ -17,10 +17,13 @@ public sealed record IngestFiles(
     IReadOnlyDictionary<string, long>? ClockOffsetsNs = null,
     Action<string, long, long>? Progress = null) : IRequest<IngestResult>;
 
-public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null);
+/// <param name="Host">how the host was inferred, when the files described none and no policy was named.</param>
+/// <param name="Skipped">files of a capture folder left out, each "FILE: why".</param>
+public sealed record IngestedRun(string Run, IReadOnlyList<string> Files, int Inputs, int Stored, long FirstSeq, long LastSeq, bool Duplicate, string? Policy, IReadOnlyList<FileAccount> Accounts, string? Note = null, string? Host = null, IReadOnlyList<string>? Skipped = null);
 
 /// <summary>How every line of one file was used: turned into events, or counted by kind.</summary>
-public sealed record FileAccount(string File, string Format, int Lines, int Events, IReadOnlyDictionary<string, int> Counted);
+/// <param name="Notes">how the file was read where that matters (fewer facts than its richer form, lines reordered).</param>
+public sealed record FileAccount(string File, string Format, int Lines, int Events, IReadOnlyDictionary<string, int> Counted, IReadOnlyList<string>? Notes = null);
 
 /// <summary>Either the runs written, or the first bad line (then nothing was stored).</summary>
 public sealed record IngestResult(IReadOnlyList<IngestedRun> Runs, TraceError? Error);
@@ -29,22 +32,38 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
 {
     public async Task<IngestResult> Handle(IngestFiles request, CancellationToken cancellationToken)
     {
-        var parsed = new List<(string Run, string File, byte[] Hash, TraceFiles.Read Read)>();
-        foreach (var file in request.Files)
+        var expanded = CaptureFolder.Expand(request.Files, request.Format);
+        var parsed = new List<(string Run, string File, byte[] Hash, TraceFiles.Read Read, string? Folder)>();
+        foreach (var entry in expanded.Files)
         {
-            var read = await TraceFiles.ReadAsync(file, request.Format, cancellationToken, request.Progress);
+            var read = await TraceFiles.ReadAsync(entry.File, request.Format, cancellationToken, request.Progress);
             if (read.Error is not null)
             {
                 return new IngestResult([], read.Error);
             }
 
-            parsed.Add((request.Run ?? TraceFiles.DefaultRunId(file), file, read.Hash, read));
+            parsed.Add((request.Run ?? entry.Run ?? TraceFiles.DefaultRunId(entry.File), entry.File, read.Hash, read, entry.Folder));
+        }
+
+        if (expanded.Skipped.FirstOrDefault(s => parsed.All(p => p.Folder != s.Key)) is { Key: { } empty, Value: var skips })
+        {
+            return new IngestResult([], new TraceError(empty, 0, $"no file in the folder is a trace this tool reads: {string.Join("; ", skips)}"));
         }
 
         var results = new List<IngestedRun>();
         foreach (var group in parsed.GroupBy(p => p.Run, StringComparer.Ordinal))
         {
-            var files = group.ToList();
+            var folders = group.Select(f => f.Folder).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+            var skipped = folders.SelectMany(f => expanded.Skipped[f]).ToList();
+            var inFolder = group.Select(f => (f.File, f.Folder is null ? null : f.Read.Import)).ToList();
+            var left = CaptureFolder.OtherRuns(inFolder);
+            foreach (var (i, why) in CaptureFolder.SameBuffer(inFolder.Select((f, i) => left.ContainsKey(i) ? (f.File, null) : f).ToList()))
+            {
+                left[i] = why;
+            }
+
+            skipped.AddRange(left.OrderBy(d => d.Key).Select(d => $"{Path.GetFileName(inFolder[d.Key].File)}: {d.Value}"));
+            var files = group.Where((_, i) => !left.ContainsKey(i)).ToList();
             var (combined, note) = TraceFiles.Combine(files.Select(f => f.Read).ToList());
             var reads = combined.ToList();
             var given = new HashSet<TraceFiles.Read>();
@@ -55,6 +74,11 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
                     reads[i] = TraceFiles.Shift(reads[i], offset);
                     given.Add(reads[i]);
                 }
+                else if (reads[i].Import is { Undated: true })
+                {
+                    // A snapshot without a time of its own was taken when the file was written.
+                    reads[i] = TraceFiles.Shift(reads[i], new DateTimeOffset(File.GetLastWriteTimeUtc(files[i].File)).ToUnixTimeMilliseconds() * 1_000_000);
+                }
             }
 
             if (TraceFiles.AlignClocks(reads, given) is { } clockError)
@@ -64,12 +88,24 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
 
             var merged = TraceFiles.MergeByTime(reads.Select(r => r.Events).ToList());
             var accounts = files.Zip(reads).Select(f => f.Second.Import is { } i
-                ? new FileAccount(f.First.File, i.Format, i.Lines, i.Events.Count, i.Counted)
+                ? new FileAccount(f.First.File, i.Format, i.Lines, i.Events.Count, i.Counted, i.Notes)
                 : new FileAccount(f.First.File, "ndjson", 0, f.Second.Events.Count, new Dictionary<string, int>())).ToList();
 
             // Batch key: the content of every file plus the run id, so a repeated ingest stores nothing.
             var key = BatchKey(group.Key, files.Select(f => f.Hash), request.ClockOffsetsNs);
-            var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken);
+            var clues = new Import.HostClues();
+            foreach (var r in reads)
+            {
+                clues.Add(r.Import?.Host ?? new Import.HostClues());
+            }
+
+            foreach (var f in folders)
+            {
+                clues.Add(expanded.Metadata[f]);
+            }
+
+            var host = clues.Infer(out var hostSummary);
+            var written = await writer.AppendAsync(group.Key, merged, key, null, request.Policy, cancellationToken, host);
             if (written.Error is not null)
             {
                 return new IngestResult(results, new TraceError(files[0].File, 1, written.Error));
@@ -78,7 +114,7 @@ public sealed class IngestFilesHandler(RunWriter writer) : IRequestHandler<Inges
             var result = written.Result!;
             results.Add(new IngestedRun(
                 group.Key, files.Select(f => f.File).ToList(), result.InputCount, result.EventCount, result.FirstSeq, result.LastSeq,
-                result.Status == AppendStatus.Duplicate, written.Policy, accounts, note));
+                result.Status == AppendStatus.Duplicate, written.Policy, accounts, note, written.InferredHost is null ? null : hostSummary, skipped));
         }
 
         return new IngestResult(results, null);

@@ -17,19 +17,24 @@ public sealed class RunWriter(EventStore store)
     // commit takes its (mutated) state out, and the next one folds the run again.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Version, string Policy, RunState State)> _states = new();
 
-    public sealed record Outcome(AppendResult? Result, string? Error, string? Policy);
+    /// <param name="InferredHost">the host inferred from the trace, when the append recorded it.</param>
+    public sealed record Outcome(AppendResult? Result, string? Error, string? Policy, HostDescribed? InferredHost = null);
 
+    /// <param name="inferredHost">what the trace shows of its host: recorded first when the run has no policy yet (none named, none stored) and the inputs describe no host.</param>
     public async Task<Outcome> AppendAsync(
         string run,
-        IReadOnlyList<TraceEvent> inputs,
+        IReadOnlyList<TraceEvent> given,
         string? batchKey,
         long? expectedVersion,
         string? policyId,
-        CancellationToken ct)
+        CancellationToken ct,
+        HostDescribed? inferredHost = null)
     {
         for (var attempt = 0; ; attempt++)
         {
             var summary = await store.GetRunAsync(run, ct);
+            var inferred = inferredHost is not null && policyId is null && summary?.Policy is null && !given.Any(i => i.Event is HostDescribed) ? inferredHost : null;
+            IReadOnlyList<TraceEvent> inputs = inferred is null ? given : [new TraceEvent(0, given.FirstOrDefault(g => g.TsNs is not null)?.TsNs, inferred, []), .. given];
             var version = summary?.EventCount ?? 0;
             RunState state;
             Policy policy;
@@ -84,7 +89,7 @@ public sealed class RunWriter(EventStore store)
 
             if (result.Status != AppendStatus.Conflict || expectedVersion is not null || attempt >= 5)
             {
-                return new Outcome(result, null, policy.Id);
+                return new Outcome(result, null, policy.Id, inferred);
             }
         }
     }
@@ -108,12 +113,12 @@ public sealed class RunWriter(EventStore store)
             return Policies.DefaultFor(host);
         }
 
-        error = "the run has no HostDescribed event, so the model cannot tell the host's arch and kernel: add one, or pass --policy";
+        error = "the run has no HostDescribed event and nothing in its files shows the host's architecture (no kvm/kvmmmu tracepoints, arch-specific KVM ioctls or uname line), so the model cannot tell the host's arch and kernel: add one, or pass --policy";
         return null;
     }
 
     private static string? HostText(RunState state, IEnumerable<TraceEvent> inputs) =>
         (state.Host ?? inputs.Select(i => i.Event).OfType<HostDescribed>().FirstOrDefault()) is { } h
-            ? $"{(h.Arch == Arch.Arm64 ? "arm64" : "x86_64")} {h.Kernel}{(h.Vendor is { } v ? " " + v.ToString().ToLowerInvariant() : "")}"
+            ? $"{(h.Arch == Arch.Arm64 ? "arm64" : "x86_64")} {h.Kernel}{(h.Vendor is { } v ? " " + v.ToString().ToLowerInvariant() : "")}{(h.Inferred is null ? "" : " (inferred)")}"
             : null;
 }

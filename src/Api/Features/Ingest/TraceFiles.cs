@@ -8,7 +8,7 @@ public static class TraceFiles
 {
     public sealed record Read(IReadOnlyList<TraceEvent> Events, byte[] Hash, TraceError? Error, Import.ImportResult? Import = null);
 
-    public static readonly string[] Formats = ["auto", "ndjson", "strace", "ftrace", "perf", "qemu", "smaps", "bpftrace"];
+    public static readonly string[] Formats = ["auto", "ndjson", "strace", "ftrace", "perf", "qemu", "smaps", "bpftrace", "stage2"];
 
     /// <summary>Files at least this large report their reading progress.</summary>
     public const long ProgressFrom = 8 << 20;
@@ -43,7 +43,7 @@ public static class TraceFiles
         }
 
         return new Read([], hash, new TraceError(file, 1, kind is null
-            ? "cannot tell the format: expected NDJSON events, strace (-f -tt), tracefs text, perf script, a bpftrace ioctl log, QEMU trace events or /proc/PID/smaps; pass --format"
+            ? "cannot tell the format: expected NDJSON events, strace (-f -tt), tracefs text, trace-cmd report, perf script, a bpftrace ioctl log, QEMU trace events, /proc/PID/smaps or maps, or an arm64 stage2_page_tables dump; pass --format"
             : $"format '{kind}' is not supported; use one of {string.Join(", ", Formats[1..])}"));
     }
 
@@ -59,6 +59,7 @@ public static class TraceFiles
         ("bpftrace", Import.BpftraceImporter.Looks, Import.BpftraceImporter.Read),
         ("smaps", Import.SmapsImporter.Looks, Import.SmapsImporter.Read),
         ("qemu", Import.QemuImporter.Looks, Import.QemuImporter.Read),
+        ("stage2", Import.Stage2DumpImporter.Looks, Import.Stage2DumpImporter.Read),
         ("strace", Import.StraceImporter.Looks, Import.StraceImporter.Read),
     ];
 
@@ -111,7 +112,7 @@ public static class TraceFiles
     public static (IReadOnlyList<Read> Reads, string? Note) Combine(IReadOnlyList<Read> files)
     {
         var strace = files.FirstOrDefault(f => f.Import?.Format == "strace");
-        var sources = files.Where(f => f.Import?.Format is "bpftrace" or "smaps").ToList();
+        var sources = files.Where(f => f.Import?.Format is "bpftrace" or "smaps" or "maps").ToList();
         if (strace is null || sources.Count == 0)
         {
             return (files, null);
@@ -132,7 +133,9 @@ public static class TraceFiles
             }
             else
             {
-                notes.Add($"{name} completed {Import.SmapsImporter.Enrich(target, source.Import)} mmaps of {Path.GetFileName(target.File)} (VmFlags, backing, page size)");
+                notes.Add(source.Import.Format == "maps"
+                    ? $"{name} completed {Import.SmapsImporter.Enrich(target, source.Import)} mmaps of {Path.GetFileName(target.File)} (backing only: a maps file has no VmFlags or page size)"
+                    : $"{name} completed {Import.SmapsImporter.Enrich(target, source.Import)} mmaps of {Path.GetFileName(target.File)} (VmFlags, backing, page size)");
             }
 
             filled[source] = Of(source.Import, source.Hash);
@@ -185,7 +188,9 @@ public static class TraceFiles
     /// </summary>
     public static string? AlignClocks(IReadOnlyList<Read> files, IReadOnlySet<Read>? given = null)
     {
-        var reference = files.Select(f => f.Import).FirstOrDefault(i => i?.Format is "ftrace" or "perf");
+        // The kernel trace that recorded the mmap syscalls (a perf script of kvm events alone has none).
+        var reference = files.Select(f => f.Import).Where(i => i?.Format is "ftrace" or "perf")
+            .OrderByDescending(i => i!.ClockMatches.Count(m => m.Key.StartsWith("mmap:", StringComparison.Ordinal))).FirstOrDefault();
         if (reference is null)
         {
             return null;
@@ -194,11 +199,13 @@ public static class TraceFiles
         var anchors = reference.ClockMatches.GroupBy(m => m.Key).ToDictionary(g => g.Key, g => g.First().TsNs, StringComparer.Ordinal);
         foreach (var f in files.Where(f => f.Import?.Format == "strace" && given?.Contains(f) != true))
         {
-            var deltas = f.Import!.Events.Where(e => e.SyscallKey is not null && anchors.ContainsKey(e.SyscallKey))
+            var deltas = f.Import!.Events.Where(e => e.SyscallKey is not null && e.TsNs is not null && anchors.ContainsKey(e.SyscallKey))
                 .Select(e => anchors[e.SyscallKey!] - e.TsNs!.Value).Order().ToList();
             if (deltas.Count == 0)
             {
-                return $"cannot put {f.Import.File} on the clock of {reference.File}: no mmap result appears in both";
+                return f.Import.Events.All(e => e.TsNs is null)
+                    ? $"cannot put {f.Import.File} on the clock of {reference.File}: it has no timestamps (record strace with -tt or -ttt), or give --clock-offset"
+                    : $"cannot put {f.Import.File} on the clock of {reference.File}: no mmap result appears in both";
             }
 
             var offset = deltas[deltas.Count / 2];

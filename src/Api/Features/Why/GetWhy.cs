@@ -18,7 +18,8 @@ public sealed record WhyStep(string Rule, string Text, IReadOnlyList<WhyFact> Fa
 public sealed record WhyChange(long Seq, string Type);
 
 /// <summary>The body of `why --json` and GET /runs/{run}/why (interfaces.md).</summary>
-public sealed record WhyView(string Run, string Gpa, long At, WhyMapping? Mapping, string Outcome, IReadOnlyList<WhyStep> Explanation, WhyChange? LastChange);
+/// <param name="HostInferred">the run's host when ingest inferred it from the trace (no HostDescribed event): the model decided under that guess.</param>
+public sealed record WhyView(string Run, string Gpa, long At, WhyMapping? Mapping, string Outcome, IReadOnlyList<WhyStep> Explanation, WhyChange? LastChange, string? HostInferred = null);
 
 public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : IRequestHandler<GetWhy, QueryResult<WhyView>>
 {
@@ -41,10 +42,11 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
             return QueryResult<WhyView>.Bad(error!);
         }
 
+        var inferred = run.Host is { } h && h.EndsWith(" (inferred)", StringComparison.Ordinal) ? h[..^" (inferred)".Length] : null;
         var row = await queries.RowAtAsync(request.Run, RunProjections.Stage2Name, gpa.Value, at.Value, cancellationToken);
         if (row is null)
         {
-            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, "never_faulted", [], null));
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, "never_faulted", [], null, inferred));
         }
 
         var d = RunProjections.De<Stage2Data>(row.Data);
@@ -57,18 +59,18 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
             var granule = d.Granule!.Value;
             var mapping = new WhyMapping(gpa.AlignDown(granule).ToString(), granule, d.MemType!, d.Ipat, d.Perms!, d.Policy!, d.DecidedAt.Value);
             var outcome = decision.Outcome == FaultOutcome.Relaxed ? "relaxed" : "mapped";
-            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, mapping, outcome, steps, change));
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, mapping, outcome, steps, change, inferred));
         }
 
         if (d.LastChangeType == "Stage2Unmapped")
         {
             var cause = (await store.GetAsync(request.Run, [d.CauseSeq!.Value], cancellationToken)).GetValueOrDefault(d.CauseSeq.Value)?.Event as InputEvent;
             var step = Explanations.Unmapped(row.Lo, row.Hi, d.CauseSeq.Value, cause, d.LastChange, d.CauseRule);
-            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, [Step(step)], change));
+            return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, [Step(step)], change, inferred));
         }
 
         var refusal = (FaultResolved)(await store.GetAsync(request.Run, [d.LastChange], cancellationToken))[d.LastChange].Event;
-        return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, refusal.Explanation.Select(Step).ToList(), change));
+        return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, d.Outcome!, refusal.Explanation.Select(Step).ToList(), change, inferred));
     }
 
     internal static WhyStep Step(ExplanationStep s) => new(s.Rule, s.Text, s.Facts.Select(f => new WhyFact(f.Name, f.Value, f.Seq)).ToList());

@@ -26,6 +26,11 @@ public static class WhyCommand
             await cli.Out.WriteLineAsync(v.Mapping is { } m
                 ? $"{v.Run} {v.Gpa} at seq {v.At}: {m.MemType}{(m.Ipat == true ? "+IPAT" : "")} {Fmt.Size(m.Size)} {m.Perms} block {m.Gpa}, decided at seq {m.DecidedAt} under {m.Policy}"
                 : $"{v.Run} {v.Gpa} at seq {v.At}: not mapped ({v.Outcome}){(v.LastChange is { } c ? $", by {c.Type} at seq {c.Seq}" : "")}");
+            if (v.HostInferred is { } host)
+            {
+                await cli.Out.WriteLineAsync($"  host {host} (inferred): the trace described no host, so this decision stands on what ingest inferred (see its summary); ingest again with --policy if that is wrong");
+            }
+
             foreach (var (step, i) in v.Explanation.Select((s, i) => (s, i + 1)))
             {
                 await cli.Out.WriteLineAsync($"  {i}. {step.Text}");
