@@ -38,6 +38,7 @@ internal sealed class PeerBench(NpgsqlDataSource ds, IReadOnlyList<IPeer> peers,
         }
 
         log($"raw COPY of {events.Count:N0} rows");
+        await SettleAsync(ct);
         var rawCopy = await RawCopyAsync(events, ct);
         var rawBytes = await RawBytesAsync(ct);
         var bulk = await Each("bulk", (p, c) => p.BulkAsync("bulk", events, c), ct);
@@ -73,12 +74,17 @@ internal sealed class PeerBench(NpgsqlDataSource ds, IReadOnlyList<IPeer> peers,
         ]);
     }
 
-    /// <summary>Times one operation for every store, in the order they were given.</summary>
+    /// <summary>
+    /// Times one operation for every store, each after the load settled (Settle); the stores take turns
+    /// at going first, so neither always runs after the other's heavier write.
+    /// </summary>
     private async Task<Dictionary<string, TimeSpan>> Each(string what, Func<IPeer, CancellationToken, Task> op, CancellationToken ct)
     {
         var times = new Dictionary<string, TimeSpan>();
-        foreach (var p in peers)
+        var order = _turn++ % 2 == 0 ? peers : peers.Reverse().ToList();
+        foreach (var p in order)
         {
+            await SettleAsync(ct);
             log($"{what}: {p.Name}");
             var sw = Stopwatch.StartNew();
             await op(p, ct);
@@ -86,6 +92,42 @@ internal sealed class PeerBench(NpgsqlDataSource ds, IReadOnlyList<IPeer> peers,
         }
 
         return times;
+    }
+
+    private int _turn;
+
+    /// <summary>
+    /// What autovacuum would do after the last bulk write, done before the next timing, then a checkpoint:
+    /// in the first run (2026-12-04 01:13, load average near 30) each store's writes ran beside the
+    /// autovacuum of the other's fresh tables.
+    /// </summary>
+    private async Task SettleAsync(CancellationToken ct)
+    {
+        var tables = new List<string>();
+        await using (var list = ds.CreateCommand("select format('%I.%I', schemaname, tablename) from pg_tables where schemaname = current_schema()"))
+        await using (var r = await list.ExecuteReaderAsync(ct))
+        {
+            while (await r.ReadAsync(ct))
+            {
+                tables.Add(r.GetString(0));
+            }
+        }
+
+        foreach (var sql in tables.Select(t => "vacuum analyze " + t).Append("checkpoint"))
+        {
+            await using var cmd = ds.CreateCommand(sql);
+            cmd.CommandTimeout = 0;
+            try
+            {
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+            {
+                // A role without pg_checkpoint (--db on a shared server): the checkpointer flushes in its own time.
+            }
+        }
+
+        GC.Collect();
     }
 
     /// <summary>The rows already serialized (as the suite's ingest baseline), COPYed into a bare table.</summary>
@@ -116,12 +158,13 @@ internal sealed class PeerBench(NpgsqlDataSource ds, IReadOnlyList<IPeer> peers,
     /// <summary>The raw rows in seq order as text, through an index on (run_id, seq) like both stores' keys.</summary>
     private async Task<TimeSpan> RawReadAsync(int expected, CancellationToken ct)
     {
-        foreach (var sql in new[] { "create index on raw_events (run_id, seq)", "vacuum analyze raw_events" })
+        await using (var index = ds.CreateCommand("create index on raw_events (run_id, seq)"))
         {
-            await using var cmd = ds.CreateCommand(sql);
-            cmd.CommandTimeout = 0;
-            await cmd.ExecuteNonQueryAsync(ct);
+            index.CommandTimeout = 0;
+            await index.ExecuteNonQueryAsync(ct);
         }
+
+        await SettleAsync(ct);
 
         var sw = Stopwatch.StartNew();
         var n = await Baselines.RawOrderedReadAsync(ds, RawRun, ct, table: "raw_events");
