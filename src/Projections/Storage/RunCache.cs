@@ -4,7 +4,7 @@ namespace Audit.Projections.Storage;
 
 /// <summary>
 /// The one contract of the per-process caches an append uses (the writer's interned step table, the
-/// projections' open-row views): state that a committed append left, kept so the next append of the
+/// projections' open-row views, the ingest's folded run state): state that a committed append left, kept so the next append of the
 /// same run need not read it back.
 /// <list type="number">
 /// <item>Keyed by run. An entry holds only what a committed transaction wrote.</item>
@@ -43,6 +43,9 @@ public sealed class RunCache<T>
 
     /// <summary>What the append in flight leaves for the run, published by <see cref="Complete"/> if it commits.</summary>
     public void Stage(string runId, T value) => _staged[runId] = value;
+
+    /// <summary>Keeps what an append left when its caller learns it committed only from the append's result (the ingest's folded state).</summary>
+    public void Committed(string runId, T value) => _committed[runId] = value;
 
     /// <summary>Publishes the staged entry when the append committed, drops it otherwise.</summary>
     public void Complete(string runId, bool committed)

@@ -48,4 +48,14 @@ public sealed class RunCacheTests
         Assert.True(cache.TryTake("b", _ => true, out var b));
         Assert.Equal("of b", b);
     }
+
+    [Fact]
+    public void An_entry_kept_as_committed_is_there_for_the_next_append_of_its_run()
+    {
+        var cache = new RunCache<long>();
+        cache.Committed("a", 42);
+        Assert.False(cache.TryTake("b", _ => true, out _));
+        Assert.True(cache.TryTake("a", v => v == 42, out var v));
+        Assert.Equal(42, v);
+    }
 }
