@@ -3,10 +3,13 @@ using System.Text.Json;
 
 namespace Audit.Api.Features.Bench;
 
-/// <summary>What bench/Audit.Bench.Peers printed: each store's time as a ratio to raw PostgreSQL on the same rows.</summary>
+/// <summary>
+/// What bench/Audit.Bench.Peers printed: each store's time as a ratio to raw PostgreSQL on the same rows, and
+/// Marten's time over ours (above 1 ours is faster; for bytes, smaller).
+/// </summary>
 public sealed record PeerReport(long Events, string Baseline, IReadOnlyList<PeerRow> Rows);
 
-public sealed record PeerRow(string Figure, double Marten, double Ours, string How);
+public sealed record PeerRow(string Figure, double Marten, double Ours, double OursVsMarten, string How);
 
 /// <summary>
 /// Runs Marten beside our store in a process of its own (ADR 0010: the host never references Marten):
@@ -38,9 +41,13 @@ public static class PeerProcess
             throw new InvalidOperationException($"the peers bench exited {code}");
         }
 
-        return JsonSerializer.Deserialize<PeerReport>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web))
-            ?? throw new InvalidOperationException("the peers bench printed no report");
+        return Read(json);
     }
+
+    /// <summary>The report from the JSON the peers process printed.</summary>
+    internal static PeerReport Read(string json) =>
+        JsonSerializer.Deserialize<PeerReport>(json, new JsonSerializerOptions(JsonSerializerDefaults.Web) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow })
+            ?? throw new InvalidOperationException("the peers bench printed no report");
 
     /// <summary>Runs dotnet with the arguments; stderr lines go to <paramref name="log"/> as they come when given one.</summary>
     private static async Task<(int Code, string Out, string Err)> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env, Action<string>? log, CancellationToken ct)
