@@ -11,11 +11,16 @@ internal static class EventCodec
 {
     private static EventType Input<T>(string traceName, Func<Fields, T> read, Action<Utf8JsonWriter, T> write)
         where T : RunEvent =>
-        new(typeof(T), traceName, EventRegistry.SnakeCase(traceName), 1, false, f => read(f), (w, e) => write(w, (T)e));
+        new(typeof(T), traceName, EventRegistry.SnakeCase(traceName), 1, false, f => read(f), (w, e, _) => write(w, (T)e));
 
     private static EventType Derived<T>(string traceName, Func<Fields, T> read, Action<Utf8JsonWriter, T> write)
         where T : RunEvent =>
-        new(typeof(T), traceName, EventRegistry.SnakeCase(traceName), 1, true, f => read(f), (w, e) => write(w, (T)e));
+        new(typeof(T), traceName, EventRegistry.SnakeCase(traceName), 1, true, f => read(f), (w, e, _) => write(w, (T)e));
+
+    /// <summary>A derived event with an explanation: its writer is handed the run's step table (null: every step inline).</summary>
+    private static EventType Decision<T>(string traceName, Func<Fields, T> read, Action<Utf8JsonWriter, T, StepTable?> write)
+        where T : RunEvent =>
+        new(typeof(T), traceName, EventRegistry.SnakeCase(traceName), 1, true, f => read(f), (w, e, steps) => write(w, (T)e, steps));
 
     public static IEnumerable<EventType> All()
     {
@@ -146,26 +151,26 @@ internal static class EventCodec
                 w.WriteNumber("flags", e.Flags);
             });
 
-        yield return Derived(
+        yield return Decision(
             "MemslotDecided",
             f => new MemslotDecided(
                 f.U64Long("inputSeq"), f.Enum("change", K.SlotChange.Read), f.Int("predictedErrno"), f.OptInt("recordedErrno"),
                 f.Str("policy"), ReadExplanation(f)),
-            (w, e) =>
+            (w, e, steps) =>
             {
                 w.WriteNumber("inputSeq", e.InputSeq);
                 w.WriteString("change", K.SlotChange.Write(e.Change));
                 w.WriteNumber("predictedErrno", e.PredictedErrno);
                 w.OptNumber("recordedErrno", e.RecordedErrno);
                 w.WriteString("policy", e.Policy);
-                WriteExplanation(w, e.Explanation);
+                WriteExplanation(w, e.Explanation, steps);
             });
-        yield return Derived(
+        yield return Decision(
             "FaultResolved",
             f => new FaultResolved(
                 f.U64Long("inputSeq"), f.Enum("outcome", K.Outcome.Read), f.Int("errno"), ReadMapping(f.OptObj("mapping")),
                 f.Str("policy"), ReadExplanation(f)),
-            (w, e) =>
+            (w, e, steps) =>
             {
                 w.WriteNumber("inputSeq", e.InputSeq);
                 w.WriteString("outcome", K.Outcome.Write(e.Outcome));
@@ -177,7 +182,7 @@ internal static class EventCodec
                 }
 
                 w.WriteString("policy", e.Policy);
-                WriteExplanation(w, e.Explanation);
+                WriteExplanation(w, e.Explanation, steps);
             });
         yield return Derived(
             "Stage2Unmapped",
@@ -202,17 +207,17 @@ internal static class EventCodec
                     w.WriteBoolean("keepsWrite", true);
                 }
             });
-        yield return Derived(
+        yield return Decision(
             "IoctlDecided",
             f => new IoctlDecided(f.U64Long("inputSeq"), f.Str("ioctl"), f.Int("predictedErrno"), f.OptInt("recordedErrno"), f.Str("policy"), ReadExplanation(f)),
-            (w, e) =>
+            (w, e, steps) =>
             {
                 w.WriteNumber("inputSeq", e.InputSeq);
                 w.WriteString("ioctl", e.Ioctl);
                 w.WriteNumber("predictedErrno", e.PredictedErrno);
                 w.OptNumber("recordedErrno", e.RecordedErrno);
                 w.WriteString("policy", e.Policy);
-                WriteExplanation(w, e.Explanation);
+                WriteExplanation(w, e.Explanation, steps);
             });
         yield return Derived(
             "DivergenceFound",
@@ -495,7 +500,7 @@ internal static class EventCodec
                 {
                     // An interned step (StepTable): resolved through the run's table.
                     var id = s.GetInt32();
-                    steps.Add(StepTable.Current is { } table && table.TryResolve(id, out var step) ? step : throw new StepMissingException(id));
+                    steps.Add(f.Steps is { } table && table.TryResolve(id, out var step) ? step : throw new StepMissingException(id));
                     continue;
                 }
 
@@ -518,10 +523,9 @@ internal static class EventCodec
         return new ExplanationStep(s.GetProperty("rule").GetString()!, s.GetProperty("text").GetString()!, new ValueList<Fact>(facts));
     }
 
-    internal static void WriteExplanation(Utf8JsonWriter w, ValueList<ExplanationStep> steps)
+    internal static void WriteExplanation(Utf8JsonWriter w, ValueList<ExplanationStep> steps, StepTable? table)
     {
         w.WriteStartArray("explanation");
-        var table = StepTable.Current;
         foreach (var s in steps)
         {
             if (table?.Intern(s) is { } id)

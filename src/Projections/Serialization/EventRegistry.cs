@@ -10,7 +10,7 @@ namespace Audit.Projections.Serialization;
 /// </summary>
 public sealed class EventType
 {
-    internal EventType(Type clr, string traceName, string storedName, int version, bool derived, Func<Fields, RunEvent> read, Action<Utf8JsonWriter, RunEvent> write)
+    internal EventType(Type clr, string traceName, string storedName, int version, bool derived, Func<Fields, RunEvent> read, Action<Utf8JsonWriter, RunEvent, StepTable?> write)
     {
         Clr = clr;
         TraceName = traceName;
@@ -30,7 +30,8 @@ public sealed class EventType
     public bool Derived { get; }
 
     internal Func<Fields, RunEvent> Read { get; }
-    internal Action<Utf8JsonWriter, RunEvent> Write { get; }
+    /// <summary>Writes the payload's fields; a decision's explanation interns its steps into the table when one is given.</summary>
+    internal Action<Utf8JsonWriter, RunEvent, StepTable?> Write { get; }
 }
 
 /// <summary>The single registry of event names and versions.</summary>

@@ -10,13 +10,14 @@ public static class EventSerializer
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = false, Indented = false };
 
     /// <summary>The payload object of an event (no "type" or "ts"), with any unknown fields kept verbatim after the known ones.</summary>
-    public static byte[] SerializePayload(RunEvent e, IReadOnlyList<KeyValuePair<string, string>>? extras = null)
+    /// <param name="steps">The run's writer step table: a decision's repeated steps are written as their ids (null: all inline).</param>
+    public static byte[] SerializePayload(RunEvent e, IReadOnlyList<KeyValuePair<string, string>>? extras = null, StepTable? steps = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
             w.WriteStartObject();
-            EventRegistry.For(e).Write(w, e);
+            EventRegistry.For(e).Write(w, e, steps);
             WriteExtras(w, extras);
             w.WriteEndObject();
         }
@@ -58,7 +59,8 @@ public static class EventSerializer
     }
 
     /// <param name="hotPath">Try the one-pass decoder of the two commonest payloads first (HotPayloads); tests turn it off to compare.</param>
-    public static RunEvent Deserialize(string storedName, int version, ReadOnlySpan<byte> payload, bool hotPath = true)
+    /// <param name="steps">The run's reader step table, for payloads that name interned steps (StepMissingException when one is not in it).</param>
+    public static RunEvent Deserialize(string storedName, int version, ReadOnlySpan<byte> payload, bool hotPath = true, StepTable? steps = null)
     {
         var type = EventRegistry.FindStoredName(storedName) ?? throw new InvalidOperationException($"unknown stored event '{storedName}'");
         if (hotPath && version == type.Version && HotPayloads.TryRead(storedName, payload, out var hot))
@@ -70,7 +72,7 @@ public static class EventSerializer
         using var doc = JsonDocument.Parse(json);
 
         // Stored events were validated at ingestion; page size 1 turns off the alignment checks.
-        return type.Read(new Fields(doc.RootElement, 1));
+        return type.Read(new Fields(doc.RootElement, 1, steps));
     }
 
     /// <summary>The unknown fields a stored payload kept: those the canonical form of its event does not write.</summary>

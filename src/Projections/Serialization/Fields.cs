@@ -18,11 +18,15 @@ internal sealed class Fields
     private readonly JsonElement _obj;
     private readonly HashSet<string> _used = new(StringComparer.Ordinal) { "type", "ts" };
 
-    public Fields(JsonElement obj, ulong pageSize)
+    public Fields(JsonElement obj, ulong pageSize, StepTable? steps = null)
     {
         _obj = obj;
         PageSize = pageSize;
+        Steps = steps;
     }
+
+    /// <summary>The run's interned explanation steps, for a stored payload that names them by id (none in a trace).</summary>
+    public StepTable? Steps { get; }
 
     /// <summary>Host page size used for alignment checks (from HostDescribed, default 4 KiB).</summary>
     public ulong PageSize { get; }
@@ -111,7 +115,7 @@ internal sealed class Fields
     public Fields Obj(string name)
     {
         var v = Need(name);
-        return v.ValueKind == JsonValueKind.Object ? new Fields(v, PageSize) : throw new FieldException($"field '{name}': expected an object, got {Show(v)}");
+        return v.ValueKind == JsonValueKind.Object ? new Fields(v, PageSize, Steps) : throw new FieldException($"field '{name}': expected an object, got {Show(v)}");
     }
 
     public Fields? OptObj(string name)
@@ -121,7 +125,7 @@ internal sealed class Fields
             return null;
         }
 
-        return v.ValueKind == JsonValueKind.Object ? new Fields(v, PageSize) : throw new FieldException($"field '{name}': expected an object, got {Show(v)}");
+        return v.ValueKind == JsonValueKind.Object ? new Fields(v, PageSize, Steps) : throw new FieldException($"field '{name}': expected an object, got {Show(v)}");
     }
 
     public IEnumerable<(string Name, JsonElement Value)> Properties()

@@ -10,8 +10,8 @@ namespace Audit.Projections.Serialization;
 /// A run's interned explanation steps. Most steps of a decision repeat across decisions (the memory-type
 /// rule under one policy, the level from one memslot, the pfn kind of one VMA): the second time a step
 /// is written it gets an id, is stored once in <c>explanation_steps</c>, and payloads carry the id in its
-/// place. A step seen once stays inline (facts citing the fault itself are unique anyway). Writers and
-/// readers set <see cref="Current"/> around a synchronous (de)serialization.
+/// place. A step seen once stays inline (facts citing the fault itself are unique anyway). The table is
+/// passed to <see cref="EventSerializer"/> explicitly by whoever (de)serializes a run's payloads.
 /// </summary>
 public sealed class StepTable(bool writer)
 {
@@ -22,12 +22,6 @@ public sealed class StepTable(bool writer)
     private readonly Dictionary<ExplanationStep, int> _ids = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
     private readonly HashSet<ExplanationStep> _seenOnce = [];
-
-    [ThreadStatic]
-    private static StepTable? _current;
-
-    /// <summary>The table the serializer interns into and resolves from on this thread, if any.</summary>
-    public static StepTable? Current { get => _current; set => _current = value; }
 
     public int MaxId { get; private set; }
 

@@ -63,10 +63,16 @@ public static class Baselines
     }
 
     /// <summary>Reads a run's events in seq order as text, without deserializing: the floor for a rebuild.</summary>
-    public static async Task<long> RawOrderedReadAsync(NpgsqlDataSource ds, string runId, CancellationToken ct)
+    /// <param name="table">events, or raw_events (the peers bench indexes it on (run_id, seq) first).</param>
+    public static async Task<long> RawOrderedReadAsync(NpgsqlDataSource ds, string runId, CancellationToken ct, string table = "events")
     {
+        if (table is not ("events" or "raw_events"))
+        {
+            throw new ArgumentException($"not an event table: {table}", nameof(table));
+        }
+
         await using var conn = await ds.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 order by seq", conn);
+        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text from {table} where run_id = $1 order by seq", conn);
         cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         long n = 0;

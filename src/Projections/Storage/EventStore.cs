@@ -39,7 +39,7 @@ public interface IInlineProjection
 {
     Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct);
 
-    /// <summary>Told after the append's transaction ended, so that caches keep only committed work.</summary>
+    /// <summary>Told after the append's transaction ended, so that caches keep only committed work (the contract of <see cref="RunCache{T}"/>).</summary>
     void Completed(string runId, bool committed);
 }
 
@@ -53,13 +53,18 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 {
     private readonly IReadOnlyList<IInlineProjection> _inline = inline ?? [];
 
-    // Interned explanation steps per run (StepTable): the writers' tables, kept between appends that
-    // committed, and the readers' tables, grown as new steps appear.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StepTable> _writeSteps = new(StringComparer.Ordinal);
+    // Interned explanation steps per run (StepTable), cached by the contract of RunCache: the writers'
+    // tables between appends that committed, and the readers' tables, grown as new steps appear.
+    private readonly RunCache<StepTable> _writeSteps = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StepTable> _readSteps = new(StringComparer.Ordinal);
 
     public NpgsqlDataSource DataSource => dataSource;
 
+    /// <summary>
+    /// Appends events to a run in one transaction: lock the run, answer a retried batch or a version
+    /// conflict without storing anything, COPY the events (serialized with the run's step table) and
+    /// the steps they interned, advance the run, record the batch key, project inline, commit.
+    /// </summary>
     /// <param name="expectedVersion">The run's last seq the caller saw (0 for a new run); null appends whatever it is.</param>
     /// <param name="batchKey">A retried batch with the same key stores nothing and returns the first result.</param>
     public async Task<AppendResult> AppendAsync(
@@ -75,24 +80,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
-        await using (var cmd = new NpgsqlCommand("insert into runs (run_id, created_at, updated_at) values ($1, $2, $2) on conflict (run_id) do nothing", conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = runId });
-            cmd.Parameters.Add(new() { Value = now });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
-        long version;
-        int maxStep;
-        await using (var cmd = new NpgsqlCommand(
-            "select version, (select coalesce(max(step_id), 0) from explanation_steps where run_id = $1) from runs where run_id = $1 for update", conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = runId });
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            (version, maxStep) = (r.GetInt64(0), r.GetInt32(1));
-        }
-
+        var (version, lastStepId) = await LockRunAsync(conn, tx, runId, now, ct);
         if (batchKey is not null && await FindBatch(conn, tx, runId, batchKey, ct) is { } first)
         {
             await tx.RollbackAsync(ct);
@@ -105,144 +93,182 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             return new AppendResult(AppendStatus.Conflict, 0, 0, 0, 0, version);
         }
 
-        // The run's interned steps as committed (another process may have appended since this one cached them).
-        if (!_writeSteps.TryRemove(runId, out var steps) || steps.MaxId != maxStep)
+        var steps = await WriterStepsAsync(conn, tx, runId, lastStepId, ct);
+        var copied = await CopyEventsAsync(conn, runId, version, events, steps, now, ct);
+        await CopyNewStepsAsync(conn, runId, steps, ct);
+        var newVersion = version + events.Count;
+        var result = new AppendResult(AppendStatus.Appended, version + 1, newVersion, copied.Inputs, events.Count, newVersion);
+        await AdvanceRunAsync(conn, tx, runId, newVersion, copied, info, now, ct);
+        if (batchKey is not null)
         {
-            steps = await LoadStepsAsync(conn, tx, runId, 0, new StepTable(writer: true), ct);
+            await RecordBatchAsync(conn, tx, runId, batchKey, result, now, ct);
         }
 
+        await ProjectAndCommitAsync(tx, runId, copied.Stored, steps, ct);
+        return result;
+    }
+
+    /// <summary>What the COPY of an append stored: the events as stored, how many were inputs, and their first and last trace times.</summary>
+    private sealed record Copied(List<StoredEvent> Stored, int Inputs, long? FirstTs, long? LastTs);
+
+    /// <summary>Creates the run's row if new and locks it: appends to a run serialize here. Returns its version and its last interned step id.</summary>
+    private static async Task<(long Version, int LastStepId)> LockRunAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, DateTimeOffset now, CancellationToken ct)
+    {
+        await using (var cmd = new NpgsqlCommand("insert into runs (run_id, created_at, updated_at) values ($1, $2, $2) on conflict (run_id) do nothing", conn, tx))
+        {
+            cmd.Parameters.Add(new() { Value = runId });
+            cmd.Parameters.Add(new() { Value = now });
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var select = new NpgsqlCommand(
+            "select version, (select coalesce(max(step_id), 0) from explanation_steps where run_id = $1) from runs where run_id = $1 for update", conn, tx);
+        select.Parameters.Add(new() { Value = runId });
+        await using var r = await select.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetInt64(0), r.GetInt32(1));
+    }
+
+    /// <summary>The run's writer step table as committed: the cached one when its last id matches the database's (another process may have appended since).</summary>
+    private async Task<StepTable> WriterStepsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int lastStepId, CancellationToken ct) =>
+        _writeSteps.TryTake(runId, t => t.MaxId == lastStepId, out var cached)
+            ? cached
+            : await LoadStepsAsync(conn, tx, runId, 0, new StepTable(writer: true), ct);
+
+    /// <summary>COPYs the events after <paramref name="version"/> with their payloads (repeated explanation steps interned into <paramref name="steps"/>) and fold forms.</summary>
+    private static async Task<Copied> CopyEventsAsync(NpgsqlConnection conn, string runId, long version, IReadOnlyList<NewEvent> events, StepTable steps, DateTimeOffset now, CancellationToken ct)
+    {
         var stored = new List<StoredEvent>(events.Count);
         long? firstTs = null, lastTs = null;
         var inputs = 0;
-        await using (var copy = await conn.BeginBinaryImportAsync(
-            "copy events (run_id, seq, type, version, ts_ns, recorded_at, payload, fold) from stdin (format binary)", ct))
+        await using var copy = await conn.BeginBinaryImportAsync(
+            "copy events (run_id, seq, type, version, ts_ns, recorded_at, payload, fold) from stdin (format binary)", ct);
+        var seq = version;
+        foreach (var e in events)
         {
-            var seq = version;
-            foreach (var e in events)
+            seq++;
+            var type = EventRegistry.For(e.Event);
+            var payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras, steps));
+            await copy.StartRowAsync(ct);
+            await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
+            await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(type.StoredName, NpgsqlDbType.Text, ct);
+            await copy.WriteAsync((short)type.Version, NpgsqlDbType.Smallint, ct);
+            if (e.TsNs is { } ts)
             {
-                seq++;
-                var type = EventRegistry.For(e.Event);
-                StepTable.Current = steps;
-                string payload;
-                try
-                {
-                    payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras));
-                }
-                finally
-                {
-                    StepTable.Current = null;
-                }
-
-                await copy.StartRowAsync(ct);
-                await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
-                await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
-                await copy.WriteAsync(type.StoredName, NpgsqlDbType.Text, ct);
-                await copy.WriteAsync((short)type.Version, NpgsqlDbType.Smallint, ct);
-                if (e.TsNs is { } ts)
-                {
-                    await copy.WriteAsync(ts, NpgsqlDbType.Bigint, ct);
-                    firstTs ??= ts;
-                    lastTs = ts;
-                }
-                else
-                {
-                    await copy.WriteNullAsync(ct);
-                }
-
-                await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
-                await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
-                if (FoldCodec.Encode(e.Event) is { } fold)
-                {
-                    await copy.WriteAsync(fold, NpgsqlDbType.Bytea, ct);
-                }
-                else
-                {
-                    await copy.WriteNullAsync(ct);
-                }
-
-                if (e.Event is InputEvent)
-                {
-                    inputs++;
-                }
-
-                stored.Add(new StoredEvent(runId, seq, type.StoredName, type.Version, e.TsNs, now, payload, e.Event));
+                await copy.WriteAsync(ts, NpgsqlDbType.Bigint, ct);
+                firstTs ??= ts;
+                lastTs = ts;
+            }
+            else
+            {
+                await copy.WriteNullAsync(ct);
             }
 
-            await copy.CompleteAsync(ct);
+            await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+            await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
+            if (FoldCodec.Encode(e.Event) is { } fold)
+            {
+                await copy.WriteAsync(fold, NpgsqlDbType.Bytea, ct);
+            }
+            else
+            {
+                await copy.WriteNullAsync(ct);
+            }
+
+            if (e.Event is InputEvent)
+            {
+                inputs++;
+            }
+
+            stored.Add(new StoredEvent(runId, seq, type.StoredName, type.Version, e.TsNs, now, payload, e.Event));
         }
 
+        await copy.CompleteAsync(ct);
+        return new Copied(stored, inputs, firstTs, lastTs);
+    }
+
+    /// <summary>COPYs the steps this append gave an id, in the same transaction as the payloads that name them.</summary>
+    private static async Task CopyNewStepsAsync(NpgsqlConnection conn, string runId, StepTable steps, CancellationToken ct)
+    {
         var added = steps.TakeAdded();
-        if (added.Count > 0)
+        if (added.Count == 0)
         {
-            await using var copy = await conn.BeginBinaryImportAsync("copy explanation_steps (run_id, step_id, step) from stdin (format binary)", ct);
-            foreach (var (id, step) in added)
-            {
-                await copy.StartRowAsync(ct);
-                await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
-                await copy.WriteAsync(id, NpgsqlDbType.Integer, ct);
-                await copy.WriteAsync(StepTable.ToJson(step), NpgsqlDbType.Jsonb, ct);
-            }
-
-            await copy.CompleteAsync(ct);
+            return;
         }
 
-        var newVersion = version + events.Count;
-        await using (var cmd = new NpgsqlCommand("""
+        await using var copy = await conn.BeginBinaryImportAsync("copy explanation_steps (run_id, step_id, step) from stdin (format binary)", ct);
+        foreach (var (id, step) in added)
+        {
+            await copy.StartRowAsync(ct);
+            await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
+            await copy.WriteAsync(id, NpgsqlDbType.Integer, ct);
+            await copy.WriteAsync(StepTable.ToJson(step), NpgsqlDbType.Jsonb, ct);
+        }
+
+        await copy.CompleteAsync(ct);
+    }
+
+    /// <summary>Moves the run's version (its last seq) and summary (inputs, time span, host, policy) forward.</summary>
+    private static async Task AdvanceRunAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, long newVersion, Copied copied, RunInfo? info, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("""
             update runs set version = $2, input_count = input_count + $3,
                 first_ts_ns = coalesce(first_ts_ns, $4), last_ts_ns = coalesce($5, last_ts_ns),
                 host = coalesce($6, host), policy = coalesce($7, policy), updated_at = $8
             where run_id = $1
-            """, conn, tx))
-        {
-            cmd.Parameters.Add(new() { Value = runId });
-            cmd.Parameters.Add(new() { Value = newVersion });
-            cmd.Parameters.Add(new() { Value = (long)inputs });
-            cmd.Parameters.Add(new() { Value = (object?)firstTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            cmd.Parameters.Add(new() { Value = (object?)lastTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            cmd.Parameters.Add(new() { Value = (object?)info?.Host ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new() { Value = (object?)info?.Policy ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new() { Value = now });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+            """, conn, tx);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = newVersion });
+        cmd.Parameters.Add(new() { Value = (long)copied.Inputs });
+        cmd.Parameters.Add(new() { Value = (object?)copied.FirstTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new() { Value = (object?)copied.LastTs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new() { Value = (object?)info?.Host ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)info?.Policy ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = now });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
 
-        var result = new AppendResult(AppendStatus.Appended, version + 1, newVersion, inputs, events.Count, newVersion);
-        if (batchKey is not null)
-        {
-            await using var cmd = new NpgsqlCommand(
-                "insert into batches (run_id, batch_key, first_seq, last_seq, input_count, event_count, recorded_at) values ($1, $2, $3, $4, $5, $6, $7)",
-                conn,
-                tx);
-            cmd.Parameters.Add(new() { Value = runId });
-            cmd.Parameters.Add(new() { Value = batchKey });
-            cmd.Parameters.Add(new() { Value = result.FirstSeq });
-            cmd.Parameters.Add(new() { Value = result.LastSeq });
-            cmd.Parameters.Add(new() { Value = result.InputCount });
-            cmd.Parameters.Add(new() { Value = result.EventCount });
-            cmd.Parameters.Add(new() { Value = now });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
+    /// <summary>Remembers the batch key with its result, so a retry of the batch is answered without storing it again.</summary>
+    private static async Task RecordBatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, string batchKey, AppendResult result, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "insert into batches (run_id, batch_key, first_seq, last_seq, input_count, event_count, recorded_at) values ($1, $2, $3, $4, $5, $6, $7)",
+            conn,
+            tx);
+        cmd.Parameters.Add(new() { Value = runId });
+        cmd.Parameters.Add(new() { Value = batchKey });
+        cmd.Parameters.Add(new() { Value = result.FirstSeq });
+        cmd.Parameters.Add(new() { Value = result.LastSeq });
+        cmd.Parameters.Add(new() { Value = result.InputCount });
+        cmd.Parameters.Add(new() { Value = result.EventCount });
+        cmd.Parameters.Add(new() { Value = now });
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
 
+    /// <summary>Runs the inline projections in the append's transaction and commits; every cache publishes or drops what the append staged (RunCache).</summary>
+    private async Task ProjectAndCommitAsync(NpgsqlTransaction tx, string runId, List<StoredEvent> stored, StepTable steps, CancellationToken ct)
+    {
         var committed = false;
+        _writeSteps.Stage(runId, steps);
         try
         {
             foreach (var p in _inline)
             {
-                await p.ApplyAsync(conn, tx, runId, stored, ct);
+                await p.ApplyAsync(tx.Connection!, tx, runId, stored, ct);
             }
 
             await tx.CommitAsync(ct);
             committed = true;
-            _writeSteps[runId] = steps;
         }
         finally
         {
+            _writeSteps.Complete(runId, committed);
             foreach (var p in _inline)
             {
                 p.Completed(runId, committed);
             }
         }
-
-        return result;
     }
 
     /// <summary>A run's events in seq order from <paramref name="fromSeq"/>, up to a seq and/or a time (inclusive).</summary>
@@ -312,7 +338,6 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         cmd.Parameters.Add(new() { Value = afterSeq });
         cmd.Parameters.Add(new() { Value = toSeq });
         using var r = cmd.ExecuteReader(System.Data.CommandBehavior.SequentialAccess);
-        StepTable.Current = null; // without explanations no payload names an interned step
         var folds = new FoldCodec.Reader();
         while (r.Read())
         {
@@ -376,18 +401,8 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
     }
 
-    private static RunEvent Deserialize(StepTable? steps, string type, short version, string payload)
-    {
-        StepTable.Current = steps;
-        try
-        {
-            return EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload));
-        }
-        finally
-        {
-            StepTable.Current = null;
-        }
-    }
+    private static RunEvent Deserialize(StepTable? steps, string type, short version, string payload) =>
+        EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload), steps: steps);
 
     /// <summary>The readers' table of a run, with every step committed so far.</summary>
     private async Task<StepTable> ReaderStepsAsync(string runId, CancellationToken ct)

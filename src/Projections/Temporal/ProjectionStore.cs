@@ -12,8 +12,8 @@ namespace Audit.Projections.Temporal;
 /// </summary>
 public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjection
 {
-    private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _cache = new();
-    private readonly ConcurrentDictionary<string, (int Gen, long Seq, RunProjections View)> _pending = new();
+    // The views of the rows that hold, by the contract of RunCache: (generation, last seq) is the fingerprint.
+    private readonly RunCache<(int Gen, long Seq, RunProjections View)> _views = new();
     private readonly ConcurrentDictionary<(string Run, int Gen), bool> _attached = new();
 
     public NpgsqlDataSource DataSource => dataSource;
@@ -35,7 +35,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
 
         var fromSeq = appended[0].Seq;
         RunProjections view;
-        if (_cache.TryRemove(runId, out var cached) && cached.Gen == gen && cached.Seq == fromSeq - 1)
+        if (_views.TryTake(runId, c => c.Gen == gen && c.Seq == fromSeq - 1, out var cached))
         {
             view = cached.View;
         }
@@ -52,16 +52,10 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         await WriteAsync(conn, tx, runId, gen, view.Log, ct);
         view.Log.Clear();
         await CheckpointAsync(conn, tx, runId, gen, appended[^1].Seq, view.Names(), ct);
-        _pending[runId] = (gen, appended[^1].Seq, view);
+        _views.Stage(runId, (gen, appended[^1].Seq, view));
     }
 
-    public void Completed(string runId, bool committed)
-    {
-        if (_pending.TryRemove(runId, out var p) && committed)
-        {
-            _cache[runId] = p;
-        }
-    }
+    public void Completed(string runId, bool committed) => _views.Complete(runId, committed);
 
     /// <summary>The generation readers use (1 until a rebuild swapped another in); writers create the row.</summary>
     public static async Task<int> ActiveGenerationAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, CancellationToken ct, bool create = false)
@@ -82,7 +76,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     public static async Task<RunProjections> LoadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
         var view = new RunProjections();
-        foreach (var row in await ReadOpenAsync(conn, tx, Partitions.LeafName(runId, gen), ct))
+        foreach (var row in await ReadOpenAsync(conn, tx, runId, Partitions.LeafName(runId, gen), ct))
         {
             view.Load(row);
         }
@@ -90,12 +84,14 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         return view;
     }
 
-    /// <summary>The open rows of a table (a leaf, through its open-row index, or a rebuild's snapshot), as stored.</summary>
-    public static async Task<List<TemporalRow>> ReadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string table, CancellationToken ct)
+    /// <summary>The open rows of a run's table (a leaf, through its open-row index, or a rebuild's snapshot), as stored.</summary>
+    /// <remarks>The run filter matches every row of the table; on a cluster it routes the read to the run's shard (ADR 0011).</remarks>
+    public static async Task<List<TemporalRow>> ReadOpenAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, string table, CancellationToken ct)
     {
         var rows = new List<TemporalRow>();
         await using var cmd = new NpgsqlCommand(
-            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where to_seq is null", conn, tx);
+            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where run_id = $1 and to_seq is null", conn, tx);
+        cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
@@ -114,13 +110,14 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
             await using var cmd = new NpgsqlCommand($"""
                 update {leaf} p set to_seq = c.to_seq, to_ts = c.to_ts
                 from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) as c(projection, lo, from_seq, to_seq, to_ts)
-                where p.to_seq is null and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
+                where p.run_id = $6 and p.to_seq is null and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
                 """, conn, tx);
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Projection).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Lo).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.FromSeq).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToSeq).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToTs).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new() { Value = runId });
             var updated = await cmd.ExecuteNonQueryAsync(ct);
             if (updated != log.Closed.Count)
             {

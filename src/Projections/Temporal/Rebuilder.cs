@@ -76,8 +76,8 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
             else
             {
                 // What was written after the checkpoint is folded again; the snapshot holds what was open at it.
-                await Partitions.Exec(conn, null, $"delete from {leaf} where to_seq is null or to_seq > {checkpoint}", ct);
-                foreach (var row in await ProjectionStore.ReadOpenAsync(conn, null, snapshot, ct))
+                await Partitions.Exec(conn, null, $"delete from {leaf} where run_id = {Partitions.Literal(runId)} and (to_seq is null or to_seq > {checkpoint})", ct);
+                foreach (var row in await ProjectionStore.ReadOpenAsync(conn, null, runId, snapshot, ct))
                 {
                     view.Load(row);
                 }

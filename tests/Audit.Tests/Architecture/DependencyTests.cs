@@ -35,4 +35,24 @@ public sealed class DependencyTests
             .Where(f => File.ReadAllText(f).Contains("NpgsqlCommand", StringComparison.Ordinal));
         Assert.Empty(sqlInApi);
     }
+
+    [Fact]
+    public void The_shipped_host_references_neither_marten_nor_the_peers_bench()
+    {
+        // ADR 0010: Marten is measured beside our store, from a project of its own, and never shipped.
+        var api = typeof(Audit.Api.Cli.CommandLine).Assembly;
+        var loaded = api.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.Contains("Audit.Projections", loaded);
+        Assert.DoesNotContain(loaded, n => n.StartsWith("Marten", StringComparison.Ordinal) || n.StartsWith("JasperFx", StringComparison.Ordinal) || n.StartsWith("Weasel", StringComparison.Ordinal));
+
+        foreach (var project in new[] { "src/Api/Audit.Api.csproj", "src/Projections/Audit.Projections.csproj", "src/Domain/Audit.Domain.csproj" })
+        {
+            var text = File.ReadAllText(Path.Combine(Infrastructure.Paths.Repo, project));
+            Assert.DoesNotContain("Marten", text, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("Audit.Bench.Peers", text, StringComparison.Ordinal);
+        }
+
+        var peers = File.ReadAllText(Path.Combine(Infrastructure.Paths.Repo, "bench/Audit.Bench.Peers/Audit.Bench.Peers.csproj"));
+        Assert.Contains("<PackageReference Include=\"Marten\"", peers, StringComparison.Ordinal);
+    }
 }

@@ -21,19 +21,24 @@ public static class BenchCommand
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards" };
         var ui = new Option<bool>("--ui") { Description = "measure only the web UI in headless Chromium: scrubber move to repaint, and first load (default 100,000 synthetic inputs; --events to change)" };
         var chromium = new Option<string>("--chromium") { Description = "the Chromium --ui drives", DefaultValueFactory = _ => "/usr/bin/chromium" };
+        var peers = new Option<bool>("--peers") { Description = "also run Marten beside our store on the same events (bench/Audit.Bench.Peers, in a process of its own)" };
         var cmd = new Command("bench", """
             generates a realistic synthetic run and measures ingest, concurrent appends, rebuild, time-travel
             queries, why over HTTP, bytes per event and the engine, each against PostgreSQL itself (raw COPY,
             raw ordered read) on the same data; writes docs/benchmarks.md; exits 1 when a goal is missed.
             Not part of ./test.sh. `audit bench --ui --events 200000` instead times the web UI in headless
             Chromium on a synthetic run of that many inputs: scrubber move to map repainted, and first load.
+            With --peers, Marten 9.62 runs the same operations on the same events, each as a ratio to raw
+            PostgreSQL beside ours (example: ./audit bench --events 600000 --peers).
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep, ui, chromium,
+            quick, engineOnly, importOnly, events, json, keep, ui, chromium, peers,
         };
         cmd.SetAction(async (parse, ct) =>
         {
             List<Figure> figures;
+            PeerReport? peerReport = null;
+            string? peerError = null;
             var mode = parse.GetValue(ui) ? "ui" : parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
             var n = parse.GetValue(events) ?? (mode == "ui" ? 100_000 : parse.GetValue(quick) ? 1_000_000 : 10_000_000);
             if (mode == "ui" && !File.Exists(parse.GetValue(chromium)))
@@ -66,12 +71,13 @@ public static class BenchCommand
                 var suite = new BenchSuite(cs, m => cli.Err.WriteLine(m));
                 try
                 {
-                    figures = mode switch
+                    (figures, peerReport) = mode switch
                     {
-                        "import" => [await suite.ImportOnlyAsync(ct)],
-                        "ui" => await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct),
-                        _ => await suite.RunAsync(n, parse.GetValue(keep), ct),
+                        "import" => ([await suite.ImportOnlyAsync(ct)], null),
+                        "ui" => (await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct), null),
+                        _ => await suite.RunAsync(n, parse.GetValue(keep), parse.GetValue(peers), ct),
                     };
+                    peerError = suite.PeerError;
                 }
                 catch (UiBenchFailed ex)
                 {
@@ -85,16 +91,33 @@ public static class BenchCommand
                 var obj = figures.ToDictionary(f => f.Key, f => (object)f.Value);
                 obj["mode"] = mode;
                 obj["goalsMet"] = figures.All(f => f.Met);
+                if (peerReport is not null)
+                {
+                    obj["peers"] = peerReport;
+                }
+
                 await cli.Out.WriteLineAsync(Output.ToJson(obj));
             }
             else
             {
                 Output.Table(cli.Out, ["FIGURE", "GOAL", "MEASURED", "RATIO", "MET", "HOW"], figures.Select(Row));
+                if (peerReport is not null)
+                {
+                    await cli.Out.WriteLineAsync();
+                    await cli.Out.WriteLineAsync($"Peers on the same {peerReport.Events:N0} events ({peerReport.Baseline}):");
+                    Output.Table(cli.Out, ["PEER FIGURE", "MARTEN", "OURS", "OURS VS MARTEN", "HOW"], peerReport.Rows.Select(PeerCells));
+                }
             }
 
             if (mode != "engine" || !File.Exists(DocPath()))
             {
-                WriteDoc(mode, n, figures, pgVersion);
+                WriteDoc(mode, n, figures, pgVersion, peerReport);
+            }
+
+            if (peerError is not null)
+            {
+                await cli.Err.WriteLineAsync("audit: peers: " + peerError);
+                return ExitCodes.Internal;
             }
 
             return figures.All(f => f.Met) ? ExitCodes.Ok : ExitCodes.NotFound;
@@ -110,7 +133,14 @@ public static class BenchCommand
         f.Met ? "yes" : "NO", f.Note,
     ];
 
-    private static string DocPath()
+    private static IReadOnlyList<string> PeerCells(PeerRow r) =>
+    [
+        r.Figure, r.Marten.ToString("0.00", CultureInfo.InvariantCulture) + "x", r.Ours.ToString("0.00", CultureInfo.InvariantCulture) + "x",
+        r.OursVsMarten.ToString("0.00", CultureInfo.InvariantCulture) + "x", r.How,
+    ];
+
+    /// <summary>The repository this host was built from (the folder holding Audit.sln), if it is there.</summary>
+    internal static string? RepoRoot()
     {
         var dir = AppContext.BaseDirectory;
         while (dir is not null && !File.Exists(Path.Combine(dir, "Audit.sln")))
@@ -118,11 +148,13 @@ public static class BenchCommand
             dir = Path.GetDirectoryName(dir);
         }
 
-        return Path.Combine(dir ?? Directory.GetCurrentDirectory(), "docs", "benchmarks.md");
+        return dir;
     }
 
+    private static string DocPath() => Path.Combine(RepoRoot() ?? Directory.GetCurrentDirectory(), "docs", "benchmarks.md");
+
     /// <summary>Rewrites this mode's section of docs/benchmarks.md, keeping the other modes' sections and every note.</summary>
-    private static void WriteDoc(string mode, long events, List<Figure> figures, string pgVersion)
+    private static void WriteDoc(string mode, long events, List<Figure> figures, string pgVersion, PeerReport? peers)
     {
         var path = DocPath();
         var s = new StringBuilder();
@@ -138,6 +170,19 @@ public static class BenchCommand
         {
             var r = Row(f);
             s.AppendLine($"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |");
+        }
+
+        if (peers is not null)
+        {
+            s.AppendLine();
+            s.AppendLine($"### Peers (`--peers`): Marten 9.62 and our store on the same {peers.Events:N0} events, as ratios to raw PostgreSQL ({peers.Baseline})");
+            s.AppendLine();
+            s.AppendLine("| figure | Marten | ours | ours vs Marten (Marten's time over ours) | how |");
+            s.AppendLine("|---|---|---|---|---|");
+            foreach (var c in peers.Rows.Select(PeerCells))
+            {
+                s.AppendLine($"| `{c[0]}` | {c[1]} | {c[2]} | {c[3]} | {c[4]} |");
+            }
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 using Audit.Api.Features.Ingest;
 using Audit.Domain;
 using Audit.Domain.Events;
@@ -27,7 +28,8 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
 {
     private const string Run = "bench";
 
-    public async Task<List<Figure>> RunAsync(long events, bool keep, CancellationToken ct)
+    /// <param name="peers">Then run Marten beside our store on the run this suite stored (PeerProcess).</param>
+    public async Task<(List<Figure> Figures, PeerReport? Peers)> RunAsync(long events, bool keep, bool peers, CancellationToken ct)
     {
         var schema = "bench_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
         await Baselines.CreateSchemaAsync(connectionString, schema, ct);
@@ -62,7 +64,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             figures.Add(await WhyOverHttp(ds, stored, ct));
             figures.AddRange(await Concurrent(ds, events, ct));
             figures.Add(await TraceImportBench.RunAsync(ds, 1_000_000, log, ct));
-            return figures;
+            return (figures, peers ? await Peers(cs, schema, ct) : null);
         }
         finally
         {
@@ -307,6 +309,22 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
             new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms"),
         ];
+    }
+
+    /// <summary>Why the peers bench gave no report, when it was asked for and failed (the suite's figures stand).</summary>
+    public string? PeerError { get; private set; }
+
+    private async Task<PeerReport?> Peers(string cs, string schema, CancellationToken ct)
+    {
+        try
+        {
+            return await PeerProcess.RunAsync(cs, Run, schema + "_peers", log, ct);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or JsonException or System.ComponentModel.Win32Exception)
+        {
+            PeerError = ex.Message;
+            return null;
+        }
     }
 
     private static double P99(List<double> xs)

@@ -13,9 +13,10 @@ namespace Audit.Api.Features.Ingest;
 /// </summary>
 public sealed class RunWriter(EventStore store)
 {
-    // The folded state of each run at its version, kept between appends; an append that did not
-    // commit takes its (mutated) state out, and the next one folds the run again.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Version, string Policy, RunState State)> _states = new();
+    // The folded state of each run at its version and policy, kept between appends by the contract of
+    // RunCache: an append that did not store its inputs leaves its (mutated) state out, and the next
+    // one folds the run again.
+    private readonly RunCache<(long Version, string Policy, RunState State)> _states = new();
 
     /// <param name="InferredHost">the host inferred from the trace, when the append recorded it.</param>
     public sealed record Outcome(AppendResult? Result, string? Error, string? Policy, HostDescribed? InferredHost = null);
@@ -38,7 +39,7 @@ public sealed class RunWriter(EventStore store)
             var version = summary?.EventCount ?? 0;
             RunState state;
             Policy policy;
-            if (_states.TryRemove(run, out var cached) && cached.Version == version && (policyId ?? summary?.Policy) == cached.Policy)
+            if (_states.TryTake(run, c => c.Version == version && (policyId ?? summary?.Policy) == c.Policy, out var cached))
             {
                 state = cached.State;
                 policy = state.Policy;
@@ -84,7 +85,7 @@ public sealed class RunWriter(EventStore store)
             var result = await store.AppendAsync(run, events, expectedVersion ?? version, batchKey, new RunInfo(HostText(state, inputs), policy.Id), ct);
             if (result.Status == AppendStatus.Appended)
             {
-                _states[run] = (result.Version, policy.Id, state);
+                _states.Committed(run, (result.Version, policy.Id, state));
             }
 
             if (result.Status != AppendStatus.Conflict || expectedVersion is not null || attempt >= 5)

@@ -1,0 +1,51 @@
+using System.Text;
+using Audit.Domain;
+using Audit.Domain.Addresses;
+using Audit.Domain.Events;
+using Audit.Projections.Serialization;
+
+namespace Audit.Tests.Serialization;
+
+/// <summary>The serializer interns into and resolves from the step table it is handed, and only that one.</summary>
+public sealed class StepTableSerializerTests
+{
+    private static readonly ExplanationStep Shared = new("x86.shadow.memtype", "shadow paging: write-back", ValueList.Of(new Fact("policy", "x86-shadow", null)));
+
+    private static FaultResolved Decision(long input) => new(input, FaultOutcome.Mapped, 0,
+        new Mapping(new Gpa(0x1000), 4096, Stage2MemType.WB, true, Perms.R), "x86-shadow", ValueList.Of(Shared));
+
+    [Fact]
+    public void A_repeated_step_is_written_as_its_id_only_with_a_writer_table_and_read_back_through_a_reader_table()
+    {
+        var writer = new StepTable(writer: true);
+        var first = EventSerializer.SerializePayload(Decision(1), steps: writer);
+        var second = EventSerializer.SerializePayload(Decision(3), steps: writer);
+        var without = EventSerializer.SerializePayload(Decision(3));
+
+        Assert.Contains("shadow paging", Encoding.UTF8.GetString(first), StringComparison.Ordinal);
+        Assert.DoesNotContain("shadow paging", Encoding.UTF8.GetString(second), StringComparison.Ordinal);
+        Assert.Contains("shadow paging", Encoding.UTF8.GetString(without), StringComparison.Ordinal);
+        var (id, step) = Assert.Single(writer.TakeAdded());
+
+        var reader = new StepTable(writer: false);
+        Assert.Throws<StepMissingException>(() => EventSerializer.Deserialize("fault_resolved", 1, second, steps: reader));
+        Assert.Throws<StepMissingException>(() => EventSerializer.Deserialize("fault_resolved", 1, second));
+        reader.Load(id, step);
+        Assert.Equal(Decision(3), EventSerializer.Deserialize("fault_resolved", 1, second, steps: reader));
+    }
+
+    [Fact]
+    public void Threads_serializing_with_their_own_tables_do_not_see_each_others_steps()
+    {
+        // With the table passed explicitly there is no ambient state for a continuation on another thread to miss or share.
+        var tables = Enumerable.Range(0, 4).Select(_ => new StepTable(writer: true)).ToArray();
+        Parallel.For(0, 4, t =>
+        {
+            for (var i = 0; i < 1_000; i++)
+            {
+                EventSerializer.SerializePayload(Decision(i), steps: tables[t]);
+            }
+        });
+        Assert.All(tables, t => Assert.Equal(1, t.MaxId));
+    }
+}
