@@ -35,9 +35,9 @@ public sealed class EventDensity(NpgsqlDataSource dataSource)
         var slice = byTime
             ? "least(floor((ts_ns - $3)::float8 * $2 / greatest($4 - $3 + 1, 1)::float8)::int, $2 - 1)"
             : "((seq - 1) * $2 / greatest($5, 1))::int";
-        var where = byTime ? "run_id = $1 and ts_ns is not null" : "run_id = $1";
+        var timed = byTime ? " and ts_ns is not null" : "";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand($"select {slice} as b, {Counts} from events where {where} group by 1 order by 1", conn);
+        await using var cmd = new NpgsqlCommand($"select {slice} as b, {Counts} from events where run_id = $1{timed} group by 1 order by 1", conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = buckets });
         cmd.Parameters.Add(new() { Value = firstTsNs ?? 0L });
