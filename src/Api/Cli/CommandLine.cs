@@ -21,11 +21,19 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
     public TextWriter Out => stdout;
     public TextWriter Err => stderr;
 
-    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
     {
         var cli = new CommandLine(stdout, stderr);
         var root = cli.Build();
-        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct);
+        try
+        {
+            // Our handler, not the library's: it would print the stack trace and exit 1.
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+        }
+        catch (Exception ex)
+        {
+            return Failures.Report(ex, stderr);
+        }
     }
 
     public RootCommand Build()
@@ -35,7 +43,8 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
 
             Start with `audit demo`, then `audit runs`. Data goes to --db / $AUDIT_DB, or by default to a
             private PostgreSQL cluster under $AUDIT_HOME (~/.local/share/audit) started on first use.
-            Exit codes: 0 ok, 1 nothing found, 2 bad input (FILE:LINE: reason), 3 database unreachable.
+            Exit codes: 0 ok, 1 nothing found, 2 bad input (FILE:LINE: reason), 3 database unreachable,
+            4 lint findings, 70 an unexpected failure (a bug: one line, AUDIT_DEBUG=1 adds the stack trace).
             """);
         root.Add(Db);
         root.Add(Features.Ingest.IngestCommand.Build(this));
@@ -104,10 +113,9 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         {
             ds = await Database.OpenAsync(parse.GetValue(Db), stderr, ct);
         }
-        catch (DatabaseUnavailableException ex)
+        catch (Exception ex)
         {
-            await stderr.WriteLineAsync("audit: " + ex.Message);
-            return ExitCodes.DatabaseUnavailable;
+            return Failures.Report(ex, stderr);
         }
 
         await using (ds)
@@ -118,21 +126,9 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
             {
                 return await body(sp.GetRequiredService<IMediator>(), sp);
             }
-            catch (NpgsqlException ex) when (ex.IsTransient || ex.InnerException is System.Net.Sockets.SocketException)
+            catch (Exception ex)
             {
-                await stderr.WriteLineAsync("audit: the database went away: " + ex.Message);
-                return ExitCodes.DatabaseUnavailable;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                await stderr.WriteLineAsync($"audit: unexpected error ({ex.GetType().Name}): {ex.Message}");
-                await stderr.WriteLineAsync("audit: this is a bug; set AUDIT_DEBUG=1 for the stack trace and report it with the command you ran");
-                if (Environment.GetEnvironmentVariable("AUDIT_DEBUG") == "1")
-                {
-                    await stderr.WriteLineAsync(ex.ToString());
-                }
-
-                return ExitCodes.Internal;
+                return Failures.Report(ex, stderr);
             }
         }
     }

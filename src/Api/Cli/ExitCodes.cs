@@ -1,6 +1,6 @@
 namespace Audit.Api.Cli;
 
-/// <summary>interfaces.md: 0 success, 1 nothing found, 2 bad input, 3 database unreachable.</summary>
+/// <summary>interfaces.md: 0 success, 1 nothing found, 2 bad input, 3 database unreachable, 70 a bug (one line, no stack trace).</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
@@ -10,4 +10,7 @@ public static class ExitCodes
 
     /// <summary>A bug (sysexits EX_SOFTWARE).</summary>
     public const int Internal = 70;
+
+    /// <summary>Stopped by Ctrl-C (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }
