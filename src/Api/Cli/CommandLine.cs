@@ -25,14 +25,49 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
     {
         var cli = new CommandLine(stdout, stderr);
         var root = cli.Build();
+        ValidateRunIds(root);
         try
         {
             // Our handler, not the library's: it would print the stack trace and exit 1.
-            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+            var parse = root.Parse(args);
+            var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+
+            // A command line that does not parse is bad input (the library says 1, our "nothing found").
+            return parse.Errors.Count > 0 ? ExitCodes.BadInput : exit;
         }
         catch (Exception ex)
         {
             return Failures.Report(ex, stderr);
+        }
+    }
+
+    /// <summary>Every RUN argument and --run option of every command takes only what <see cref="Features.Shared.RunIds"/> allows.</summary>
+    private static void ValidateRunIds(Command command)
+    {
+        foreach (var arg in command.Arguments.Where(a => a.Name.StartsWith("RUN", StringComparison.Ordinal) && a.ValueType == typeof(string)))
+        {
+            arg.Validators.Add(CheckRunIds);
+        }
+
+        foreach (var opt in command.Options.Where(o => o.Name == "--run"))
+        {
+            opt.Validators.Add(CheckRunIds);
+        }
+
+        foreach (var sub in command.Subcommands)
+        {
+            ValidateRunIds(sub);
+        }
+    }
+
+    private static void CheckRunIds(System.CommandLine.Parsing.SymbolResult r)
+    {
+        foreach (var token in r.Tokens)
+        {
+            if (Features.Shared.RunIds.Problem(token.Value) is { } p)
+            {
+                r.AddError(p);
+            }
         }
     }
 
