@@ -8,6 +8,9 @@ public static class ExitCodes
     public const int BadInput = 2;
     public const int DatabaseUnavailable = 3;
 
+    /// <summary>Findings: `db check` found problems (and lint findings at the threshold).</summary>
+    public const int Findings = 4;
+
     /// <summary>A bug (sysexits EX_SOFTWARE).</summary>
     public const int Internal = 70;
 

@@ -31,6 +31,7 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Replay.ReplayRun, Features.Shared.QueryResult<Features.Replay.ReplayView>>, Features.Replay.ReplayRunHandler>();
         services.AddTransient<IRequestHandler<Features.Diff.DiffRuns, Features.Shared.QueryResult<Features.Diff.DiffView>>, Features.Diff.DiffRunsHandler>();
         services.AddTransient<IRequestHandler<Features.Export.ExportRun, Features.Shared.QueryResult<Features.Export.ExportedRun>>, Features.Export.ExportRunHandler>();
+        services.AddTransient<IRequestHandler<Features.DbCheck.CheckDatabase, Features.Shared.QueryResult<Features.DbCheck.CheckView>>, Features.DbCheck.CheckDatabaseHandler>();
         return services;
     }
 }
