@@ -19,6 +19,7 @@ public static class BenchCommand
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards" };
+        var fuzz = new Option<int?>("--fuzz") { Description = "only the import fuzz: N mutated real traces through the HTTP import; exit 0 when none gave a server error or left a partial run" };
         var cmd = new Command("bench", """
             generates a realistic synthetic run and measures ingest, concurrent appends, rebuild, time-travel
             queries, why over HTTP, bytes per event and the engine, each against PostgreSQL itself (raw COPY,
@@ -26,10 +27,15 @@ public static class BenchCommand
             Not part of ./test.sh.
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep,
+            quick, engineOnly, importOnly, events, json, keep, fuzz,
         };
         cmd.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(fuzz) is { } fuzzCount)
+            {
+                return await Fuzz.FuzzCommand.RunAsync(cli, parse, fuzzCount, parse.GetValue(json), ct);
+            }
+
             List<Figure> figures;
             var mode = parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
             var n = parse.GetValue(events) ?? (parse.GetValue(quick) ? 1_000_000 : 10_000_000);
