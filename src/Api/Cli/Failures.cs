@@ -25,6 +25,7 @@ public static class Failures
     {
         // Its message may end with the server log's last lines: those are meant to be read.
         DatabaseUnavailableException => (ExitCodes.DatabaseUnavailable, ex.Message),
+        _ when IsUnstorableText(ex) => (ExitCodes.BadInput, "the input holds a character the database cannot store (a NUL, \\u0000, or invalid UTF-8); nothing was stored"),
         OperationCanceledException => (ExitCodes.Interrupted, "interrupted; an unfinished write is never stored"),
         _ when IsConnectionLoss(ex) => (ExitCodes.DatabaseUnavailable,
             $"the database went away ({OneLine(ex.Message)}); an unfinished write is never stored, so run the command again (the embedded database is restarted and recovered by the next command)"),
@@ -41,6 +42,9 @@ public static class Failures
         TimeoutException or System.Net.Sockets.SocketException => true,
         _ => ex.InnerException is { } inner && IsConnectionLoss(inner),
     };
+
+    /// <summary>22P05 (\u0000 in jsonb) and 22021 (bad encoding): the input's fault, not the server's, when a reader let it through.</summary>
+    public static bool IsUnstorableText(Exception ex) => ex is PostgresException { SqlState: "22P05" or "22021" };
 
     private static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

@@ -54,7 +54,8 @@ public static class HttpApp
             {
                 BadHttpRequestException { StatusCode: 413 } or BodyTooLargeException => (413, "request body too large"),
                 BadHttpRequestException b => (b.StatusCode, "bad request"),
-                NpgsqlException => (503, "database unavailable"),
+                _ when ex is not null && Cli.Failures.IsUnstorableText(ex) => (400, "bad input: a character the database cannot store (NUL or invalid UTF-8)"),
+                _ when ex is not null && Cli.Failures.IsConnectionLoss(ex) => (503, "database unavailable"),
                 _ => (500, "internal error"),
             };
             await Results.Problem(title: title, detail: ex?.Message, statusCode: status).ExecuteAsync(ctx);

@@ -34,4 +34,22 @@ public sealed class ImportFuzzTests : DatabaseTest
         // Whatever was stored is whole.
         Assert.Equal(0, (await Audit.Tests.Cli.CliRunner.RunAsync(ConnectionString, "db", "check", "--samples", "3")).Exit);
     }
+
+    [Theory]
+    [InlineData("{\"type\": \"VmCreated\", \"ts\": \"9999-03-02T10:00:00Z\", \"vmType\": \"default\", \"ipaBits\": 48}", "field 'ts'")]
+    [InlineData("{\"type\": \"VmCreated\", \"ts\": \"2026-03-02T10:00:00Z\", \"vmType\": \"default\", \"ipaBits\": 48, \"note\": \"a\\u0000b\"}", "NUL")]
+    public async Task Inputs_the_fuzz_found_giving_server_errors_are_a_400_naming_their_line(string line, string reason)
+    {
+        var app = HttpApp.Build([], DataSource, options: new HttpOptions(null, 1 << 20), configure: b => b.WebHost.UseTestServer());
+        await app.StartAsync();
+        await using var _ = app;
+        var host = File.ReadLines(Path.Combine(Paths.Samples, "gh200-gpu-passthrough.ndjson")).First(l => l.StartsWith('{'));
+        using var body = new StringContent(host + "\n" + line + "\n");
+        var r = await app.GetTestClient().PostAsync("/runs/found/import?format=ndjson", body);
+        var text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == System.Net.HttpStatusCode.BadRequest, text);
+        Assert.Contains("body:2: ", text, StringComparison.Ordinal);
+        Assert.Contains(reason, text, StringComparison.Ordinal);
+        Assert.Equal(0, await ScalarAsync("select count(*) from runs"));
+    }
 }
