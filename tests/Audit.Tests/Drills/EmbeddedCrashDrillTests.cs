@@ -9,6 +9,7 @@ namespace Audit.Tests.Drills;
 /// of it is stored, and the next command recovers the database and succeeds.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait("Category", "Database")]
 public sealed class EmbeddedCrashDrillTests
 {
     [Fact]

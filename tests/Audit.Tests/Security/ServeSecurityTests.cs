@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Http;
 namespace Audit.Tests.Security;
 
 /// <summary>What serve exposes and to whom; pure, no database.</summary>
-[Trait("Category", "Fast")]
 public sealed class ServeSecurityTests
 {
     [Theory]
