@@ -14,7 +14,7 @@ namespace Audit.Api.Http;
 /// HTTP settings: the bearer token every request but /healthz and the UI's files needs (none: open),
 /// the largest request body, and the certificate of https:// URLs.
 /// </summary>
-public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate = null)
+public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate = null, DatabaseRecovery? Recovery = null)
 {
     public static HttpOptions FromEnvironment() => new(
         Environment.GetEnvironmentVariable("AUDIT_TOKEN") is { Length: > 0 } t ? t : null,
@@ -58,6 +58,12 @@ public static class HttpApp
                 _ when ex is not null && Cli.Failures.IsConnectionLoss(ex) => (503, "database unavailable"),
                 _ => (500, "internal error"),
             };
+            if (status == 503 && opts.Recovery is { } recovery)
+            {
+                recovery.Trigger();
+                ctx.Response.Headers.RetryAfter = "2";
+            }
+
             await Results.Problem(title: title, detail: ex?.Message, statusCode: status).ExecuteAsync(ctx);
         }));
         Security.RequestGuard.Use(app, opts);

@@ -44,7 +44,8 @@ public static class ServeCommand
 
             return await cli.WithMediator(parse, async (_, sp) =>
             {
-                var app = HttpApp.Build([], sp.GetRequiredService<Npgsql.NpgsqlDataSource>(), listen, options with { Certificate = certificate });
+                var ds = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
+                var app = HttpApp.Build([], ds, listen, options with { Certificate = certificate, Recovery = EmbeddedRecovery(cli, parse, ds) });
                 try
                 {
                     await app.StartAsync(ct);
@@ -62,6 +63,21 @@ public static class ServeCommand
             }, ct);
         });
         return cmd;
+    }
+
+    /// <summary>On the embedded database, a server that dies under serve is recovered as a new command would; pooled connections to the dead one are dropped.</summary>
+    private static DatabaseRecovery? EmbeddedRecovery(CommandLine cli, ParseResult parse, Npgsql.NpgsqlDataSource ds)
+    {
+        if (parse.GetValue(CommandLine.Db) is not null || Environment.GetEnvironmentVariable("AUDIT_DB") is { Length: > 0 })
+        {
+            return null;
+        }
+
+        return new DatabaseRecovery(async ct =>
+        {
+            await new Projections.Embedded.EmbeddedPostgres(Projections.Embedded.EmbeddedPostgres.DefaultHome()).EnsureStartedAsync(m => cli.Err.WriteLine(m), ct);
+            ds.Clear();
+        });
     }
 
     /// <summary>Why serve will not listen on <paramref name="urls"/>, or null.</summary>

@@ -50,6 +50,36 @@ public sealed class EmbeddedCrashDrillTests
             Assert.DoesNotContain("recovered", retry.Err, StringComparison.Ordinal);
             var check = await HostProcess.RunAsync(["db", "check", "--samples", "3"], env);
             Assert.True(check.Exit == 0, check.Out + check.Err);
+
+            // Under serve: the requests that find the database gone are 503 and start its recovery; later ones work.
+            using var serve = new ServeProcess([], env);
+            await serve.StartAsync();
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await serve.Client.GetAsync("/runs")).StatusCode);
+            KillPostmaster(dataDir);
+
+            // Its idle backends answer until they notice the postmaster is gone.
+            for (var i = 0; i < 100 && ServerProcessesIn(dataDir) > 0; i++)
+            {
+                await Task.Delay(100);
+            }
+
+            var statuses = new List<System.Net.HttpStatusCode>();
+            for (var i = 0; i < 300 && statuses.LastOrDefault() != System.Net.HttpStatusCode.OK; i++)
+            {
+                using var r = await serve.Client.GetAsync("/runs");
+                statuses.Add(r.StatusCode);
+                await Task.Delay(statuses[^1] == System.Net.HttpStatusCode.OK ? 0 : 200);
+            }
+
+            Assert.Equal(System.Net.HttpStatusCode.OK, statuses[^1]);
+            Assert.All(statuses, s => Assert.Contains(s, new[] { System.Net.HttpStatusCode.OK, System.Net.HttpStatusCode.ServiceUnavailable }));
+            Assert.Contains(System.Net.HttpStatusCode.ServiceUnavailable, statuses);
+            for (var i = 0; i < 50 && !serve.Err.Contains("recovered the embedded database", StringComparison.Ordinal); i++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(serve.Err.Contains("recovered the embedded database", StringComparison.Ordinal), string.Join(",", statuses.Select(s => (int)s)) + "\n" + serve.Err);
         }
         finally
         {
@@ -89,6 +119,23 @@ public sealed class EmbeddedCrashDrillTests
 
         return false;
     }
+
+    private static int ServerProcessesIn(string dataDir) =>
+        Directory.EnumerateDirectories("/proc").Count(d =>
+        {
+            try
+            {
+                return Path.GetFileName(d).All(char.IsAsciiDigit) && new FileInfo(Path.Combine(d, "cwd")).LinkTarget == dataDir;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return false;
+            }
+        });
 
     private static void KillPostmaster(string dataDir)
     {

@@ -7,51 +7,6 @@ namespace Audit.Tests.Drills;
 /// <summary>The real `serve` process killed under a client that retries, and writers racing for one version.</summary>
 public sealed class ServeKillDrillTests : DatabaseTest
 {
-    private sealed class Server : IDisposable
-    {
-        private readonly string _db;
-        private HostProcess? _host;
-
-        public Server(string db)
-        {
-            _db = db;
-            Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HostProcess.FreePort()}"), Timeout = TimeSpan.FromSeconds(60) };
-        }
-
-        public HttpClient Client { get; }
-
-        public async Task StartAsync()
-        {
-            _host = HostProcess.Start(["serve", "--urls", Client.BaseAddress!.ToString().TrimEnd('/'), "--db", _db]);
-            for (var i = 0; i < 600 && !_host.HasExited; i++)
-            {
-                try
-                {
-                    using var r = await Client.GetAsync("/healthz");
-                    if (r.StatusCode == HttpStatusCode.OK)
-                    {
-                        return;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                }
-
-                await Task.Delay(100);
-            }
-
-            throw new InvalidOperationException("serve did not come up:\n" + _host.Err);
-        }
-
-        public void Kill() => _host?.Kill();
-
-        public void Dispose()
-        {
-            _host?.Dispose();
-            Client.Dispose();
-        }
-    }
-
     private static HttpRequestMessage Batch(string run, IEnumerable<string> lines, string? key = null, long? expected = null)
     {
         var url = $"/runs/{run}/events" + (expected is { } v ? $"?expectedVersion={v}" : "");
@@ -69,7 +24,7 @@ public sealed class ServeKillDrillTests : DatabaseTest
     {
         var lines = HostProcess.TraceLines(faults: 1_500, seed: 3);
         var batches = lines.Chunk(60).ToList();
-        using var server = new Server(ConnectionString);
+        using var server = new ServeProcess(["--db", ConnectionString]);
         await server.StartAsync();
         var rng = new Random(2103);
         var kills = 0;
@@ -129,7 +84,7 @@ public sealed class ServeKillDrillTests : DatabaseTest
     public async Task Of_two_writers_with_the_same_expected_version_exactly_one_wins()
     {
         var lines = HostProcess.TraceLines(faults: 40, seed: 4);
-        using var server = new Server(ConnectionString);
+        using var server = new ServeProcess(["--db", ConnectionString]);
         await server.StartAsync();
         using (var first = await server.Client.SendAsync(Batch("race", lines.Take(6), expected: 0)))
         {
