@@ -13,7 +13,7 @@ namespace Audit.Tests.Drills;
 public sealed class EmbeddedCrashDrillTests
 {
     [Fact]
-    public async Task Killing_the_embedded_server_mid_append_exits_3_stores_nothing_and_the_next_command_recovers()
+    public async Task Killing_the_embedded_server_mid_append_exits_3_stores_nothing_and_the_next_command_or_serve_recovers()
     {
         var home = Path.Combine(Path.GetTempPath(), "audit-drill-" + Guid.NewGuid().ToString("N")[..8]);
         var env = new Dictionary<string, string> { ["AUDIT_HOME"] = home };
@@ -80,6 +80,21 @@ public sealed class EmbeddedCrashDrillTests
             }
 
             Assert.True(serve.Err.Contains("recovered the embedded database", StringComparison.Ordinal), string.Join(",", statuses.Select(s => (int)s)) + "\n" + serve.Err);
+
+            // A server that cannot start: exit 3 with the log's last lines and what to do; fixed, the next command works.
+            serve.Kill();
+            Assert.Equal(0, (await HostProcess.RunAsync(["db", "stop"], env)).Exit);
+            var conf = Path.Combine(dataDir, "postgresql.conf");
+            var original = await File.ReadAllBytesAsync(conf);
+            await File.AppendAllTextAsync(conf, "\nshared_buffers = 'plenty'\n");
+            var broken = await HostProcess.RunAsync(["runs"], env);
+            await File.WriteAllBytesAsync(conf, original);
+            Assert.True(broken.Exit == 3, $"exit {broken.Exit}:\n{broken.Err}");
+            Assert.Contains("did not start", broken.Err, StringComparison.Ordinal);
+            Assert.Contains("invalid value for parameter \"shared_buffers\"", broken.Err, StringComparison.Ordinal);
+            Assert.Contains("What to do:", broken.Err, StringComparison.Ordinal);
+            Assert.Equal("", HostProcess.NoStackTrace(broken));
+            Assert.Equal(0, (await HostProcess.RunAsync(["runs"], env)).Exit);
         }
         finally
         {
