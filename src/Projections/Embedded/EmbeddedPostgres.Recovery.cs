@@ -21,7 +21,7 @@ public sealed partial class EmbeddedPostgres
     private const int StartTimeoutSeconds = 120;
 
     private static bool IsRunning(State s) =>
-        ServerProcesses.RecordedPostmaster(s.DataDir) is { } pid && ServerProcesses.IsLiveServer(pid);
+        ServerProcesses.RecordedPostmaster(s.DataDir) is { } pid && ServerProcesses.IsServerOf(pid, s.DataDir);
 
     /// <summary>
     /// When the recorded server is dead, waits for (then ends) what is left of it and removes its lock
@@ -30,7 +30,7 @@ public sealed partial class EmbeddedPostgres
     private async Task<string?> ClearDeadServerAsync(State s, CancellationToken ct)
     {
         var pid = ServerProcesses.RecordedPostmaster(s.DataDir);
-        if (pid is { } live && ServerProcesses.IsLiveServer(live))
+        if (pid is { } live && ServerProcesses.IsServerOf(live, s.DataDir))
         {
             return null;
         }
@@ -107,15 +107,59 @@ public sealed partial class EmbeddedPostgres
         }
     }
 
-    /// <summary>Creates the audit database once, waiting while the server replays its log (SQLSTATE 57P03).</summary>
-    private async Task CreateDatabaseAsync(State s, CancellationToken ct)
+    /// <summary>
+    /// Creates the audit database once, waiting while the server replays its log (SQLSTATE 57P03). A
+    /// server that runs but answers nothing (hung, stopped) is ended like a crashed one and started
+    /// again; returns how to name it then, else null.
+    /// </summary>
+    private async Task<string?> CreateDatabaseAsync(State s, Action<string>? log, CancellationToken ct)
+    {
+        var silence = await TryCreateDatabaseAsync(s, ct);
+        if (silence is null)
+        {
+            return null;
+        }
+
+        string? ended = null;
+        if (ServerProcesses.RecordedPostmaster(s.DataDir) is { } pid && ServerProcesses.IsServerOf(pid, s.DataDir))
+        {
+            log?.Invoke($"the embedded PostgreSQL (pid {pid}) runs but has not answered for {SilenceBound.TotalSeconds:0} s; ending it and starting it again");
+            ServerProcesses.Signal([pid], ServerProcesses.SigKill);
+            for (var i = 0; i < 50 && ServerProcesses.IsServerOf(pid, s.DataDir); i++)
+            {
+                // A signal is delivered, not obeyed at once.
+                await Task.Delay(100, ct);
+            }
+
+            ended = await ClearDeadServerAsync(s, ct);
+            Start(s);
+            silence = await TryCreateDatabaseAsync(s, ct);
+        }
+
+        if (silence is not null)
+        {
+            throw new DatabaseUnavailableException(
+                $"the embedded PostgreSQL under {Home} runs but does not answer on {s.SocketDir} (port {s.Port}): {silence.Message}{LogTail(s)}\n"
+                + "What to do: `audit db stop` and run the command again; if it still fails, read the server log above.", silence);
+        }
+
+        return ended;
+    }
+
+    /// <summary>How long a running server may answer nothing at all (no error either) before it counts as hung.</summary>
+    private static readonly TimeSpan SilenceBound = TimeSpan.FromSeconds(20);
+
+    /// <summary>Null once the database exists; the last failure when the server stayed silent.</summary>
+    private async Task<Exception?> TryCreateDatabaseAsync(State s, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + AnswerWithin;
+        var silentSince = DateTime.UtcNow;
         while (true)
         {
             try
             {
-                await using var ds = NpgsqlDataSource.Create(ConnectionString(s, "postgres"));
+                var probe = new NpgsqlConnectionStringBuilder(ConnectionString(s, "postgres")) { Timeout = 5 }.ConnectionString;
+                await using var ds = NpgsqlDataSource.Create(probe);
                 await using var conn = await ds.OpenConnectionAsync(ct);
                 await using var check = new NpgsqlCommand("select 1 from pg_database where datname = $1", conn);
                 check.Parameters.Add(new() { Value = DbName });
@@ -125,24 +169,25 @@ public sealed partial class EmbeddedPostgres
                     await create.ExecuteNonQueryAsync(ct);
                 }
 
-                return;
+                return null;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException && DateTime.UtcNow < deadline && NotYet(ex))
+            catch (PostgresException ex) when (ex.SqlState == "57P03" && DateTime.UtcNow < deadline)
             {
+                // It answers: starting up or replaying its log.
+                silentSince = DateTime.UtcNow;
                 await Task.Delay(250, ct);
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException && ex is not PostgresException)
             {
-                throw new DatabaseUnavailableException(
-                    $"the embedded PostgreSQL under {Home} runs but does not answer on {s.SocketDir} (port {s.Port}): {ex.Message}{LogTail(s)}\n"
-                    + "What to do: `audit db stop` and run the command again; if it still fails, read the server log above.", ex);
+                if (DateTime.UtcNow - silentSince >= SilenceBound || DateTime.UtcNow >= deadline)
+                {
+                    return ex;
+                }
+
+                await Task.Delay(250, ct);
             }
         }
     }
-
-    /// <summary>Starting up or replaying its log (57P03), or not listening yet: worth asking again.</summary>
-    private static bool NotYet(Exception ex) =>
-        ex is PostgresException { SqlState: "57P03" } || ex.InnerException is System.Net.Sockets.SocketException || ex is TimeoutException;
 
     /// <summary>The server log's last lines, for a message about a server that would not start or answer.</summary>
     private static string LogTail(State s)

@@ -80,7 +80,7 @@ public sealed partial class EmbeddedPostgres
             Start(state);
         }
 
-        await CreateDatabaseAsync(state, ct);
+        died = await CreateDatabaseAsync(state, log, ct) ?? died;
         if (died is not null)
         {
             log?.Invoke($"recovered the embedded database: its server ({died}) had died, so it was restarted and PostgreSQL's crash recovery replayed the write-ahead log; every committed write is kept, an unfinished one was never stored");

@@ -53,6 +53,24 @@ internal static class ServerProcesses
         return comm.StartsWith(ServerName, StringComparison.Ordinal) && state is not ('Z' or 'X');
     }
 
+    /// <summary>
+    /// True when <paramref name="pid"/> is a live server of this data folder: after a crash the pid in
+    /// postmaster.pid may belong to another program, or to the server of another cluster.
+    /// </summary>
+    public static bool IsServerOf(int pid, string dataDir) => IsLiveServer(pid) && WorksIn(pid, RealPath(dataDir));
+
+    private static bool WorksIn(int pid, string realDataDir)
+    {
+        try
+        {
+            return string.Equals(new FileInfo($"/proc/{pid}/cwd").LinkTarget, realDataDir, StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Live PostgreSQL processes whose working folder is <paramref name="dataDir"/> (a server chdirs there).</summary>
     public static IReadOnlyList<int> WorkingIn(string dataDir)
     {
@@ -65,17 +83,7 @@ internal static class ServerProcesses
                 continue;
             }
 
-            string? cwd;
-            try
-            {
-                cwd = new FileInfo(Path.Combine(dir, "cwd")).LinkTarget;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                continue;
-            }
-
-            if (cwd is not null && string.Equals(cwd, target, StringComparison.Ordinal) && IsLiveServer(pid))
+            if (WorksIn(pid, target) && IsLiveServer(pid))
             {
                 found.Add(pid);
             }
