@@ -21,11 +21,54 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
     public TextWriter Out => stdout;
     public TextWriter Err => stderr;
 
-    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
     {
         var cli = new CommandLine(stdout, stderr);
         var root = cli.Build();
-        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, ct);
+        ValidateRunIds(root);
+        try
+        {
+            // Our handler, not the library's: it would print the stack trace and exit 1.
+            var parse = root.Parse(args);
+            var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+
+            // A command line that does not parse is bad input (the library says 1, our "nothing found").
+            return parse.Errors.Count > 0 ? ExitCodes.BadInput : exit;
+        }
+        catch (Exception ex)
+        {
+            return Failures.Report(ex, stderr);
+        }
+    }
+
+    /// <summary>Every RUN argument and --run option of every command takes only what <see cref="Features.Shared.RunIds"/> allows.</summary>
+    private static void ValidateRunIds(Command command)
+    {
+        foreach (var arg in command.Arguments.Where(a => a.Name.StartsWith("RUN", StringComparison.Ordinal) && a.ValueType == typeof(string)))
+        {
+            arg.Validators.Add(CheckRunIds);
+        }
+
+        foreach (var opt in command.Options.Where(o => o.Name == "--run"))
+        {
+            opt.Validators.Add(CheckRunIds);
+        }
+
+        foreach (var sub in command.Subcommands)
+        {
+            ValidateRunIds(sub);
+        }
+    }
+
+    private static void CheckRunIds(System.CommandLine.Parsing.SymbolResult r)
+    {
+        foreach (var token in r.Tokens)
+        {
+            if (Features.Shared.RunIds.Problem(token.Value) is { } p)
+            {
+                r.AddError(p);
+            }
+        }
     }
 
     public RootCommand Build()
@@ -35,7 +78,8 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
 
             Start with `audit demo`, then `audit runs`. Data goes to --db / $AUDIT_DB, or by default to a
             private PostgreSQL cluster under $AUDIT_HOME (~/.local/share/audit) started on first use.
-            Exit codes: 0 ok, 1 nothing found, 2 bad input (FILE:LINE: reason), 3 database unreachable.
+            Exit codes: 0 ok, 1 nothing found, 2 bad input (FILE:LINE: reason), 3 database unreachable,
+            4 lint findings, 70 an unexpected failure (a bug: one line, AUDIT_DEBUG=1 adds the stack trace).
             """);
         root.Add(Db);
         root.Add(Features.Ingest.IngestCommand.Build(this));
@@ -106,10 +150,9 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         {
             ds = await Database.OpenAsync(parse.GetValue(Db), stderr, ct);
         }
-        catch (DatabaseUnavailableException ex)
+        catch (Exception ex)
         {
-            await stderr.WriteLineAsync("audit: " + ex.Message);
-            return ExitCodes.DatabaseUnavailable;
+            return Failures.Report(ex, stderr);
         }
 
         await using (ds)
@@ -120,21 +163,9 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
             {
                 return await body(sp.GetRequiredService<IMediator>(), sp);
             }
-            catch (NpgsqlException ex) when (ex.IsTransient || ex.InnerException is System.Net.Sockets.SocketException)
+            catch (Exception ex)
             {
-                await stderr.WriteLineAsync("audit: the database went away: " + ex.Message);
-                return ExitCodes.DatabaseUnavailable;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                await stderr.WriteLineAsync($"audit: unexpected error ({ex.GetType().Name}): {ex.Message}");
-                await stderr.WriteLineAsync("audit: this is a bug; set AUDIT_DEBUG=1 for the stack trace and report it with the command you ran");
-                if (Environment.GetEnvironmentVariable("AUDIT_DEBUG") == "1")
-                {
-                    await stderr.WriteLineAsync(ex.ToString());
-                }
-
-                return ExitCodes.Internal;
+                return Failures.Report(ex, stderr);
             }
         }
     }

@@ -40,6 +40,7 @@ public static class DbCommand
         });
         db.Add(status);
         db.Add(stop);
+        db.Add(Features.DbCheck.DbCheckCommand.Build(cli));
         return db;
     }
 }

@@ -39,6 +39,7 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Map.GetMap, Features.Shared.QueryResult<Features.Map.MapView>>, Features.Map.GetMapHandler>();
         services.AddTransient<IRequestHandler<Features.Lint.GetLint, Features.Shared.QueryResult<Features.Lint.LintReport>>, Features.Lint.GetLintHandler>();
         services.AddTransient<IRequestHandler<Features.Bisect.BisectRun, Features.Shared.QueryResult<Features.Bisect.BisectView>>, Features.Bisect.BisectRunHandler>();
+        services.AddTransient<IRequestHandler<Features.DbCheck.CheckDatabase, Features.Shared.QueryResult<Features.DbCheck.CheckView>>, Features.DbCheck.CheckDatabaseHandler>();
         return services;
     }
 }

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Audit.Api.Composition;
 using Audit.Api.Features.Ingest;
 using Audit.Api.Features.Runs;
@@ -12,8 +10,11 @@ using Npgsql;
 
 namespace Audit.Api.Http;
 
-/// <summary>HTTP settings: the bearer token writes need (none: open), and the largest request body.</summary>
-public sealed record HttpOptions(string? Token, long MaxBodyBytes)
+/// <summary>
+/// HTTP settings: the bearer token every request but /healthz and the UI's files needs (none: open),
+/// the largest request body, and the certificate of https:// URLs.
+/// </summary>
+public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate = null, DatabaseRecovery? Recovery = null)
 {
     public static HttpOptions FromEnvironment() => new(
         Environment.GetEnvironmentVariable("AUDIT_TOKEN") is { Length: > 0 } t ? t : null,
@@ -32,7 +33,14 @@ public static class HttpApp
             builder.WebHost.UseUrls(urls);
         }
 
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = opts.MaxBodyBytes);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = opts.MaxBodyBytes;
+            if (opts.Certificate is { } cert)
+            {
+                k.ConfigureHttpsDefaults(h => h.ServerCertificate = cert);
+            }
+        });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         configure?.Invoke(builder);
         builder.Services.AddAudit(dataSource);
@@ -46,11 +54,19 @@ public static class HttpApp
             {
                 BadHttpRequestException { StatusCode: 413 } or BodyTooLargeException => (413, "request body too large"),
                 BadHttpRequestException b => (b.StatusCode, "bad request"),
-                NpgsqlException => (503, "database unavailable"),
+                _ when ex is not null && Cli.Failures.IsUnstorableText(ex) => (400, "bad input: a character the database cannot store (NUL or invalid UTF-8)"),
+                _ when ex is not null && Cli.Failures.IsConnectionLoss(ex) => (503, "database unavailable"),
                 _ => (500, "internal error"),
             };
+            if (status == 503 && opts.Recovery is { } recovery)
+            {
+                recovery.Trigger();
+                ctx.Response.Headers.RetryAfter = "2";
+            }
+
             await Results.Problem(title: title, detail: ex?.Message, statusCode: status).ExecuteAsync(ctx);
         }));
+        Security.RequestGuard.Use(app, opts);
         app.Use(async (ctx, next) =>
         {
             // Bodies over the limit: refused up front when the length is known, while reading otherwise.
@@ -84,6 +100,12 @@ public static class HttpApp
     {
         app.MapOpenApi();
         app.MapUi();
+        app.MapGet("/healthz", async (NpgsqlDataSource db, CancellationToken ct) =>
+        {
+            await using var cmd = db.CreateCommand("select 1");
+            await cmd.ExecuteScalarAsync(ct);
+            return Results.Json(new { status = "ok" });
+        }).ExcludeFromDescription();
         app.MapGet("/runs", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new ListRuns(), ct), Cli.Output.Json));
         app.MapGet("/runs/{run}/why", async (string run, string? gpa, string? at, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Why.GetWhy(run, gpa ?? "", at), ct)));
@@ -115,17 +137,8 @@ public static class HttpApp
         app.MapGet("/runs/{run}/bisect", async (string run, string? from, string? to, string? gpa, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Bisect.BisectRun(run, from, to, gpa), ct)));
 
-        // Writes: a bearer token when one is configured.
-        var writes = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>
-        {
-            if (opts.Token is { } token && !Authorized(ctx.HttpContext.Request, token))
-            {
-                ctx.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
-                return Results.Problem(title: "unauthorized", detail: "writes need 'Authorization: Bearer <AUDIT_TOKEN>'", statusCode: 401);
-            }
-
-            return await next(ctx);
-        });
+        // Writes (the token is checked for every request by Security.RequestGuard).
+        var writes = app.MapGroup("");
         writes.MapPost("/runs/{run}/events", async (string run, HttpRequest req, IMediator m, CancellationToken ct) =>
         {
             long? expected = long.TryParse(req.Query["expectedVersion"], out var v) ? v : null;
@@ -173,17 +186,6 @@ public static class HttpApp
 
     private static IResult BadInput(Projections.Serialization.TraceError e) =>
         Results.Problem(title: "bad input", detail: e.ToString(), statusCode: 400, extensions: new Dictionary<string, object?> { ["line"] = e.Line });
-
-    private static bool Authorized(HttpRequest req, string token)
-    {
-        var header = req.Headers.Authorization.FirstOrDefault();
-        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()), Encoding.UTF8.GetBytes(token));
-    }
 
     private static string SafeName(string run) => string.Concat(run.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 }

@@ -19,7 +19,7 @@ public sealed record ClusterStatus(bool Initialized, bool Running, string Home, 
 /// loopback TCP, needs the generated password kept 0600 in $AUDIT_HOME/password (scram-sha-256;
 /// never trust). As root the server runs as the postgres user, since initdb and postgres refuse root.
 /// </summary>
-public sealed class EmbeddedPostgres
+public sealed partial class EmbeddedPostgres
 {
     private const string DbUser = "audit";
     private const string DbName = "audit";
@@ -66,26 +66,24 @@ public sealed class EmbeddedPostgres
         }
 
         state = state with { BinDir = File.Exists(Path.Combine(state.BinDir, "pg_ctl")) ? state.BinDir : bin };
+        var died = await ClearDeadServerAsync(state, ct);
         if (!IsRunning(state))
         {
             var port = PortIsFree(state.Port) ? state.Port : FreePort();
             state = state with { Port = port };
             WriteState(state);
-            log?.Invoke($"starting the embedded PostgreSQL on 127.0.0.1:{port} (socket in {state.SocketDir})");
-            Run(state.BinDir, "pg_ctl", ["-D", state.DataDir, "-l", state.LogFile, "-w", "-t", "60", "-o", $"-p {port}", "start"], "starting the embedded PostgreSQL");
+            if (died is null)
+            {
+                log?.Invoke($"starting the embedded PostgreSQL on 127.0.0.1:{port} (socket in {state.SocketDir})");
+            }
+
+            Start(state);
         }
 
-        var cs = ConnectionString(state, "postgres");
-        await using (var ds = NpgsqlDataSource.Create(cs))
-        await using (var conn = await ds.OpenConnectionAsync(ct))
+        died = await CreateDatabaseAsync(state, log, ct) ?? died;
+        if (died is not null)
         {
-            await using var check = new NpgsqlCommand("select 1 from pg_database where datname = $1", conn);
-            check.Parameters.Add(new() { Value = DbName });
-            if (await check.ExecuteScalarAsync(ct) is null)
-            {
-                await using var create = new NpgsqlCommand($"create database {DbName}", conn);
-                await create.ExecuteNonQueryAsync(ct);
-            }
+            log?.Invoke($"recovered the embedded database: its server ({died}) had died, so it was restarted and PostgreSQL's crash recovery replayed the write-ahead log; every committed write is kept, an unfinished one was never stored");
         }
 
         return ConnectionString(state, DbName);
@@ -236,10 +234,6 @@ public sealed class EmbeddedPostgres
         };
         return b.ConnectionString;
     }
-
-    private static bool IsRunning(State s) =>
-        File.Exists(Path.Combine(s.DataDir, "postmaster.pid")) &&
-        RunQuiet(s.BinDir, "pg_ctl", ["-D", s.DataDir, "status"]) == 0;
 
     private State? ReadState()
     {

@@ -36,7 +36,14 @@ public static partial class Timestamps
         }
 
         var frac = m.Groups[2].Success ? m.Groups[2].Value.PadRight(9, '0') : "0";
-        ns = checked(dto.ToUnixTimeSeconds() * 1_000_000_000L + long.Parse(frac, CultureInfo.InvariantCulture));
+        // Nanoseconds in a long end in 2262 (and the checked product threw on later years): a later time is not one.
+        var seconds = dto.ToUnixTimeSeconds();
+        if (seconds is < 0 or > long.MaxValue / 1_000_000_000L - 1)
+        {
+            return false;
+        }
+
+        ns = seconds * 1_000_000_000L + long.Parse(frac, CultureInfo.InvariantCulture);
         return true;
     }
 

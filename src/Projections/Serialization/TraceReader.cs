@@ -86,6 +86,12 @@ public static class NdjsonTraceReader
             throw new FieldException("missing field 'type'");
         }
 
+        // PostgreSQL's jsonb cannot hold a NUL character: refuse the line rather than fail the whole write.
+        if (line.Contains("\\u0000", StringComparison.OrdinalIgnoreCase) && HoldsNul(root))
+        {
+            throw new FieldException("a string holds \\u0000 (NUL), which cannot be stored");
+        }
+
         var typeName = typeEl.GetString()!;
         var type = EventRegistry.FindTraceName(typeName)
             ?? throw new FieldException($"unknown event type '{typeName}'");
@@ -109,6 +115,14 @@ public static class NdjsonTraceReader
         var e = (InputEvent)type.Read(fields);
         return new TraceEvent(lineNo, ts, e, fields.Unknown());
     }
+
+    private static bool HoldsNul(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString()!.Contains('\0', StringComparison.Ordinal),
+        JsonValueKind.Object => e.EnumerateObject().Any(p => p.Name.Contains('\0', StringComparison.Ordinal) || HoldsNul(p.Value)),
+        JsonValueKind.Array => e.EnumerateArray().Any(HoldsNul),
+        _ => false,
+    };
 
     private static string FirstSentence(string message)
     {

@@ -19,17 +19,13 @@ public sealed class HttpApiTests : DatabaseTest
         var app = HttpApp.Build([], DataSource, options: options ?? new HttpOptions(Token, 64 * 1024), configure: b => b.WebHost.UseTestServer());
         await app.StartAsync();
         var client = app.GetTestClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
         return (app, client);
     }
 
-    private static HttpRequestMessage Post(string url, string body, bool auth = true, string? key = null)
+    private static HttpRequestMessage Post(string url, string body, string? key = null)
     {
         var req = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/x-ndjson") };
-        if (auth)
-        {
-            req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-        }
-
         if (key is not null)
         {
             req.Headers.Add("Idempotency-Key", key);
@@ -37,6 +33,9 @@ public sealed class HttpApiTests : DatabaseTest
 
         return req;
     }
+
+    /// <summary>Sends from a client that has no token.</summary>
+    private static Task<HttpResponseMessage> SendAnonymous(WebApplication app, HttpRequestMessage req) => app.GetTestClient().SendAsync(req);
 
     private static async Task<JsonElement> Json(HttpResponseMessage r) => JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
 
@@ -63,20 +62,49 @@ public sealed class HttpApiTests : DatabaseTest
     }
 
     [Fact]
-    public async Task Writes_need_the_bearer_token_when_one_is_configured()
+    public async Task Every_request_but_healthz_and_the_ui_needs_the_bearer_token_when_one_is_configured()
     {
         var (app, client) = await Start();
         await using var _ = app;
-        var r = await client.SendAsync(Post("/runs/gh/events", Gh, auth: false));
+        var r = await SendAnonymous(app, Post("/runs/gh/events", Gh));
         Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
-        var wrong = Post("/runs/gh/events", Gh, auth: false);
+        Assert.Equal("Bearer", r.Headers.WwwAuthenticate.Single().Scheme);
+        var wrong = Post("/runs/gh/events", Gh);
         wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "nope");
-        Assert.Equal(HttpStatusCode.Unauthorized, (await client.SendAsync(wrong)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, wrong)).StatusCode);
+        var longer = Post("/runs/gh/events", Gh);
+        longer.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token + "x");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, longer)).StatusCode);
         Assert.Equal(0, await ScalarAsync("select count(*) from events"));
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh/events", Gh))).StatusCode);
 
-        // Reads stay open.
+        // Reads reveal host addresses and VM layouts: they need it too; the health check and the UI's files do not.
+        foreach (var read in new[] { "/runs", "/runs/gh/why?gpa=0x40000200000", "/runs/gh/state", "/runs/gh/history?gpa=0x1000", "/diff?a=gh&b=gh", "/runs/gh/export", "/openapi/v1.json", "/runs/gh.js", "/ui/../runs" })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, new HttpRequestMessage(HttpMethod.Get, read))).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAnonymous(app, new HttpRequestMessage(HttpMethod.Get, "/healthz"))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAnonymous(app, new HttpRequestMessage(HttpMethod.Get, "/"))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/runs")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/runs/a%20b/why?gpa=0x1000")]
+    [InlineData("/runs/..%2Fetc/state")]
+    [InlineData("/runs/-x/history?gpa=0x1000")]
+    [InlineData("/diff?a=gh&b=a%3Bb")]
+    public async Task A_run_id_with_characters_outside_the_allowed_set_is_a_400_naming_the_rule(string url)
+    {
+        var (app, client) = await Start();
+        await using var _ = app;
+        var r = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("may hold only letters, digits", (await Json(r)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var tooLong = await client.SendAsync(Post("/runs/" + new string('a', 129) + "/events", Gh));
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Equal(0, await ScalarAsync("select count(*) from runs"));
     }
 
     [Fact]
@@ -113,7 +141,7 @@ public sealed class HttpApiTests : DatabaseTest
     {
         var (app, client) = await Start(new HttpOptions(null, 2048));
         await using var _ = app;
-        var r = await client.SendAsync(Post("/runs/big/events", Gh, auth: false));
+        var r = await SendAnonymous(app, Post("/runs/big/events", Gh));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
         Assert.Equal(0, await ScalarAsync("select count(*) from events"));
     }

@@ -85,6 +85,7 @@ public static class TestDatabase
 }
 
 /// <summary>Base of database test classes: one schema per class, migrated, dropped afterwards.</summary>
+[Trait("Category", "Database")]
 public abstract class DatabaseTest : IAsyncLifetime
 {
     protected string ConnectionString { get; private set; } = "";

@@ -5,6 +5,7 @@ namespace Audit.Tests.Storage;
 
 /// <summary>The embedded default: private, reused, one start at a time. Needs the local PostgreSQL binaries (./test.sh installs them).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+[Trait("Category", "Database")]
 public sealed class EmbeddedPostgresTests
 {
     [Fact]

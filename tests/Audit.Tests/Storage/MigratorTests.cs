@@ -4,6 +4,7 @@ using Npgsql;
 
 namespace Audit.Tests.Storage;
 
+[Trait("Category", "Database")]
 public sealed class MigratorTests
 {
     [Fact]

@@ -22,6 +22,7 @@ public static class BenchCommand
         var ui = new Option<bool>("--ui") { Description = "measure only the web UI in headless Chromium: scrubber move to repaint, and first load (default 100,000 synthetic inputs; --events to change)" };
         var chromium = new Option<string>("--chromium") { Description = "the Chromium --ui drives", DefaultValueFactory = _ => "/usr/bin/chromium" };
         var peers = new Option<bool>("--peers") { Description = "also run Marten beside our store on the same events (bench/Audit.Bench.Peers, in a process of its own)" };
+        var fuzz = new Option<int?>("--fuzz") { Description = "only the import fuzz: N mutated real traces through the HTTP import; exit 0 when none gave a server error or left a partial run" };
         var cmd = new Command("bench", """
             generates a realistic synthetic run and measures ingest, concurrent appends, rebuild, time-travel
             queries, why over HTTP, bytes per event and the engine, each against PostgreSQL itself (raw COPY,
@@ -32,10 +33,15 @@ public static class BenchCommand
             PostgreSQL beside ours (example: ./audit bench --events 600000 --peers).
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep, ui, chromium, peers,
+            quick, engineOnly, importOnly, events, json, keep, ui, chromium, peers, fuzz,
         };
         cmd.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(fuzz) is { } fuzzCount)
+            {
+                return await Fuzz.FuzzCommand.RunAsync(cli, parse, fuzzCount, parse.GetValue(json), ct);
+            }
+
             List<Figure> figures;
             PeerReport? peerReport = null;
             string? peerError = null;

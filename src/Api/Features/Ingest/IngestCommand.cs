@@ -53,6 +53,16 @@ public static class IngestCommand
                 given[o[..eq]] = (long)(seconds * 1_000_000_000m);
             }
 
+            // Without --run each file names its run; such an id is checked here, as --run is by the parser.
+            foreach (var file in parse.GetValue(run) is null ? parse.GetValue(files)! : [])
+            {
+                if (Shared.RunIds.Problem(TraceFiles.DefaultRunId(file)) is { } problem)
+                {
+                    await cli.Err.WriteLineAsync($"{file}: {problem} (the run id comes from the file name); pass --run ID");
+                    return ExitCodes.BadInput;
+                }
+            }
+
             var progress = new Progress(cli.Err);
             var result = await mediator.Send(new IngestFiles(parse.GetValue(files)!, parse.GetValue(run), parse.GetValue(format)!, parse.GetValue(policy), given, progress.Report), ct);
             progress.Done();
