@@ -14,6 +14,8 @@ public sealed class RunScopedSqlTests
     [
         ("EventStore.cs", "from runs where version > 0 order by run_id",
             "the list of runs: one row per run, the one read that fans out to every shard (ADR 0011)"),
+        ("StoreIntegrity.cs", "select run_id from runs order by run_id",
+            "db check without a run lists the runs it then checks one at a time"),
         ("0005_projection_partitions.sql", "insert into projection_rows select * from projection_rows_v1",
             "a one-time move of every run's rows into the partitioned table, before any cluster exists"),
         ("0005_projection_partitions.sql", "select distinct run_id, gen from projection_rows_v1",

@@ -25,6 +25,9 @@ public sealed partial class WebUiTests : DatabaseTest
         };
         post.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "t");
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(post)).StatusCode);
+
+        // Every read needs the token too (static files aside).
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "t");
         return (app, client);
     }
 
