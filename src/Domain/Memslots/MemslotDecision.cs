@@ -14,18 +14,58 @@ internal static class MemslotDecision
     private const int Arm64UserMemSlots = 32767;
     private const ulong MaxPages = (1UL << 31) - 1;
 
-    public static MemslotDecided Decide(RunState s, MemslotSet e, long seq)
+    /// <summary>The outcome so far of a memslot change: what kind of change, and the errno when refused.</summary>
+    internal sealed record Verdict(SlotChange Change, int Errno);
+
+    /// <summary>What kvm_set_memory_region knows while its rules run.</summary>
+    internal sealed class Ctx(RunState s, MemslotSet e, long seq)
     {
-        var why = new Why();
-        var (change, errno) = Check(s, e, seq, why);
-        return new MemslotDecided(seq, change, errno, e.Result, s.Policy.Id, why.Build());
+        public RunState S { get; } = s;
+        public MemslotSet E { get; } = e;
+        public Why Why { get; } = new();
+        public Fact Req { get; } = new("request", $"slot {e.Slot} as {e.AsId} gpa {e.Gpa} size {Fmt.Hex(e.Size)} hva {e.Hva} flags {Fmt.Flags(e.Flags)}", seq);
+        public bool Gmem => (E.Flags & MemslotFlags.KVM_MEM_GUEST_MEMFD) != 0;
+        public SlotChange Change { get; set; } = SlotChange.Create;
     }
 
-    private static (SlotChange Change, int Errno) Check(RunState s, MemslotSet e, long seq, Why why)
-    {
-        var req = new Fact("request", $"slot {e.Slot} as {e.AsId} gpa {e.Gpa} size {Fmt.Hex(e.Size)} hva {e.Hva} flags {Fmt.Flags(e.Flags)}", seq);
+    /// <summary>The memslot rules in the kernel's order (check_memory_region_flags first, kvm_gmem_bind last).</summary>
+    private static readonly RuleChain<Ctx, Verdict> Chain = new(
+    [
+        new(Rules.X86SlotReadonlyProtected, ReadonlyProtected),
+        new(Rules.SlotFlags, CheckFlags),
+        new(Rules.SlotIds, SlotIds),
+        new(Rules.SlotAlignment, Alignment),
+        new(Rules.SlotChangeKind, ChangeKind),
+        new(Rules.SlotOverlap, Overlap),
+        new(Rules.Arm64SlotIpa, c => c.S.Arch == Arch.Arm64 && Arm64Prepare(c.S, c.E, c.Why, c.Req) is var errno and not 0 ? new Verdict(c.Change, errno) : null),
+        new(Rules.X86SlotMaxGfn, MaxGfn),
+        new(Rules.GmemBind, c => c.Change == SlotChange.Create && c.Gmem && Bind(c.S, c.E, c.Why, c.Req) is var errno and not 0 ? new Verdict(c.Change, errno) : null),
+        new(Rules.SlotChangeKind, c => new Verdict(c.Change, 0)),
+    ]);
 
-        // check_memory_region_flags.
+    public static MemslotDecided Decide(RunState s, MemslotSet e, long seq)
+    {
+        var c = new Ctx(s, e, seq);
+        var (change, errno) = Chain.Decide(s.Policy, c);
+        return new MemslotDecided(seq, change, errno, e.Result, s.Policy.Id, c.Why.Build());
+    }
+
+    // kvm_arch_has_readonly_mem: VMs with protected state (SEV-ES, SEV-SNP, TDX) cannot have read-only slots.
+    private static Verdict? ReadonlyProtected(Ctx c)
+    {
+        if (c.S.VmType is not (VmType.Snp or VmType.Tdx) || (c.E.Flags & MemslotFlags.KVM_MEM_READONLY) == 0)
+        {
+            return null;
+        }
+
+        c.Why.Add(Rules.X86SlotReadonlyProtected, $"KVM_MEM_READONLY on a {c.S.VmType.ToString().ToUpperInvariant()} VM, whose state is protected: read-only memory cannot be emulated, -EINVAL", c.Req, Facts.VmType(c.S), Facts.Policy(c.S));
+        return new Verdict(SlotChange.Create, Errno.EINVAL);
+    }
+
+    // check_memory_region_flags: which flags this kernel and VM accept.
+    private static Verdict? CheckFlags(Ctx c)
+    {
+        var (s, e) = (c.S, c.E);
         var valid = MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES | MemslotFlags.KVM_MEM_READONLY;
         var gmemOk = s.Arch == Arch.Arm64
             ? s.Policy.GmemAbort
@@ -45,36 +85,39 @@ internal static class MemslotDecision
             valid |= MemslotFlags.KVM_MEM_FORCE_CACHEABLE_PFNMAP;
         }
 
-        var gmem = (e.Flags & MemslotFlags.KVM_MEM_GUEST_MEMFD) != 0;
-        if (gmem)
+        if (c.Gmem)
         {
             valid &= ~(MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES | MemslotFlags.KVM_MEM_READONLY);
         }
 
-        // kvm_arch_has_readonly_mem: VMs with protected state (SEV-ES, SEV-SNP, TDX) cannot have read-only slots.
-        if (s.Policy.Holds(Rules.X86SlotReadonlyProtected) && s.VmType is VmType.Snp or VmType.Tdx && (e.Flags & MemslotFlags.KVM_MEM_READONLY) != 0)
-        {
-            why.Add(Rules.X86SlotReadonlyProtected, $"KVM_MEM_READONLY on a {s.VmType.ToString().ToUpperInvariant()} VM, whose state is protected: read-only memory cannot be emulated, -EINVAL", req, Facts.VmType(s), Facts.Policy(s));
-            return (SlotChange.Create, Errno.EINVAL);
-        }
-
         if ((e.Flags & ~valid) != 0)
         {
-            why.Add(Rules.SlotFlags, $"flags {Fmt.Flags(e.Flags & ~valid)} are not valid here (valid: {Fmt.Flags(valid)}): -EINVAL", req, Facts.Policy(s), Facts.Kernel(s), Facts.VmType(s));
-            return (SlotChange.Create, Errno.EINVAL);
+            c.Why.Add(Rules.SlotFlags, $"flags {Fmt.Flags(e.Flags & ~valid)} are not valid here (valid: {Fmt.Flags(valid)}): -EINVAL", c.Req, Facts.Policy(s), Facts.Kernel(s), Facts.VmType(s));
+            return new Verdict(SlotChange.Create, Errno.EINVAL);
         }
 
-        why.Add(Rules.SlotFlags, $"flags {Fmt.Flags(e.Flags)} are valid", req);
+        c.Why.Add(Rules.SlotFlags, $"flags {Fmt.Flags(e.Flags)} are valid", c.Req);
+        return null;
+    }
 
-        var maxSlots = s.Arch == Arch.Arm64 ? Arm64UserMemSlots : X86UserMemSlots;
-        var addressSpaces = s.Arch == Arch.Arm64 ? 1 : 2;
+    private static Verdict? SlotIds(Ctx c)
+    {
+        var e = c.E;
+        var maxSlots = c.S.Arch == Arch.Arm64 ? Arm64UserMemSlots : X86UserMemSlots;
+        var addressSpaces = c.S.Arch == Arch.Arm64 ? 1 : 2;
         if (e.AsId < 0 || e.AsId >= addressSpaces || e.Slot < 0 || e.Slot >= maxSlots)
         {
-            why.Add(Rules.SlotIds, $"address space {e.AsId} or slot id {e.Slot} out of range (address spaces {addressSpaces}, slots {maxSlots}): -EINVAL", req);
-            return (SlotChange.Create, Errno.EINVAL);
+            c.Why.Add(Rules.SlotIds, $"address space {e.AsId} or slot id {e.Slot} out of range (address spaces {addressSpaces}, slots {maxSlots}): -EINVAL", c.Req);
+            return new Verdict(SlotChange.Create, Errno.EINVAL);
         }
 
-        var page = s.PageSize;
+        return null;
+    }
+
+    private static Verdict? Alignment(Ctx c)
+    {
+        var e = c.E;
+        var page = c.S.PageSize;
         var misaligned = new List<string>();
         if ((e.Size & (page - 1)) != 0)
         {
@@ -91,105 +134,103 @@ internal static class MemslotDecision
             misaligned.Add($"hva {e.Hva}");
         }
 
-        if (gmem && ((e.GuestMemfdOffset ?? 0) & (page - 1)) != 0)
+        if (c.Gmem && ((e.GuestMemfdOffset ?? 0) & (page - 1)) != 0)
         {
             misaligned.Add($"guest_memfd offset {Fmt.Hex(e.GuestMemfdOffset ?? 0)}");
         }
 
         if (misaligned.Count > 0)
         {
-            why.Add(Rules.SlotAlignment, $"{string.Join(", ", misaligned)} not aligned to the {Fmt.Size(page)} page: -EINVAL", req);
-            return (SlotChange.Create, Errno.EINVAL);
+            c.Why.Add(Rules.SlotAlignment, $"{string.Join(", ", misaligned)} not aligned to the {Fmt.Size(page)} page: -EINVAL", c.Req);
+            return new Verdict(SlotChange.Create, Errno.EINVAL);
         }
 
         if (e.Gpa.Value + e.Size < e.Gpa.Value || e.Hva.Value + e.Size < e.Hva.Value || e.Size / page > MaxPages)
         {
-            why.Add(Rules.SlotAlignment, "the range overflows or exceeds KVM_MEM_MAX_NR_PAGES: -EINVAL", req);
-            return (SlotChange.Create, Errno.EINVAL);
+            c.Why.Add(Rules.SlotAlignment, "the range overflows or exceeds KVM_MEM_MAX_NR_PAGES: -EINVAL", c.Req);
+            return new Verdict(SlotChange.Create, Errno.EINVAL);
         }
 
-        why.Add(Rules.SlotAlignment, $"gpa, size and hva are {Fmt.Size(page)}-aligned", req);
+        c.Why.Add(Rules.SlotAlignment, $"gpa, size and hva are {Fmt.Size(page)}-aligned", c.Req);
+        return null;
+    }
 
-        // Which change is this?
-        s.Slots.TryGetValue((e.AsId, e.Slot), out var old);
-        SlotChange change;
+    // Which change this is: a delete and an identical request end here.
+    private static Verdict? ChangeKind(Ctx c)
+    {
+        var e = c.E;
+        c.S.Slots.TryGetValue((e.AsId, e.Slot), out var old);
         if (e.Size == 0)
         {
             if (old is null)
             {
-                why.Add(Rules.SlotChangeKind, "size 0 for a slot that does not exist: -EINVAL", req);
-                return (SlotChange.Delete, Errno.EINVAL);
+                c.Why.Add(Rules.SlotChangeKind, "size 0 for a slot that does not exist: -EINVAL", c.Req);
+                return new Verdict(SlotChange.Delete, Errno.EINVAL);
             }
 
-            why.Add(Rules.SlotChangeKind, "size 0 deletes the slot", req, Facts.Slot(old));
-            return (SlotChange.Delete, 0);
+            c.Why.Add(Rules.SlotChangeKind, "size 0 deletes the slot", c.Req, Facts.Slot(old));
+            return new Verdict(SlotChange.Delete, 0);
         }
 
         if (old is null)
         {
-            change = SlotChange.Create;
-            why.Add(Rules.SlotChangeKind, "a new slot", req);
+            c.Change = SlotChange.Create;
+            c.Why.Add(Rules.SlotChangeKind, "a new slot", c.Req);
+            return null;
         }
-        else
+
+        var oldFact = Facts.Slot(old);
+        if (e.Hva != old.Hva || e.Size != old.Size || ((e.Flags ^ old.Flags) & MemslotFlags.KVM_MEM_READONLY) != 0)
         {
-            var oldFact = Facts.Slot(old);
-            if (e.Hva != old.Hva || e.Size != old.Size || ((e.Flags ^ old.Flags) & MemslotFlags.KVM_MEM_READONLY) != 0)
-            {
-                why.Add(Rules.SlotChangeKind, "an existing slot's hva, size or READONLY flag cannot change: -EINVAL", req, oldFact);
-                return (SlotChange.Create, Errno.EINVAL);
-            }
-
-            change = e.Gpa != old.Gpa ? SlotChange.Move : e.Flags != old.Flags ? SlotChange.FlagsOnly : SlotChange.Noop;
-            if (change == SlotChange.Noop)
-            {
-                why.Add(Rules.SlotChangeKind, "identical to the existing slot: nothing to do", req, oldFact);
-                return (SlotChange.Noop, 0);
-            }
-
-            if (old.HasGmem)
-            {
-                why.Add(Rules.SlotChangeKind, $"a guest_memfd slot cannot be {(change == SlotChange.Move ? "moved" : "changed")}, only deleted: -EINVAL", req, oldFact);
-                return (change, Errno.EINVAL);
-            }
-
-            why.Add(Rules.SlotChangeKind, change == SlotChange.Move ? $"same slot at a new gpa: a move from {old.Gpa}" : $"same slot, flags {Fmt.Flags(old.Flags)} -> {Fmt.Flags(e.Flags)}: a flags-only change", req, oldFact);
+            c.Why.Add(Rules.SlotChangeKind, "an existing slot's hva, size or READONLY flag cannot change: -EINVAL", c.Req, oldFact);
+            return new Verdict(SlotChange.Create, Errno.EINVAL);
         }
 
-        // Overlap with another slot in the same address space.
-        if (change is SlotChange.Create or SlotChange.Move)
+        c.Change = e.Gpa != old.Gpa ? SlotChange.Move : e.Flags != old.Flags ? SlotChange.FlagsOnly : SlotChange.Noop;
+        if (c.Change == SlotChange.Noop)
         {
-            var clash = s.SlotMap(e.AsId).Overlapping(e.Gpa.Value, e.Gpa.Value + e.Size).Select(i => i.Value).FirstOrDefault(o => o.Slot != e.Slot);
-            if (clash is not null)
-            {
-                why.Add(Rules.SlotOverlap, $"overlaps slot {clash.Slot}: -EEXIST", req, Facts.Slot(clash));
-                return (change, Errno.EEXIST);
-            }
+            c.Why.Add(Rules.SlotChangeKind, "identical to the existing slot: nothing to do", c.Req, oldFact);
+            return new Verdict(SlotChange.Noop, 0);
         }
 
-        if (s.Arch == Arch.Arm64)
+        if (old.HasGmem)
         {
-            var arm = Arm64Prepare(s, e, why, req);
-            if (arm != 0)
-            {
-                return (change, arm);
-            }
-        }
-        else if (change is SlotChange.Create or SlotChange.Move && e.Gpa.Value + e.Size > 1UL << 52)
-        {
-            why.Add(Rules.X86SlotMaxGfn, "the slot ends beyond the largest gfn the MMU can map: -EINVAL", req);
-            return (change, Errno.EINVAL);
+            c.Why.Add(Rules.SlotChangeKind, $"a guest_memfd slot cannot be {(c.Change == SlotChange.Move ? "moved" : "changed")}, only deleted: -EINVAL", c.Req, oldFact);
+            return new Verdict(c.Change, Errno.EINVAL);
         }
 
-        if (change == SlotChange.Create && gmem)
+        c.Why.Add(Rules.SlotChangeKind, c.Change == SlotChange.Move ? $"same slot at a new gpa: a move from {old.Gpa}" : $"same slot, flags {Fmt.Flags(old.Flags)} -> {Fmt.Flags(e.Flags)}: a flags-only change", c.Req, oldFact);
+        return null;
+    }
+
+    // kvm_check_memslot_overlap: a create or move may not overlap another slot of its address space.
+    private static Verdict? Overlap(Ctx c)
+    {
+        if (c.Change is not (SlotChange.Create or SlotChange.Move))
         {
-            var bind = Bind(s, e, why, req);
-            if (bind != 0)
-            {
-                return (change, bind);
-            }
+            return null;
         }
 
-        return (change, 0);
+        var e = c.E;
+        var clash = c.S.SlotMap(e.AsId).Overlapping(e.Gpa.Value, e.Gpa.Value + e.Size).Select(i => i.Value).FirstOrDefault(o => o.Slot != e.Slot);
+        if (clash is null)
+        {
+            return null;
+        }
+
+        c.Why.Add(Rules.SlotOverlap, $"overlaps slot {clash.Slot}: -EEXIST", c.Req, Facts.Slot(clash));
+        return new Verdict(c.Change, Errno.EEXIST);
+    }
+
+    private static Verdict? MaxGfn(Ctx c)
+    {
+        if (c.Change is not (SlotChange.Create or SlotChange.Move) || c.E.Gpa.Value + c.E.Size <= 1UL << 52)
+        {
+            return null;
+        }
+
+        c.Why.Add(Rules.X86SlotMaxGfn, "the slot ends beyond the largest gfn the MMU can map: -EINVAL", c.Req);
+        return new Verdict(c.Change, Errno.EINVAL);
     }
 
     /// <summary>kvm_gmem_bind: the file exists, the offset range fits and is not bound yet.</summary>
