@@ -63,7 +63,7 @@ public sealed record MemslotState(int Slot, int AsId, Gpa Gpa, ulong Size, Hva H
 
     public bool HasGmem => (Flags & MemslotFlags.KVM_MEM_GUEST_MEMFD) != 0;
 
-    public Hva HvaOf(Gpa gpa) => new(Hva.Value + (gpa.Value - Gpa.Value));
+    public Hva HvaOf(Gpa gpa) => Memslots.SlotTranslation.HvaOf(Gpa.Value, Hva.Value, gpa);
 
     private string? _text;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using Audit.Api.Features.Shared;
 using Audit.Domain.Addresses;
 using Audit.Domain.Events;
+using Audit.Domain.Memslots;
 using Audit.Projections.Serialization;
 using Audit.Projections.Storage;
 using Audit.Projections.Temporal;
@@ -44,11 +45,11 @@ public sealed class GetHistoryHandler(EventStore store, TemporalQueries queries)
         {
             var m = RunProjections.De<MemslotData>(slot.Data);
             Hex.TryParse(m.Hva, out var hva);
-            backing.Add((RunProjections.VmasName, hva + (gpa.Value - (ulong)slot.Lo)));
+            backing.Add((RunProjections.VmasName, SlotTranslation.HvaOf((ulong)slot.Lo, hva, gpa).Value));
             windows.Add((RunProjections.VmasName, slot.FromSeq, slot.ToSeq ?? long.MaxValue));
             if (m.GuestMemfd is { } fd && Hex.TryParse(m.GuestMemfdOffset ?? "0", out var off))
             {
-                backing.Add((RunProjections.GmemName(fd), off + (gpa.Value - (ulong)slot.Lo)));
+                backing.Add((RunProjections.GmemName(fd), SlotTranslation.GmemOffsetOf((ulong)slot.Lo, off, gpa)));
                 windows.Add((RunProjections.GmemName(fd), slot.FromSeq, slot.ToSeq ?? long.MaxValue));
             }
         }
