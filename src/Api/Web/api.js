@@ -70,4 +70,5 @@ export const api = {
   find: (id, type, after, back) => call('GET', `${run(id)}/find${q({ type, after, direction: back ? 'back' : '' })}`),
   replay: (id, policy) => call('POST', `${run(id)}/replay${q({ policy })}`),
   diff: (a, b) => call('GET', `/diff${q({ a, b })}`),
+  lint: id => call('GET', `${run(id)}/lint`),
 };

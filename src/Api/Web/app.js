@@ -187,6 +187,8 @@ async function loadRun(target) {
       if (gen !== generation) return;
       timeline.setData(tl);
       atLabel();
+      // Lint findings become markers under the event kinds; a run lint cannot judge just shows none.
+      api.lint(target.run).then(report => { if (gen === generation) timeline.setFindings(report.findings ?? []); }, () => timeline.setFindings([]));
     }, showError);
     record(false);
     // The whole space stays in view: the selected block is outlined in its context.
@@ -323,7 +325,8 @@ function legend() {
   ].map(([c, t]) => `<span><span class="swatch ${c}"></span>${esc(t)}</span>`).join('') + '<span>hover a block: range, type, block size, permissions</span>';
   const cls = ['sw-memslot', 'sw-unmap', 'sw-exit', 'sw-div', 'sw-err'];
   $('timeline-legend').innerHTML = '<span><span class="swatch" id="sw-density"></span>events (log density)</span>'
-    + timelineKinds.map(([, , t], i) => `<span><span class="swatch ${cls[i]}"></span>${esc(t)}</span>`).join('');
+    + timelineKinds.map(([, , t], i) => `<span><span class="swatch ${cls[i]}"></span>${esc(t)}</span>`).join('')
+    + '<span><span class="swatch sw-lint"></span>lint finding (hover the strip; `audit lint RUN`)</span>';
 }
 
 async function start() {

@@ -12,6 +12,8 @@ const KINDS = [
   ['errors', '#d24a3f', 'error'],
 ];
 const STRIP = 40, ROW = 7, TOP = 4;
+// Lint findings (GET /runs/{run}/lint) get a row of their own under the event kinds, coloured by severity.
+const SEVERITY = { Error: '#b71c1c', Warning: '#ef6c00', Note: '#607d8b' };
 
 export const timelineKinds = KINDS;
 
@@ -23,6 +25,7 @@ export class Timeline {
     this.onScrub = onScrub;
     this.onCommit = onCommit;
     this.data = null;
+    this.findings = [];
     this.at = 0;
     this.frame = 0;
     new ResizeObserver(() => this.invalidate()).observe(root);
@@ -40,6 +43,14 @@ export class Timeline {
       this.t1 = Date.parse(view.lastTs);
       this.timed = Number.isFinite(this.t0) && Number.isFinite(this.t1) && this.t1 > this.t0;
     }
+    this.invalidate();
+  }
+
+  /** Lint findings as markers at the seqs they cite; the DOM lists them (`ruleId@seq`) for readers and tests. */
+  setFindings(findings) {
+    this.findings = findings.flatMap(f => f.seqs.map(seq => ({ seq, severity: f.severity, ruleId: f.ruleId, message: f.message })));
+    this.root.dataset.findings = this.findings.map(f => `${f.ruleId}@${f.seq}`).join(' ');
+    this.canvas.title = this.findings.map(f => `seq ${f.seq}: ${f.ruleId} (${f.severity.toLowerCase()}) ${f.message}`).join('\n');
     this.invalidate();
   }
 
@@ -69,13 +80,17 @@ export class Timeline {
 
   /** The x of the cursor for `at`: its seq, or over time the slice that holds it. */
   atX(w) {
-    if (this.data.by !== 'time') return this.seqX(this.at, w);
-    const b = this.data.slices.find(s => s.fromSeq <= this.at && this.at <= s.toSeq)
-      ?? this.data.slices.filter(s => s.toSeq <= this.at).pop();
+    return this.atXOf(this.at, w);
+  }
+
+  atXOf(seq, w) {
+    if (this.data.by !== 'time') return this.seqX(seq, w);
+    const b = this.data.slices.find(s => s.fromSeq <= seq && seq <= s.toSeq)
+      ?? this.data.slices.filter(s => s.toSeq <= seq).pop();
     if (!b) return 0;
     const [x0, x1] = this.sliceX(b, w);
     const span = Math.max(b.toSeq - b.fromSeq, 1);
-    return x0 + ((this.at - b.fromSeq) / span) * (x1 - x0);
+    return x0 + ((seq - b.fromSeq) / span) * (x1 - x0);
   }
 
   /** The seq a pointer at x means: over seq, proportional; over time, the last event at or before that time. */
@@ -93,7 +108,7 @@ export class Timeline {
   }
 
   draw() {
-    const w = this.root.clientWidth, h = TOP + STRIP + 4 + KINDS.length * ROW + 12;
+    const w = this.root.clientWidth, h = TOP + STRIP + 4 + (KINDS.length + 1) * ROW + 12;
     const c = fitCanvas(this.canvas, this.ctx, w, h);
     if (!this.data) return;
     const max = Math.max(...this.data.slices.map(s => s.events), 1);
@@ -108,6 +123,16 @@ export class Timeline {
         c.fillStyle = colour;
         c.fillRect(x0, TOP + STRIP + 4 + k * ROW, Math.max(x1 - x0, 2), ROW - 2);
       });
+    }
+    const lintRow = TOP + STRIP + 4 + KINDS.length * ROW;
+    for (const f of this.findings) {
+      const fx = this.data.by === 'time' ? this.atXOf(f.seq, w) : this.seqX(f.seq, w);
+      c.fillStyle = SEVERITY[f.severity] ?? SEVERITY.Note;
+      c.beginPath();
+      c.moveTo(fx, lintRow);
+      c.lineTo(fx + 3, lintRow + ROW - 1);
+      c.lineTo(fx - 3, lintRow + ROW - 1);
+      c.fill();
     }
     const x = this.atX(w);
     c.fillStyle = 'rgba(31,95,191,.08)';

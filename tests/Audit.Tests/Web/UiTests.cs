@@ -118,6 +118,16 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
     }
 
     [SkippableFact]
+    public async Task The_scrubber_marks_the_runs_lint_findings_at_the_seqs_they_cite()
+    {
+        // audit lint gh: the instruction fetch from the BAR (seq 18) and dirty logging left on (seq 20).
+        await Open("/?run=gh");
+        await Expect(Scrubber).ToHaveAttributeAsync("data-findings", new System.Text.RegularExpressions.Regex(@"exec-noncacheable@18"));
+        await Expect(Scrubber).ToHaveAttributeAsync("data-findings", new System.Text.RegularExpressions.Regex(@"dirty-log-left-on@20"));
+        await Shot("lint-markers");
+    }
+
+    [SkippableFact]
     public async Task The_5_14_comparison_marks_the_bar_and_gpu_blocks_and_jumps_to_the_first_divergence()
     {
         await Open("/?run=gh&policy=arm64/5.14");
