@@ -12,46 +12,60 @@ internal static class GmemDecision
     public const string CreateIoctl = "KVM_CREATE_GUEST_MEMFD";
     public const string AttributesIoctl = "KVM_SET_MEMORY_ATTRIBUTES";
 
-    public static IoctlDecided Create(RunState s, GuestMemfdCreated e, long seq)
-    {
-        var why = new Why();
-        var req = new Fact("request", $"fd {e.Fd} size {Fmt.Hex(e.Size)} flags {Fmt.Flags(e.Flags)}", seq);
-        var errno = CreateErrno(s, e, why, req);
-        return new IoctlDecided(seq, CreateIoctl, errno, e.Result, s.Policy.Id, why.Build());
-    }
+    /// <summary>What kvm_gmem_create knows while its rules run.</summary>
+    internal sealed record CreateCtx(RunState S, GuestMemfdCreated E, Why Why, Fact Req);
+
+    /// <summary>An errno as a chain outcome (0: created).</summary>
+    internal sealed record Outcome(int Errno);
 
     /// <summary>
-    /// kvm_gmem_create: x86 from 6.8 (flags must be 0 until 6.18), arm64 from 6.18. From 6.18
-    /// kvm_gmem_get_supported_flags offers MMAP to every VM and INIT_SHARED only to VMs without
-    /// private memory.
+    /// kvm_gmem_create by release: the ioctl exists on x86 from 6.8 and on arm64 from 6.18; flags must be
+    /// 0 until 6.18, when kvm_gmem_get_supported_flags offers MMAP to every VM and INIT_SHARED only to
+    /// VMs without private memory.
     /// </summary>
-    private static int CreateErrno(RunState s, GuestMemfdCreated e, Why why, Fact req)
+    private static readonly RuleChain<CreateCtx, Outcome> CreateChain = new(
+    [
+        new(Rules.UnknownIoctl, CreateExists),
+        new(Rules.GmemCreate, c => CreateWith(c, Rules.GmemCreate, GuestMemfdFlags.None)),
+        new(Rules.GmemSupportedFlags, c => CreateWith(c, Rules.GmemSupportedFlags, GuestMemfdFlags.MMAP | (c.S.HasPrivateMemory ? GuestMemfdFlags.None : GuestMemfdFlags.INIT_SHARED))),
+    ]);
+
+    public static IoctlDecided Create(RunState s, GuestMemfdCreated e, long seq)
     {
-        var flagsRule = s.Policy.Holds(Rules.GmemSupportedFlags) ? Rules.GmemSupportedFlags : Rules.GmemCreate;
-        var supported = s.Arch == Arch.Arm64 ? s.Policy.GmemAbort : s.Policy.Holds(flagsRule);
-        if (!supported)
+        var c = new CreateCtx(s, e, new Why(), new Fact("request", $"fd {e.Fd} size {Fmt.Hex(e.Size)} flags {Fmt.Flags(e.Flags)}", seq));
+        var errno = CreateChain.Decide(s.Policy, c).Errno;
+        return new IoctlDecided(seq, CreateIoctl, errno, e.Result, s.Policy.Id, c.Why.Build());
+    }
+
+    private static Outcome? CreateExists(CreateCtx c)
+    {
+        var exists = c.S.Arch == Arch.Arm64 ? c.S.Policy.GmemAbort : c.S.Policy.Holds(Rules.GmemCreate) || c.S.Policy.Holds(Rules.GmemSupportedFlags);
+        if (exists)
         {
-            why.Add(Rules.UnknownIoctl, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", req, Facts.Policy(s));
-            return Errno.ENOTTY;
+            return null;
         }
 
-        var allowed = flagsRule == Rules.GmemSupportedFlags
-            ? GuestMemfdFlags.MMAP | (s.HasPrivateMemory ? GuestMemfdFlags.None : GuestMemfdFlags.INIT_SHARED)
-            : GuestMemfdFlags.None;
+        c.Why.Add(Rules.UnknownIoctl, "this kernel has no KVM_CREATE_GUEST_MEMFD: -ENOTTY", c.Req, Facts.Policy(c.S));
+        return new Outcome(Errno.ENOTTY);
+    }
+
+    private static Outcome CreateWith(CreateCtx c, Rule rule, GuestMemfdFlags allowed)
+    {
+        var e = c.E;
         if ((e.Flags & ~allowed) != 0)
         {
-            why.Add(flagsRule, $"flags {Fmt.Flags(e.Flags & ~allowed)} not allowed for this VM and kernel (allowed: {Fmt.Flags(allowed)}): -EINVAL", req, Facts.Policy(s), Facts.VmType(s));
-            return Errno.EINVAL;
+            c.Why.Add(rule, $"flags {Fmt.Flags(e.Flags & ~allowed)} not allowed for this VM and kernel (allowed: {Fmt.Flags(allowed)}): -EINVAL", c.Req, Facts.Policy(c.S), Facts.VmType(c.S));
+            return new Outcome(Errno.EINVAL);
         }
 
-        if (e.Size == 0 || (e.Size & (s.PageSize - 1)) != 0)
+        if (e.Size == 0 || (e.Size & (c.S.PageSize - 1)) != 0)
         {
-            why.Add(flagsRule, "size must be page aligned and above 0: -EINVAL", req);
-            return Errno.EINVAL;
+            c.Why.Add(rule, "size must be page aligned and above 0: -EINVAL", c.Req);
+            return new Outcome(Errno.EINVAL);
         }
 
-        why.Add(flagsRule, $"creates guest_memfd fd {e.Fd} of {Fmt.Size(e.Size)}", req);
-        return 0;
+        c.Why.Add(rule, $"creates guest_memfd fd {e.Fd} of {Fmt.Size(e.Size)}", c.Req);
+        return new Outcome(0);
     }
 
     public static IoctlDecided Attributes(RunState s, MemoryAttributesSet e, long seq, out bool noop)
