@@ -42,6 +42,10 @@ public static class HttpApp
             }
         });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+
+        // A start that fails (a port in use, a bad certificate) is told in one line by `serve`; the host's
+        // own log of it would print the exception's stack trace first.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         configure?.Invoke(builder);
         builder.Services.AddAudit(dataSource);
         builder.Services.AddProblemDetails();

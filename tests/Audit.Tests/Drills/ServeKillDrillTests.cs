@@ -104,4 +104,17 @@ public sealed class ServeKillDrillTests : DatabaseTest
         Assert.Equal(6 + 8, await ScalarAsync("select input_count from runs where run_id = 'race'"));
         Assert.Equal(0, (await Audit.Tests.Cli.CliRunner.RunAsync(ConnectionString, "db", "check", "race")).Exit);
     }
+
+    [Fact]
+    public async Task Serve_on_a_port_in_use_exits_2_in_one_line_without_a_stack_trace()
+    {
+        using var held = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        held.Start();
+        var port = ((System.Net.IPEndPoint)held.LocalEndpoint).Port;
+        var r = await HostProcess.RunAsync(["serve", "--urls", $"http://127.0.0.1:{port}", "--db", ConnectionString]);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("cannot listen on", r.Err, StringComparison.Ordinal);
+        Assert.Equal("", HostProcess.NoStackTrace(r));
+        Assert.DoesNotContain("   at ", r.Out, StringComparison.Ordinal);
+    }
 }
