@@ -18,9 +18,25 @@ internal sealed class RuleChain<TContext, TOutcome>(IReadOnlyList<RuleStep<TCont
 
     public IReadOnlyList<RuleStep<TContext, TOutcome>> Steps => steps;
 
+    // The last policy's steps: a run decides every fault under one Policy instance, so the usual
+    // lookup is a reference compare instead of hashing the policy per decision.
+    // A class, so that threads replacing it never pair one policy with another's steps.
+    private Last? _last;
+
     /// <summary>The steps that hold in the policy, in order (computed once per policy).</summary>
-    public RuleStep<TContext, TOutcome>[] For(Policy policy) =>
-        _byPolicy.GetOrAdd(policy, p => steps.Where(s => p.Holds(s.Rule)).ToArray());
+    public RuleStep<TContext, TOutcome>[] For(Policy policy)
+    {
+        if (_last is { } last && ReferenceEquals(last.Policy, policy))
+        {
+            return last.Steps;
+        }
+
+        var found = _byPolicy.GetOrAdd(policy, p => steps.Where(s => p.Holds(s.Rule)).ToArray());
+        _last = new Last(policy, found);
+        return found;
+    }
+
+    private sealed record Last(Policy Policy, RuleStep<TContext, TOutcome>[] Steps);
 
     public TOutcome Decide(Policy policy, TContext context)
     {
