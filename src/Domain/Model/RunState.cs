@@ -59,6 +59,12 @@ public sealed record MemslotState(int Slot, int AsId, Gpa Gpa, ulong Size, Hva H
 
     public bool LogDirty => (Flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0;
 
+    /// <summary>memslot_is_logging (arm64): a dirty bitmap and not read-only; a read-only slot never logs.</summary>
+    public bool Logging => IsLogging(Flags);
+
+    public static bool IsLogging(MemslotFlags flags) =>
+        (flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0 && (flags & MemslotFlags.KVM_MEM_READONLY) == 0;
+
     public bool ReadOnly => (Flags & MemslotFlags.KVM_MEM_READONLY) != 0;
 
     public bool HasGmem => (Flags & MemslotFlags.KVM_MEM_GUEST_MEMFD) != 0;

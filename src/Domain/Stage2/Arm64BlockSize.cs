@@ -57,7 +57,7 @@ internal static class Arm64BlockSize
         c.Size = P4K;
         foreach (var size in new[] { P1G, P2M })
         {
-            var congruent = (c.Hva.Value & (size - 1)) == (pa & (size - 1));
+            var congruent = Memslots.HostBlocks.Congruent(c.Hva.Value, pa, size);
             var inside = (c.Hva.Value & ~(size - 1)) >= vma.Start && Arm64Fault.AlignUp(c.Hva.Value, size) <= vma.End;
             if (congruent && inside)
             {
@@ -167,7 +167,7 @@ internal static class Arm64BlockSize
     {
         var uaddrStart = slot.Hva.Value;
         var uaddrEnd = uaddrStart + slot.Size;
-        if ((slot.Gpa.Value & (size - 1)) != (uaddrStart & (size - 1)))
+        if (!Memslots.HostBlocks.Congruent(slot.Gpa.Value, uaddrStart, size))
         {
             return false;
         }

@@ -188,7 +188,7 @@ internal static class Arm64Fault
     // A read-only memslot never logs, whatever its flags say.
     private static FaultResolved? MemslotIsLogging(Ctx c)
     {
-        c.Logging = c.Slot.LogDirty && !c.Slot.ReadOnly;
+        c.Logging = c.Slot.Logging;
         if (c.Slot.LogDirty && c.Slot.ReadOnly)
         {
             c.Why.Add(Rules.Arm64MemslotIsLogging, "KVM_MEM_LOG_DIRTY_PAGES on a KVM_MEM_READONLY slot: a read-only slot is never logging, so it keeps its blocks", Facts.SlotFlags(c.Slot));

@@ -202,7 +202,7 @@ internal static class X86FaultRules
 
         while (level > P4K)
         {
-            var congruent = (slot.Gpa.Value & (level - 1)) == (slot.Hva.Value & (level - 1));
+            var congruent = Memslots.HostBlocks.Congruent(slot.Gpa.Value, slot.Hva.Value, level);
             var block = c.F.Gpa.AlignDown(level);
             var inside = block.Value >= slot.Gpa.Value && block.Value + level <= slot.End;
             var mixed = c.S.HasPrivateMemory && X86Fault.MixesAttributes(c.S, block.Value, block.Value + level);

@@ -1,4 +1,5 @@
 using Audit.Domain.Events;
+using Audit.Domain.Memslots;
 using Audit.Domain.Model;
 
 namespace Audit.Api.Features.Lint.Rules;
@@ -30,7 +31,7 @@ public sealed class BlocksNotRebuilt : LintRule
         }
 
         var key = (m.AsId, m.Slot);
-        var logs = (m.Flags & MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES) != 0 && (m.Flags & MemslotFlags.KVM_MEM_READONLY) == 0;
+        var logs = MemslotState.IsLogging(m.Flags);
         if (logs && !_logging.ContainsKey(key))
         {
             _logging[key] = step.Seq;
@@ -64,5 +65,5 @@ public sealed class BlocksNotRebuilt : LintRule
     }
 
     private static bool BlocksPossible(RunState s, MemslotState slot, ulong gpa) =>
-        s.VmaAt(slot.HvaOf(new Domain.Addresses.Gpa(gpa))) is { } v && (v.IsPfnOrMixedMap || v.Backing.HostPageSize >= M2 || v.Backing.Thp == true);
+        s.VmaAt(slot.HvaOf(new Domain.Addresses.Gpa(gpa))) is { } v && HostBlocks.LargestBlock(v) >= M2;
 }

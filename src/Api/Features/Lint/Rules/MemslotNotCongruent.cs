@@ -1,4 +1,5 @@
 using Audit.Domain.Events;
+using Audit.Domain.Memslots;
 using Audit.Domain.Model;
 
 namespace Audit.Api.Features.Lint.Rules;
@@ -26,10 +27,10 @@ public sealed class MemslotNotCongruent : LintRule
         }
 
         var vmas = VmasUnder(before, m).ToList();
-        var largest = vmas.Select(BlockSize).DefaultIfEmpty(0UL).Max();
+        var largest = vmas.Select(HostBlocks.LargestBlock).DefaultIfEmpty(0UL).Max();
         foreach (var size in new[] { G1, M2 }.Where(s => s <= largest && s <= m.Size))
         {
-            if ((m.Gpa.Value - m.Hva.Value) % size != 0)
+            if (!HostBlocks.Congruent(m.Gpa.Value, m.Hva.Value, size))
             {
                 Report($"slot {m.Slot}: gpa {m.Gpa} and hva {m.Hva} differ modulo {Fmt.Size(size)}, so no {Fmt.Size(size)} block can map it", [step.Seq, .. vmas.Select(v => v.Seq)]);
                 return;
@@ -37,10 +38,4 @@ public sealed class MemslotNotCongruent : LintRule
         }
     }
 
-    /// <summary>The largest block the VMA's backing could give (0: none beyond 4K).</summary>
-    private static ulong BlockSize(VmaState v) =>
-        v.IsPfnOrMixedMap ? G1
-        : v.Backing.HostPageSize is >= M2 and var p ? p
-        : v.Backing.Thp == true ? M2
-        : 0;
 }
