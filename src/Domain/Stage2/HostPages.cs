@@ -51,8 +51,10 @@ internal static class HostPages
                 continue;
             }
 
+            // The page just inside the range at this edge: its huge page is the one cut.
+            var inside = new Addresses.Hva(edge == end ? end - 1 : edge);
             var chunk = edge & ~(P2M - 1);
-            if (s.VmaAt(new Addresses.Hva(edge == end ? end - 1 : edge)) is { } vma && ThpBacked(s, vma, new Addresses.Hva(edge == end ? end - 1 : edge), out _))
+            if (s.VmaAt(inside) is { } vma && ThpBacked(s, vma, inside, out _))
             {
                 s.HostSplit.Set(chunk, chunk + P2M, seq);
             }
