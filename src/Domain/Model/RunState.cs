@@ -144,7 +144,7 @@ public sealed class GuestMemfdState(int fd, ulong size, GuestMemfdFlags flags, l
 /// that share attributes. A block mapping is one entry; a block split by dirty logging stays one
 /// entry with a 4 KiB granule until its pages start to differ.
 /// </summary>
-public sealed record S2Entry(ulong Granule, Stage2MemType MemType, bool? Ipat, Perms Perms, long DecidedSeq, bool Private, bool Gmem);
+public readonly record struct S2Entry(ulong Granule, Stage2MemType MemType, bool? Ipat, Perms Perms, long DecidedSeq, bool Private, bool Gmem);
 
 /// <summary>Everything the model knows about a run at one point, each fact with the seq that set it.</summary>
 public sealed class RunState

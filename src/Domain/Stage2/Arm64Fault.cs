@@ -56,7 +56,7 @@ internal static class Arm64Fault
     {
         var c = new Ctx(s, f, seq);
         var resolved = Chain.Decide(s.Policy, c);
-        return c.Extra.Count == 0 ? [resolved] : [resolved, .. c.Extra];
+        return c.Extra is null ? [resolved] : [resolved, .. c.Extra];
     }
 
     // Before 6.2 kvm_is_write_fault called every stage-1 page-table walk a write.
@@ -435,7 +435,7 @@ internal static class Arm64Fault
             rest.Add(new Addresses.GpaRange(new Addresses.Gpa(after), new Addresses.Gpa(block.Value + held.Value.Granule)));
         }
 
-        c.Extra.Add(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest]), Rules.Arm64BreakBlock.Id));
+        c.Emit(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest]), Rules.Arm64BreakBlock.Id));
         c.Why.Add(Rules.Arm64BreakBlock, $"a {Fmt.Size(c.Size)} page inside the {Fmt.Size(held.Value.Granule)} block at {block}: the block is replaced by a table, the rest of it is unmapped and faulted back lazily",
             new Fact("stage2.entry", $"{held.Value.MemType} {Fmt.Size(held.Value.Granule)} {Fmt.Perms(held.Value.Perms)}", held.Value.DecidedSeq));
         return null;

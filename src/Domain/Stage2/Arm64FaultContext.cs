@@ -37,7 +37,10 @@ internal sealed class Arm64FaultContext(RunState s, GuestFaulted f, long seq)
     public Stage2MemType MemType { get; set; } = Stage2MemType.Normal;
 
     /// <summary>Derived events the decision emits beside its FaultResolved (the rest of a block it broke).</summary>
-    public List<DerivedEvent> Extra { get; } = [];
+    public List<DerivedEvent>? Extra { get; private set; }
+
+    /// <summary>Most faults emit nothing beside their FaultResolved, so the list is made on the first one.</summary>
+    public void Emit(DerivedEvent e) => (Extra ??= []).Add(e);
 
     public Fact SlotFact => Facts.Slot(Slot);
     public Fact VmaFact => Facts.Vma(Vma);

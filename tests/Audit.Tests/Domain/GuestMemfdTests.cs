@@ -57,13 +57,13 @@ public sealed class GuestMemfdTests
         s.Vma(0x7f0000000000, 0x400000, VmaFlags.VM_SHARED, HostMemType.WB, new Backing(BackingKind.Shmem));
         s.Slot(0, 0x0, 0x400000, 0x7f0000000000, MemslotFlags.KVM_MEM_GUEST_MEMFD, 5, 0);
         s.Do(new MemoryAttributesSet(new(0x0), 0x400000, true, null));
-        Assert.True(s.Fault(0x1000, Access.Write).Outcome == FaultOutcome.Mapped && s.EntryAt(0x1000)!.Private);
+        Assert.True(s.Fault(0x1000, Access.Write).Outcome == FaultOutcome.Mapped && s.EntryAt(0x1000)!.Value.Private);
 
         var shared = s.Do(new GuestMemfdConverted(5, 0x0, 0x200000, Shareability.Shared, "KVM_GMEM_CONVERT", 0, null));
         Assert.Equal(0, shared.OfType<IoctlDecided>().Single().PredictedErrno);
         Assert.Equal([new GpaRange(new(0x1000), new(0x2000))], s.Unmapped(shared));
         s.Fault(0x1000, Access.Write);
-        Assert.False(s.EntryAt(0x1000)!.Private);
+        Assert.False(s.EntryAt(0x1000)!.Value.Private);
 
         var busy = s.Do(new GuestMemfdConverted(5, 0x0, 0x200000, Shareability.Private, "KVM_SET_MEMORY_ATTRIBUTES2", Errno.EAGAIN, 0x1000));
         Assert.Equal(Errno.EAGAIN, busy.OfType<IoctlDecided>().Single().PredictedErrno);

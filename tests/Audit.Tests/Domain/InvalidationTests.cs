@@ -119,7 +119,7 @@ public sealed class InvalidationTests
         var derived = s.Do(new MemslotSet(0, 0, new(0x40000000), 0x40000000, Ram.Start, MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES, null, null, null));
         var wp = Assert.Single(derived.OfType<Stage2WriteProtected>());
         Assert.False(wp.Split);
-        Assert.Equal((M2, Perms.R), (s.EntryAt(0x40000000)!.Granule, s.EntryAt(0x40000000)!.Perms));
+        Assert.Equal((M2, Perms.R), (s.EntryAt(0x40000000)!.Value.Granule, s.EntryAt(0x40000000)!.Value.Perms));
 
         // The next write fault maps 4K (force_pte) over the block.
         var w = s.Fault(0x40001000, Access.Write, FaultKind.Permission, granule: M2);
@@ -130,7 +130,7 @@ public sealed class InvalidationTests
         x86.Slot(0, 0x0, 0x400000, 0x7f0000000000);
         x86.Fault(0x0, Access.Write);
         Assert.True(x86.Do(new MemslotSet(0, 0, new(0x0), 0x400000, new(0x7f0000000000), MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES, null, null, null)).OfType<Stage2WriteProtected>().Single().Split);
-        Assert.Equal(K4, x86.EntryAt(0x0)!.Granule);
+        Assert.Equal(K4, x86.EntryAt(0x0)!.Value.Granule);
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public sealed class KernelBehaviourTests
         s.Slot(0, Gpa, 0x400000, Ram);
         Assert.Equal(M2, s.Fault(Gpa, Access.Write).Mapping!.Size);
         s.Slot(0, Gpa, 0x400000, Ram, MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES);
-        Assert.Equal(Perms.None, s.EntryAt(Gpa + 0x5000)!.Perms & Perms.W);
+        Assert.Equal(Perms.None, s.EntryAt(Gpa + 0x5000)!.Value.Perms & Perms.W);
 
         var derived = s.Do(new GuestFaulted(0, new(Gpa + 0x5000), Access.Write, FaultKind.Permission, Granule: M2));
         var f = derived.OfType<FaultResolved>().Single();
@@ -108,7 +108,7 @@ public sealed class KernelBehaviourTests
         Assert.Equal(Rules.Arm64BreakBlock.Id, rest.Rule);
         Assert.Equal(new List<GpaRange> { new(new(Gpa), new(Gpa + 0x5000)), new(new(Gpa + 0x6000), new(Gpa + M2)) }, rest.Ranges.ToList());
         Assert.Null(s.EntryAt(Gpa));
-        Assert.Equal(K4, s.EntryAt(Gpa + 0x5000)!.Granule);
+        Assert.Equal(K4, s.EntryAt(Gpa + 0x5000)!.Value.Granule);
     }
 
     [Fact]
@@ -135,7 +135,7 @@ public sealed class KernelBehaviourTests
         s.Fault(0x1000, Access.Write);
         var derived = s.Do(new MemslotSet(0, 0, new(0x0), 0x400000, new(0x7f0000000000), MemslotFlags.KVM_MEM_LOG_DIRTY_PAGES, null, null, null));
         Assert.Equal(pml ? Rules.X86Pml.Id : Rules.DirtyLogEnable.Id, derived.OfType<Stage2WriteProtected>().Single().Rule);
-        Assert.Equal(writable, (s.EntryAt(0x1000)!.Perms & Perms.W) != 0);
+        Assert.Equal(writable, (s.EntryAt(0x1000)!.Value.Perms & Perms.W) != 0);
     }
 
     [Theory]

@@ -116,7 +116,7 @@ public sealed class X86FaultTests
 
         var priv = s.Fault(0x1000, Access.Exec, isPrivate: true);
         Assert.Equal(FaultOutcome.Mapped, priv.Outcome);
-        Assert.True(s.EntryAt(0x1000)!.Private);
+        Assert.True(s.EntryAt(0x1000)!.Value.Private);
 
         var shared = s.Fault(0x200000, Access.Write, isPrivate: false);
         Assert.Equal((FaultOutcome.MemoryFaultExit, Errno.EFAULT), (shared.Outcome, shared.Errno));
@@ -125,7 +125,7 @@ public sealed class X86FaultTests
 
         s.Do(new MemoryAttributesSet(new(0x200000), 0x200000, false, null));
         Assert.Equal(FaultOutcome.Mapped, s.Fault(0x200000, Access.Write, isPrivate: false).Outcome);
-        Assert.False(s.EntryAt(0x200000)!.Private);
+        Assert.False(s.EntryAt(0x200000)!.Value.Private);
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public sealed class X86FaultTests
         // The recorded "private": false is ignored: the attribute says private.
         var r = s.Fault(0x1000, Access.Write, isPrivate: false);
         Assert.Equal(FaultOutcome.Mapped, r.Outcome);
-        Assert.True(s.EntryAt(0x1000)!.Private);
+        Assert.True(s.EntryAt(0x1000)!.Value.Private);
         Assert.DoesNotContain(r.Explanation, x => x.Rule == Rules.X86PrivateMismatch.Id);
     }
 
