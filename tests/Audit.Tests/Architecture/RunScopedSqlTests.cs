@@ -30,7 +30,7 @@ public sealed class RunScopedSqlTests
     public void Every_table_the_migrations_create_is_keyed_by_run_id_first()
     {
         Assert.Equal(
-            ["batches", "events", "explanation_steps", "projection_checkpoints", "projection_generations", "projection_rows", "projection_rows_v1", "runs"],
+            ["batches", "engine_checkpoints", "events", "explanation_steps", "projection_checkpoints", "projection_generations", "projection_rows", "projection_rows_v1", "runs"],
             RunKeyed.Order(StringComparer.Ordinal));
         foreach (var sql in MigrationTexts.Select(SqlSources.StripComments))
         {

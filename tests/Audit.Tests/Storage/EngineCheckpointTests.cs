@@ -1,0 +1,104 @@
+using Audit.Api.Features.Ingest;
+using Audit.Domain;
+using Audit.Domain.Events;
+using Audit.Domain.Model;
+using Audit.Projections.Serialization;
+using Audit.Projections.Storage;
+using Audit.Tests.Infrastructure;
+
+namespace Audit.Tests.Storage;
+
+/// <summary>A writer in a new process continues a stored run from its saved engine state, folding only the inputs after it.</summary>
+public sealed class EngineCheckpointTests : DatabaseTest
+{
+    private static readonly List<TraceEvent> Gh = Sample("gh200-gpu-passthrough.ndjson");
+
+    private static List<TraceEvent> Sample(string file)
+    {
+        var path = Path.Combine(Paths.Samples, file);
+        var r = NdjsonTraceReader.Read(path, File.OpenRead(path));
+        Assert.Null(r.Error);
+        return [.. r.Events];
+    }
+
+    private static string NewRun() => "ckpt-" + Guid.NewGuid().ToString("N")[..8];
+
+    // A writer of its own is what a new process has: nothing of the run in memory.
+    private RunWriter Writer(int checkpointEvery = 1) => new(Store(), checkpointEvery);
+
+    [Fact]
+    public async Task An_append_saves_the_engine_state_at_the_runs_new_version()
+    {
+        var run = NewRun();
+        var outcome = await Writer().AppendAsync(run, Gh, null, null, null, default);
+
+        Assert.Equal(outcome.Result!.Version, await ScalarAsync("select version from engine_checkpoints where run_id = $1", run));
+    }
+
+    [Fact]
+    public async Task Small_appends_below_the_threshold_save_nothing()
+    {
+        var run = NewRun();
+        await Writer(checkpointEvery: 10_000).AppendAsync(run, Gh, null, null, null, default);
+
+        Assert.Equal(0, await ScalarAsync("select count(*) from engine_checkpoints where run_id = $1", run));
+    }
+
+    [Fact]
+    public async Task A_run_ingested_in_two_parts_by_two_processes_stores_what_one_ingest_would()
+    {
+        var whole = NewRun();
+        await Writer().AppendAsync(whole, Gh, null, null, null, default);
+        var parts = NewRun();
+        await Writer().AppendAsync(parts, Gh[..7], null, null, null, default);
+        await Writer().AppendAsync(parts, Gh[7..], null, null, null, default);
+
+        Assert.Equal(await EventsAsync(whole), await EventsAsync(parts));
+    }
+
+    [Fact]
+    public async Task A_new_writer_decides_from_the_saved_state_not_from_a_refold()
+    {
+        // The run's saved state is replaced by an empty one at the same version: a writer that used it knows
+        // no memslot, so the next fault finds none; a writer that refolded would map it.
+        var run = NewRun();
+        var setup = Gh.TakeWhile(e => e.Event is not GuestFaulted).ToList();
+        var fault = Gh.First(e => e.Event is GuestFaulted);
+        var stored = await Writer().AppendAsync(run, setup, null, null, null, default);
+        var checkpoints = new EngineCheckpoints(DataSource, TimeProvider.System);
+        await using (var cmd = DataSource.CreateCommand("update engine_checkpoints set state = $2 where run_id = $1"))
+        {
+            cmd.Parameters.Add(new() { Value = run });
+            cmd.Parameters.Add(new() { Value = EngineStateCodec.Encode(Engine.Start(Policies.Find(stored.Policy!)!)) });
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await Writer().AppendAsync(run, [fault], null, null, null, default);
+
+        var decided = (await EventsAsync(run)).OfType<FaultResolved>().Single();
+        Assert.Null(decided.Mapping);
+        Assert.NotNull(await checkpoints.LoadAsync(run, Policies.Find(stored.Policy!)!, default));
+    }
+
+    [Fact]
+    public async Task A_state_saved_under_another_policy_is_not_used()
+    {
+        var run = NewRun();
+        var stored = await Writer().AppendAsync(run, Gh, null, null, null, default);
+        var other = Policies.Find("arm64/5.15")!;
+
+        Assert.Null(await new EngineCheckpoints(DataSource, TimeProvider.System).LoadAsync(run, other, default));
+        Assert.NotNull(await new EngineCheckpoints(DataSource, TimeProvider.System).LoadAsync(run, Policies.Find(stored.Policy!)!, default));
+    }
+
+    private async Task<List<RunEvent>> EventsAsync(string run)
+    {
+        var events = new List<RunEvent>();
+        await foreach (var e in Store().ReadAsync(run))
+        {
+            events.Add(e.Event);
+        }
+
+        return events;
+    }
+}
