@@ -9,13 +9,7 @@ namespace Audit.Tests.Domain;
 /// <summary>Every bundled run decides under every modelled release of its flavours, and the releases the rules name change the decisions they say.</summary>
 public sealed class ReleaseReplayTests
 {
-    private static List<InputEvent> Inputs(string file)
-    {
-        var path = Path.Combine(Paths.Samples, file);
-        var r = NdjsonTraceReader.Read(path, File.OpenRead(path));
-        Assert.Null(r.Error);
-        return r.Events.Select(e => e.Event).ToList();
-    }
+    private static List<InputEvent> Inputs(string file) => SampleRuns.Inputs(file);
 
     private static List<DerivedEvent> Replay(IReadOnlyList<InputEvent> inputs, Policy policy)
     {
@@ -33,7 +27,7 @@ public sealed class ReleaseReplayTests
         return derived;
     }
 
-    public static TheoryData<string> Samples() => new(Directory.GetFiles(Paths.Samples, "*.ndjson").Select(Path.GetFileName)!);
+    public static TheoryData<string> Samples() => SampleRuns.Files();
 
     [Theory]
     [MemberData(nameof(Samples))]

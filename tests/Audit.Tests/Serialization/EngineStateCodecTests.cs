@@ -11,21 +11,13 @@ namespace Audit.Tests.Serialization;
 /// <summary>A run's folded state, saved and read back, decides every later input as the state that never left memory.</summary>
 public sealed class EngineStateCodecTests
 {
-    private static List<InputEvent> SampleInputs(string file)
-    {
-        var path = Path.Combine(Paths.Samples, file);
-        var r = NdjsonTraceReader.Read(path, File.OpenRead(path));
-        Assert.Null(r.Error);
-        return r.Events.Select(e => e.Event).ToList();
-    }
-
-    public static TheoryData<string> Samples() => new(Directory.GetFiles(Paths.Samples, "*.ndjson").Select(Path.GetFileName)!);
+    public static TheoryData<string> Samples() => SampleRuns.Files();
 
     [Theory]
     [MemberData(nameof(Samples))]
     public void A_bundled_run_split_anywhere_decides_the_same_after_its_state_is_saved_and_read(string file)
     {
-        var inputs = SampleInputs(file);
+        var inputs = SampleRuns.Inputs(file);
         var policy = Policies.DefaultFor(inputs.OfType<HostDescribed>().First());
         for (var split = 0; split <= inputs.Count; split++)
         {

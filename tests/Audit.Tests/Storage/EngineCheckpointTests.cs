@@ -11,15 +11,7 @@ namespace Audit.Tests.Storage;
 /// <summary>A writer in a new process continues a stored run from its saved engine state, folding only the inputs after it.</summary>
 public sealed class EngineCheckpointTests : DatabaseTest
 {
-    private static readonly List<TraceEvent> Gh = Sample("gh200-gpu-passthrough.ndjson");
-
-    private static List<TraceEvent> Sample(string file)
-    {
-        var path = Path.Combine(Paths.Samples, file);
-        var r = NdjsonTraceReader.Read(path, File.OpenRead(path));
-        Assert.Null(r.Error);
-        return [.. r.Events];
-    }
+    private static readonly List<TraceEvent> Gh = SampleRuns.Traced("gh200-gpu-passthrough.ndjson");
 
     private static string NewRun() => "ckpt-" + Guid.NewGuid().ToString("N")[..8];
 
