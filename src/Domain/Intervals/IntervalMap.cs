@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Audit.Domain.Intervals;
 
 /// <summary>One interval [Start, End) of a map and its value.</summary>
@@ -250,11 +252,14 @@ public sealed class IntervalMap<T>
     /// <summary>The position of the last interval whose start is at or below key; (-1, -1) when none.</summary>
     private (int Chunk, int Index) Floor(ulong key)
     {
-        int lo = 0, hi = _firsts.Count - 1, c = -1;
+        // Spans over the lists' arrays: every fault probes here several times, and the List indexer's
+        // checks cost as much as the search.
+        var firsts = CollectionsMarshal.AsSpan(_firsts);
+        int lo = 0, hi = firsts.Length - 1, c = -1;
         while (lo <= hi)
         {
             var mid = (lo + hi) >>> 1;
-            if (_firsts[mid] <= key)
+            if (firsts[mid] <= key)
             {
                 c = mid;
                 lo = mid + 1;
@@ -270,9 +275,9 @@ public sealed class IntervalMap<T>
             return (-1, -1);
         }
 
-        var chunk = _chunks[c];
+        var chunk = CollectionsMarshal.AsSpan(_chunks[c]);
         lo = 0;
-        hi = chunk.Count - 1;
+        hi = chunk.Length - 1;
         var idx = 0;
         while (lo <= hi)
         {

@@ -390,10 +390,13 @@ internal static class Arm64Fault
         }
 
         var relaxed = cur.Value.Perms | c.Perms;
-        c.Why.Add(Rules.Arm64RelaxPerms, $"permission fault on a {Fmt.Size(granule)} entry of the same size: permissions relaxed to {Fmt.Perms(relaxed)}, attributes kept",
-            c.Fault, new Fact("stage2.entry", $"{cur.Value.MemType} {Fmt.Size(cur.Value.Granule)} {Fmt.Perms(cur.Value.Perms)}", cur.Value.DecidedSeq));
+        c.Why.Add(Rules.Arm64RelaxPerms, Fmt.Cached("relax", (granule, relaxed), static k => $"permission fault on a {Fmt.Size(k.granule)} entry of the same size: permissions relaxed to {Fmt.Perms(k.relaxed)}, attributes kept"),
+            c.Fault, EntryFact(cur.Value));
         return c.Done(FaultOutcome.Relaxed, 0, new Mapping(c.F.Gpa.AlignDown(granule), granule, cur.Value.MemType, null, relaxed));
     }
+
+    // The stage-2 entry a rule found, as its facts cite it ("Normal 2M r-x", set by the decision at its seq).
+    private static Fact EntryFact(S2Entry e) => new("stage2.entry", Fmt.Shape(e.MemType, e.Granule, null, e.Perms), e.DecidedSeq);
 
     // stage2_map_walker_try_leaf: a translation fault that would write the leaf already there (same
     // output and attributes, whatever the permissions) returns -EAGAIN and leaves it.
@@ -407,8 +410,8 @@ internal static class Arm64Fault
         }
 
         var h = held.Value;
-        c.Why.Add(Rules.Arm64SameLeafStands, $"the {Fmt.Size(h.Granule)} leaf already there has the same output and attributes: the walker leaves it (-EAGAIN), {Fmt.Perms(h.Perms)} kept",
-            new Fact("stage2.entry", $"{h.MemType} {Fmt.Size(h.Granule)} {Fmt.Perms(h.Perms)}", h.DecidedSeq));
+        c.Why.Add(Rules.Arm64SameLeafStands, Fmt.Cached("same-leaf", (h.Granule, h.Perms), static k => $"the {Fmt.Size(k.Granule)} leaf already there has the same output and attributes: the walker leaves it (-EAGAIN), {Fmt.Perms(k.Perms)} kept"),
+            EntryFact(h));
         return c.Done(FaultOutcome.Kept, 0, new Mapping(ipa, c.Size, h.MemType, null, h.Perms));
     }
 
@@ -437,7 +440,7 @@ internal static class Arm64Fault
 
         c.Emit(new Stage2Unmapped(c.Seq, ValueList<Addresses.GpaRange>.Own([.. rest]), Rules.Arm64BreakBlock.Id));
         c.Why.Add(Rules.Arm64BreakBlock, $"a {Fmt.Size(c.Size)} page inside the {Fmt.Size(held.Value.Granule)} block at {block}: the block is replaced by a table, the rest of it is unmapped and faulted back lazily",
-            new Fact("stage2.entry", $"{held.Value.MemType} {Fmt.Size(held.Value.Granule)} {Fmt.Perms(held.Value.Perms)}", held.Value.DecidedSeq));
+            EntryFact(held.Value));
         return null;
     }
 
