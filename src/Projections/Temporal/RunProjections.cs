@@ -1,33 +1,69 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Audit.Domain;
 using Audit.Domain.Addresses;
 using Audit.Domain.Events;
 using Audit.Domain.Model;
 
 namespace Audit.Projections.Temporal;
 
-/// <summary>A stage-2 row: a mapping (kind "mapped") or why there is none (kind "gap").</summary>
+/// <summary>What a stage-2 row holds: a mapping, or a gap that says why there is none.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<Stage2RowKind>))]
+public enum Stage2RowKind
+{
+    [JsonStringEnumMemberName("mapped")]
+    Mapped,
+    [JsonStringEnumMemberName("gap")]
+    Gap,
+}
+
+/// <summary>A stage-2 row: a mapping (<see cref="Stage2RowKind.Mapped"/>) or why there is none (a gap, with its outcome and cause).</summary>
+/// <param name="LastChangeType">the event type of <paramref name="LastChange"/>, as the API names it ("FaultResolved").</param>
+/// <param name="Outcome">a gap's reason: a refused fault's outcome name, or "unmapped".</param>
+/// <param name="WriteProtectedAt">the seqs of the changes that write-protected the mapping, oldest first.</param>
 public sealed record Stage2Data(
-    string Kind,
+    Stage2RowKind Kind,
     ulong? Granule = null,
-    string? MemType = null,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<Stage2MemType>))] Stage2MemType? MemType = null,
     bool? Ipat = null,
-    string? Perms = null,
+    [property: JsonConverter(typeof(RowJson.PermsText))] Perms? Perms = null,
     string? Policy = null,
     long? DecidedAt = null,
     long? InputSeq = null,
     long LastChange = 0,
     string LastChangeType = "",
-    string? WriteProtectedAt = null,
+    [property: JsonConverter(typeof(RowJson.Seqs))] ValueList<long>? WriteProtectedAt = null,
     string? Outcome = null,
     long? CauseSeq = null,
     string? CauseType = null,
     string? CauseRule = null,
-    string? WriteProtectRule = null);
+    string? WriteProtectRule = null)
+{
+    [JsonIgnore]
+    public bool IsMapped => Kind == Stage2RowKind.Mapped;
+}
 
-public sealed record MemslotData(int Slot, int AsId, string Hva, string Flags, int? GuestMemfd, string? GuestMemfdOffset, long Seq, long FlagsSeq);
+public sealed record MemslotData(
+    int Slot,
+    int AsId,
+    [property: JsonConverter(typeof(RowJson.HexText))] ulong Hva,
+    [property: JsonConverter(typeof(RowJson.FlagsText<MemslotFlags>))] MemslotFlags Flags,
+    int? GuestMemfd,
+    [property: JsonConverter(typeof(RowJson.HexText))] ulong? GuestMemfdOffset,
+    long Seq,
+    long FlagsSeq);
 
-public sealed record VmaData(string Prot, string Flags, string? MemType, string Backing, string? Path, string MapStart, string MapSize, long Seq, long ProtSeq);
+/// <param name="MapStart">where the whole mmap starts (the row may be a piece of it).</param>
+public sealed record VmaData(
+    [property: JsonConverter(typeof(RowJson.PermsText))] Perms Prot,
+    [property: JsonConverter(typeof(RowJson.FlagsText<VmaFlags>))] VmaFlags Flags,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<HostMemType>))] HostMemType? MemType,
+    [property: JsonConverter(typeof(RowJson.LowerName<BackingKind>))] BackingKind Backing,
+    string? Path,
+    [property: JsonConverter(typeof(RowJson.HexText))] ulong MapStart,
+    [property: JsonConverter(typeof(RowJson.HexText))] ulong MapSize,
+    long Seq,
+    long ProtSeq);
 
 public sealed record AttributeData(bool Private);
 
@@ -105,7 +141,7 @@ public sealed class RunProjections(bool streaming = false)
                 Vmas.Remove(v.Range.Start.Value, v.Range.End.Value, r.Seq, ts, Log);
                 break;
             case VmaProtectionChanged p:
-                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = Fmt.Perms(p.Prot), MemType = p.MemType?.ToString() ?? d.MemType, ProtSeq = r.Seq }, r.Seq, ts, Log);
+                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = p.Prot, MemType = p.MemType ?? d.MemType, ProtSeq = r.Seq }, r.Seq, ts, Log);
                 break;
             case MemslotDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemslotSet m:
                 Memslot(d, m, r.Seq, ts);
@@ -122,21 +158,21 @@ public sealed class RunProjections(bool streaming = false)
             case Stage2Unmapped u:
                 foreach (var range in u.Ranges)
                 {
-                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data("gap", Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts, Log);
+                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts, Log);
                 }
 
                 break;
             case Stage2WriteProtected w:
                 foreach (var range in w.Ranges)
                 {
-                    Stage2.Update(range.Start.Value, range.End.Value, d => d.Kind != "mapped" ? d : d with
+                    Stage2.Update(range.Start.Value, range.End.Value, d => !d.IsMapped ? d : d with
                     {
-                        Perms = w.KeepsWrite ? d.Perms : Fmt.Perms(PermsOf(d.Perms) & ~Perms.W),
+                        Perms = w.KeepsWrite ? d.Perms : d.Perms & ~Perms.W,
                         Granule = w.Split ? 4096 : d.Granule,
                         LastChange = r.Seq,
                         LastChangeType = "Stage2WriteProtected",
                         WriteProtectRule = w.Rule,
-                        WriteProtectedAt = d.WriteProtectedAt is null ? w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture) : d.WriteProtectedAt + "," + w.CauseSeq.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        WriteProtectedAt = (d.WriteProtectedAt ?? ValueList<long>.Empty).Add(w.CauseSeq),
                     }, r.Seq, ts, Log);
                 }
 
@@ -191,7 +227,7 @@ public sealed class RunProjections(bool streaming = false)
         if (f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed && f.Mapping is { } m)
         {
             Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
-                "mapped", m.Size, m.MemType.ToString(), m.Ipat, Fmt.Perms(m.Perms), f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
+                Stage2RowKind.Mapped, m.Size, m.MemType, m.Ipat, m.Perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
             return;
         }
 
@@ -201,12 +237,12 @@ public sealed class RunProjections(bool streaming = false)
         }
 
         var page = g.Gpa.AlignDown(4096).Value;
-        if (Stage2.TryFind(page, out var cur) && cur.Value.Data.Kind == "mapped")
+        if (Stage2.TryFind(page, out var cur) && cur.Value.Data.IsMapped)
         {
             return;
         }
 
-        Stage2.Set(page, page + 4096, new Stage2Data("gap", Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
+        Stage2.Set(page, page + 4096, new Stage2Data(Stage2RowKind.Gap, Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
     }
 
     private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)
@@ -218,7 +254,7 @@ public sealed class RunProjections(bool streaming = false)
         {
             case SlotChange.Create:
             {
-                var data = new MemslotData(m.Slot, m.AsId, m.Hva.ToString(), Fmt.Flags(m.Flags), m.GuestMemfd, m.GuestMemfdOffset is { } o ? Hex.Format(o) : null, d.InputSeq, d.InputSeq);
+                var data = new MemslotData(m.Slot, m.AsId, m.Hva.Value, m.Flags, m.GuestMemfd, m.GuestMemfdOffset, d.InputSeq, d.InputSeq);
                 view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, ts, Log);
                 _slots[key] = (m.Gpa.Value, m.Gpa.Value + m.Size, data);
                 break;
@@ -239,7 +275,7 @@ public sealed class RunProjections(bool streaming = false)
 
             case SlotChange.FlagsOnly when old.Data is not null:
             {
-                var data = old.Data with { Flags = Fmt.Flags(m.Flags), FlagsSeq = d.InputSeq };
+                var data = old.Data with { Flags = m.Flags, FlagsSeq = d.InputSeq };
                 view.Set(old.Lo, old.Hi, data, seq, ts, Log);
                 _slots[key] = (old.Lo, old.Hi, data);
                 break;
@@ -249,16 +285,11 @@ public sealed class RunProjections(bool streaming = false)
 
     /// <summary>The engine's placement rule for overlapping VMAs (the smaller mapping holds).</summary>
     private List<(ulong Lo, ulong Hi)> Placement(VmaMapped v) =>
-        VmaPlacement.Pieces(Vmas.Rows, x => Hex.TryParse(x.Data.MapSize, out var size) ? size : 0, v);
+        VmaPlacement.Pieces(Vmas.Rows, x => x.Data.MapSize, v);
 
-    private static VmaData VmaOf(VmaMapped v, long seq) => new(
-        Fmt.Perms(v.Prot), Fmt.Flags(v.Flags), v.MemType?.ToString(), v.Backing.Kind.ToString().ToLowerInvariant(), v.Backing.Path,
-        v.Range.Start.ToString(), Hex.Format(v.Range.Size), seq, seq);
+    private static VmaData VmaOf(VmaMapped v, long seq) => new(v.Prot, v.Flags, v.MemType, v.Backing.Kind, v.Backing.Path, v.Range.Start.Value, v.Range.Size, seq, seq);
 
     private string? CauseType(long causeSeq) => _lastInput is { } i && i.Seq == causeSeq ? i.Event.GetType().Name : null;
-
-    private static Perms PermsOf(string? text) =>
-        text is null ? Perms.None : (text[0] == 'r' ? Perms.R : 0) | (text[1] == 'w' ? Perms.W : 0) | (text[2] == 'x' ? Perms.X : 0);
 
     private static TemporalView<TData> View<TData>(Dictionary<int, TemporalView<TData>> views, int key, Func<int, string> name)
         where TData : notnull

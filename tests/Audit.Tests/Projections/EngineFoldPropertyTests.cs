@@ -45,8 +45,8 @@ public sealed class EngineFoldPropertyTests
         s.Stage2.All().Select(i => (i.Start, i.End, $"{i.Value.Granule} {i.Value.MemType} {i.Value.Ipat} {Fmt.Perms(i.Value.Perms)}"));
 
     private static IEnumerable<(ulong Lo, ulong Hi, string Shape)> Projected(RunProjections p) =>
-        p.Stage2.Rows.All().Where(r => r.Value.Data.Kind == "mapped")
-            .Select(r => (r.Start, r.End, $"{r.Value.Data.Granule} {r.Value.Data.MemType} {r.Value.Data.Ipat} {r.Value.Data.Perms}"));
+        p.Stage2.Rows.All().Where(r => r.Value.Data.IsMapped)
+            .Select(r => (r.Start, r.End, $"{r.Value.Data.Granule} {r.Value.Data.MemType} {r.Value.Data.Ipat} {Fmt.Perms(r.Value.Data.Perms!.Value)}"));
 
     /// <summary>Adjacent intervals of one shape merged, so both sides compare as maximal runs.</summary>
     private static List<(ulong Lo, ulong Hi, string Shape)> Pages(IEnumerable<(ulong Lo, ulong Hi, string Shape)> rows)

@@ -192,7 +192,8 @@ public sealed class ProjectionPropertyTests : DatabaseTest
             var leaf = Partitions.LeafName(run, 2);
             await Exec(ds, $"drop index ix_{leaf}; drop index ixo_{leaf}; drop index ixf_{leaf}; create index ix_{leaf} on {leaf} using gist (projection_span(lo, hi, from_seq, to_seq))");
 
-            Assert.Equal(["0009_open_rows_btree"], await Migrator.MigrateAsync(ds));
+            // 0009 first; the migrations after it (each with tests of its own) follow.
+            Assert.Equal("0009_open_rows_btree", (await Migrator.MigrateAsync(ds))[0]);
             var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
             Assert.True(resumed.Resumed);
             for (var i = 0; i < stored.Count; i++)

@@ -44,12 +44,11 @@ public sealed class GetHistoryHandler(EventStore store, TemporalQueries queries)
         foreach (var slot in rows.Where(r => r.Projection.StartsWith("memslots/", StringComparison.Ordinal)))
         {
             var m = RunProjections.De<MemslotData>(slot.Data);
-            Hex.TryParse(m.Hva, out var hva);
-            backing.Add((RunProjections.VmasName, SlotTranslation.HvaOf((ulong)slot.Lo, hva, gpa).Value));
+            backing.Add((RunProjections.VmasName, SlotTranslation.HvaOf((ulong)slot.Lo, m.Hva, gpa).Value));
             windows.Add((RunProjections.VmasName, slot.FromSeq, slot.ToSeq ?? long.MaxValue));
-            if (m.GuestMemfd is { } fd && Hex.TryParse(m.GuestMemfdOffset ?? "0", out var off))
+            if (m.GuestMemfd is { } fd)
             {
-                backing.Add((RunProjections.GmemName(fd), SlotTranslation.GmemOffsetOf((ulong)slot.Lo, off, gpa)));
+                backing.Add((RunProjections.GmemName(fd), SlotTranslation.GmemOffsetOf((ulong)slot.Lo, m.GuestMemfdOffset ?? 0, gpa)));
                 windows.Add((RunProjections.GmemName(fd), slot.FromSeq, slot.ToSeq ?? long.MaxValue));
             }
         }
@@ -102,17 +101,17 @@ public sealed class GetHistoryHandler(EventStore store, TemporalQueries queries)
         {
             case RunProjections.Stage2Name:
                 var d = RunProjections.De<Stage2Data>(r.Data);
-                return d.Kind == "mapped"
-                    ? $"{d.MemType}{(d.Ipat == true ? "+IPAT" : "")} {Domain.Model.Fmt.Size(d.Granule!.Value)} {d.Perms} {span}"
+                return d.IsMapped
+                    ? $"{Domain.Model.Fmt.Shape(d.MemType!.Value, d.Granule!.Value, d.Ipat, d.Perms!.Value)} {span}"
                     : $"{d.Outcome} {span}";
             case RunProjections.VmasName:
                 var v = RunProjections.De<VmaData>(r.Data);
-                return $"VMA {span} {v.Prot} {v.Flags} {v.MemType} {v.Backing}{(v.Path is { } path ? " " + path : "")}";
+                return $"VMA {span} {Domain.Model.Fmt.Perms(v.Prot)} {Domain.Model.Fmt.Flags(v.Flags)} {v.MemType} {v.Backing.ToString().ToLowerInvariant()}{(v.Path is { } path ? " " + path : "")}";
             case RunProjections.AttributesName:
                 return (RunProjections.De<AttributeData>(r.Data).Private ? "private " : "shared ") + span;
             case var p when p.StartsWith("memslots/", StringComparison.Ordinal):
                 var m = RunProjections.De<MemslotData>(r.Data);
-                return $"slot {m.Slot} gpa {span} hva {m.Hva} flags {m.Flags}";
+                return $"slot {m.Slot} gpa {span} hva {Hex.Format(m.Hva)} flags {Domain.Model.Fmt.Flags(m.Flags)}";
             default:
                 return (RunProjections.De<ShareData>(r.Data).Shared ? "shared " : "private ") + span;
         }

@@ -1,5 +1,6 @@
 using Audit.Api.Features.Shared;
 using Audit.Domain.Addresses;
+using Audit.Domain.Model;
 using Audit.Projections.Storage;
 using Audit.Projections.Temporal;
 using MediatR;
@@ -75,22 +76,22 @@ public sealed class GetStateHandler(EventStore store, TemporalQueries queries) :
             {
                 case RunProjections.Stage2Name:
                     var d = RunProjections.De<Stage2Data>(r.Data);
-                    if (d.Kind == "mapped")
+                    if (d.IsMapped)
                     {
-                        stage2.Add(new Stage2Entry(lo, size, d.Granule!.Value, d.MemType!, d.Ipat, d.Perms!, d.Policy!, d.DecidedAt!.Value, r.FromSeq));
+                        stage2.Add(new Stage2Entry(lo, size, d.Granule!.Value, d.MemType!.Value.ToString(), d.Ipat, Fmt.Perms(d.Perms!.Value), d.Policy!, d.DecidedAt!.Value, r.FromSeq));
                     }
 
                     break;
                 case RunProjections.VmasName:
                     var v = RunProjections.De<VmaData>(r.Data);
-                    vmas.Add(new VmaEntry(lo, size, v.Prot, v.Flags, v.MemType, v.Backing, v.Path, r.FromSeq));
+                    vmas.Add(new VmaEntry(lo, size, Fmt.Perms(v.Prot), Fmt.Flags(v.Flags), v.MemType?.ToString(), v.Backing.ToString().ToLowerInvariant(), v.Path, r.FromSeq));
                     break;
                 case RunProjections.AttributesName:
                     attrs.Add(new AttributeEntry(lo, size, RunProjections.De<AttributeData>(r.Data).Private, r.FromSeq));
                     break;
                 case var p when p.StartsWith("memslots/", StringComparison.Ordinal):
                     var m = RunProjections.De<MemslotData>(r.Data);
-                    slots.Add(new MemslotEntry(m.Slot, m.AsId, lo, size, m.Hva, m.Flags, m.GuestMemfd, m.GuestMemfdOffset, r.FromSeq));
+                    slots.Add(new MemslotEntry(m.Slot, m.AsId, lo, size, Hex.Format(m.Hva), Fmt.Flags(m.Flags), m.GuestMemfd, m.GuestMemfdOffset is { } o ? Hex.Format(o) : null, r.FromSeq));
                     break;
                 case var p when p.StartsWith("gmem/", StringComparison.Ordinal):
                     share.Add(new ShareabilityEntry(int.Parse(p["gmem/".Length..], System.Globalization.CultureInfo.InvariantCulture), lo, size, RunProjections.De<ShareData>(r.Data).Shared, r.FromSeq));

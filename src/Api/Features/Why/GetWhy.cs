@@ -1,5 +1,7 @@
 using Audit.Api.Features.Shared;
+using Audit.Domain;
 using Audit.Domain.Events;
+using Audit.Domain.Model;
 using Audit.Projections.Temporal;
 using Audit.Projections.Storage;
 using MediatR;
@@ -51,13 +53,13 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
 
         var d = RunProjections.De<Stage2Data>(row.Data);
         var change = new WhyChange(d.LastChange, d.LastChangeType);
-        if (d.Kind == "mapped")
+        if (d.IsMapped)
         {
-            var wp = (d.WriteProtectedAt ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToList();
+            var wp = d.WriteProtectedAt ?? ValueList<long>.Empty;
             var decision = (FaultResolved)(await store.GetAsync(request.Run, [d.DecidedAt!.Value], cancellationToken))[d.DecidedAt.Value].Event;
             var steps = decision.Explanation.Concat(wp.Select(seq => Explanations.WriteProtected(seq, d.WriteProtectRule))).Select(Step).ToList();
             var granule = d.Granule!.Value;
-            var mapping = new WhyMapping(gpa.AlignDown(granule).ToString(), granule, d.MemType!, d.Ipat, d.Perms!, d.Policy!, d.DecidedAt.Value);
+            var mapping = new WhyMapping(gpa.AlignDown(granule).ToString(), granule, d.MemType!.Value.ToString(), d.Ipat, Fmt.Perms(d.Perms!.Value), d.Policy!, d.DecidedAt.Value);
             var outcome = decision.Outcome == FaultOutcome.Relaxed ? "relaxed" : "mapped";
             return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, mapping, outcome, steps, change, inferred));
         }
