@@ -35,8 +35,8 @@ public static class FoldCodec
                 var n = 0;
                 buf[n++] = Format;
                 buf[n++] = FaultTag;
-                n += PutSigned(buf[n..], f.Vcpu);
-                n += Put(buf[n..], f.Gpa.Value);
+                n += Varint.PutSigned(buf[n..], f.Vcpu);
+                n += Varint.Put(buf[n..], f.Gpa.Value);
                 buf[n++] = (byte)f.Access;
                 buf[n++] = (byte)f.Kind;
                 var flags = (f.Private is { } p ? 1 | (p ? 2 : 0) : 0) | (f.S1ptw ? 4 : 0) | (f.Cm ? 8 : 0)
@@ -44,7 +44,7 @@ public static class FoldCodec
                 buf[n++] = (byte)flags;
                 if (f.Granule is { } g)
                 {
-                    n += Put(buf[n..], g);
+                    n += Varint.Put(buf[n..], g);
                 }
 
                 return buf[..n].ToArray();
@@ -58,20 +58,20 @@ public static class FoldCodec
                 var n = 0;
                 buf[n++] = Format;
                 buf[n++] = ResolvedTag;
-                n += PutSigned(buf[n..], r.InputSeq);
+                n += Varint.PutSigned(buf[n..], r.InputSeq);
                 buf[n++] = (byte)r.Outcome;
-                n += PutSigned(buf[n..], r.Errno);
+                n += Varint.PutSigned(buf[n..], r.Errno);
                 var m = r.Mapping;
                 buf[n++] = (byte)(m is null ? 0 : 1 | (m.Ipat is { } i ? 2 | (i ? 4 : 0) : 0));
                 if (m is not null)
                 {
-                    n += Put(buf[n..], m.Gpa.Value);
-                    n += Put(buf[n..], m.Size);
+                    n += Varint.Put(buf[n..], m.Gpa.Value);
+                    n += Varint.Put(buf[n..], m.Size);
                     buf[n++] = (byte)m.MemType;
                     buf[n++] = (byte)m.Perms;
                 }
 
-                n += Put(buf[n..], (ulong)policy);
+                n += Varint.Put(buf[n..], (ulong)policy);
                 n += Encoding.UTF8.GetBytes(r.Policy, buf[n..]);
                 return buf[..n].ToArray();
             }
@@ -81,18 +81,21 @@ public static class FoldCodec
         }
     }
 
-    /// <summary>Whether a stored fold value is in the form this build reads.</summary>
-    public static bool Readable(ReadOnlySpan<byte> fold) => fold.Length >= 2 && fold[0] == Format;
+    /// <summary>Whether a stored fold value is in a form this build reads: a fold value, or a compact record (ADR 0013).</summary>
+    public static bool Readable(ReadOnlySpan<byte> fold) => fold.Length >= 2 && fold[0] is Format or CompactRecord.Format;
 
     /// <summary>A decoder for one read: it keeps the last policy string, which nearly every decision of a run repeats.</summary>
     public sealed class Reader
     {
-        private byte[] _policyBytes = [];
-        private string _policy = "";
+        private readonly PolicyCache _policies = new();
+
+        /// <summary>The event of a fold value, or of a compact record (ADR 0013) without its explanation: that needs the event's seq.</summary>
+        public RunEvent Decode(ReadOnlySpan<byte> fold, long seq) =>
+            fold[0] == CompactRecord.Format ? CompactRecord.Decode(fold, seq, null, _policies) : Decode(fold);
 
         public RunEvent Decode(ReadOnlySpan<byte> fold)
         {
-            if (!Readable(fold))
+            if (fold.Length < 2 || fold[0] != Format)
             {
                 throw new InvalidDataException("not a fold value of format " + Format);
             }
@@ -102,12 +105,12 @@ public static class FoldCodec
             {
                 case FaultTag:
                 {
-                    var vcpu = checked((int)GetSigned(fold, ref n));
-                    var gpa = Get(fold, ref n);
+                    var vcpu = checked((int)Varint.GetSigned(fold, ref n));
+                    var gpa = Varint.Get(fold, ref n);
                     var access = Enum<Access>(fold[n++]);
                     var kind = Enum<FaultKind>(fold[n++]);
                     int flags = fold[n++];
-                    ulong? granule = (flags & 16) != 0 ? Get(fold, ref n) : null;
+                    ulong? granule = (flags & 16) != 0 ? Varint.Get(fold, ref n) : null;
                     End(fold, n);
                     return new GuestFaulted(
                         vcpu, new Gpa(gpa), access, kind,
@@ -120,15 +123,15 @@ public static class FoldCodec
 
                 case ResolvedTag:
                 {
-                    var input = GetSigned(fold, ref n);
+                    var input = Varint.GetSigned(fold, ref n);
                     var outcome = Enum<FaultOutcome>(fold[n++]);
-                    var errno = checked((int)GetSigned(fold, ref n));
+                    var errno = checked((int)Varint.GetSigned(fold, ref n));
                     int flags = fold[n++];
                     Mapping? mapping = null;
                     if ((flags & 1) != 0)
                     {
-                        var gpa = Get(fold, ref n);
-                        var size = Get(fold, ref n);
+                        var gpa = Varint.Get(fold, ref n);
+                        var size = Varint.Get(fold, ref n);
                         var memType = Enum<Stage2MemType>(fold[n++]);
                         var perms = fold[n++];
                         if (perms > 7)
@@ -139,8 +142,8 @@ public static class FoldCodec
                         mapping = new Mapping(new Gpa(gpa), size, memType, (flags & 2) != 0 ? (flags & 4) != 0 : null, (Perms)perms);
                     }
 
-                    var length = checked((int)Get(fold, ref n));
-                    var policy = Policy(fold.Slice(n, length));
+                    var length = checked((int)Varint.Get(fold, ref n));
+                    var policy = _policies.Get(fold.Slice(n, length));
                     End(fold, n + length);
                     return new FaultResolved(input, outcome, errno, mapping, policy, ValueList<ExplanationStep>.Empty);
                 }
@@ -148,17 +151,6 @@ public static class FoldCodec
                 default:
                     throw new InvalidDataException($"fold value: unknown tag {fold[1]}");
             }
-        }
-
-        private string Policy(ReadOnlySpan<byte> bytes)
-        {
-            if (!bytes.SequenceEqual(_policyBytes))
-            {
-                _policyBytes = bytes.ToArray();
-                _policy = Encoding.UTF8.GetString(bytes);
-            }
-
-            return _policy;
         }
     }
 
@@ -187,42 +179,5 @@ public static class FoldCodec
         {
             throw new InvalidDataException($"fold value: {fold.Length - n} bytes left over");
         }
-    }
-
-    private static int Put(Span<byte> to, ulong v)
-    {
-        var n = 0;
-        while (v >= 0x80)
-        {
-            to[n++] = (byte)(v | 0x80);
-            v >>= 7;
-        }
-
-        to[n++] = (byte)v;
-        return n;
-    }
-
-    private static int PutSigned(Span<byte> to, long v) => Put(to, (ulong)((v << 1) ^ (v >> 63)));
-
-    private static ulong Get(ReadOnlySpan<byte> from, ref int n)
-    {
-        ulong v = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            var b = from[n++];
-            v |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return v;
-            }
-        }
-
-        throw new InvalidDataException("fold value: varint too long");
-    }
-
-    private static long GetSigned(ReadOnlySpan<byte> from, ref int n)
-    {
-        var u = Get(from, ref n);
-        return (long)(u >> 1) ^ -(long)(u & 1);
     }
 }
