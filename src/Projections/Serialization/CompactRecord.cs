@@ -42,14 +42,7 @@ public static class CompactRecord
         {
             case GuestFaulted f:
                 w.Write([FaultTag]);
-                PutSigned(w, f.Vcpu);
-                Put(w, f.Gpa.Value);
-                w.Write([RecordCodes.Access.Code(f.Access), RecordCodes.FaultKind.Code(f.Kind), FaultFlags(f)]);
-                if (f.Granule is { } g)
-                {
-                    Put(w, g);
-                }
-
+                WriteFault(w, f);
                 break;
 
             case FaultResolved r:
@@ -57,9 +50,7 @@ public static class CompactRecord
                 PutSigned(w, seq - r.InputSeq);
                 PutSigned(w, r.Errno);
                 WriteMapping(w, r.Mapping);
-                var policy = Encoding.UTF8.GetBytes(r.Policy);
-                Put(w, (ulong)policy.Length);
-                w.Write(policy);
+                WritePolicy(w, r.Policy);
                 WriteExplanation(w, r.Explanation, r.InputSeq, steps);
                 break;
 
@@ -86,20 +77,9 @@ public static class CompactRecord
         {
             case FaultTag:
             {
-                var vcpu = checked((int)Varint.GetSigned(record, ref n));
-                var gpa = Varint.Get(record, ref n);
-                var access = RecordCodes.Access.Value(record[n++]);
-                var kind = RecordCodes.FaultKind.Value(record[n++]);
-                int flags = record[n++];
-                ulong? granule = (flags & 16) != 0 ? Varint.Get(record, ref n) : null;
+                var fault = ReadFault(record, ref n);
                 End(record, n);
-                return new GuestFaulted(
-                    vcpu, new Gpa(gpa), access, kind,
-                    (flags & 1) != 0 ? (flags & 2) != 0 : null,
-                    (flags & 4) != 0,
-                    (flags & 8) != 0,
-                    granule,
-                    (flags & 32) != 0 ? (flags & 64) != 0 : null);
+                return fault;
             }
 
             case ResolvedTag:
@@ -108,9 +88,7 @@ public static class CompactRecord
                 var input = seq - Varint.GetSigned(record, ref n);
                 var errno = checked((int)Varint.GetSigned(record, ref n));
                 var mapping = ReadMapping(record, ref n);
-                var length = checked((int)Varint.Get(record, ref n));
-                var policy = policies.Get(record.Slice(n, length));
-                n += length;
+                var policy = ReadPolicy(record, ref n, policies);
                 var explanation = steps is null ? ValueList<ExplanationStep>.Empty : ReadExplanation(record, ref n, input, steps);
                 if (steps is not null)
                 {
@@ -125,11 +103,52 @@ public static class CompactRecord
         }
     }
 
-    private static byte FaultFlags(GuestFaulted f) =>
-        (byte)((f.Private is { } p ? 1 | (p ? 2 : 0) : 0) | (f.S1ptw ? 4 : 0) | (f.Cm ? 8 : 0)
-            | (f.Granule is not null ? 16 : 0) | (f.GuestPteDirty is { } d ? 32 | (d ? 64 : 0) : 0));
+    /// <summary>A fault's fields: vcpu, gpa, access, kind, flags (private, s1ptw, cm, granule, gpteDirty), the granule when there is one.</summary>
+    internal static void WriteFault(ArrayBufferWriter<byte> w, GuestFaulted f)
+    {
+        PutSigned(w, f.Vcpu);
+        Put(w, f.Gpa.Value);
+        var flags = (f.Private is { } p ? 1 | (p ? 2 : 0) : 0) | (f.S1ptw ? 4 : 0) | (f.Cm ? 8 : 0)
+            | (f.Granule is not null ? 16 : 0) | (f.GuestPteDirty is { } d ? 32 | (d ? 64 : 0) : 0);
+        w.Write([RecordCodes.Access.Code(f.Access), RecordCodes.FaultKind.Code(f.Kind), (byte)flags]);
+        if (f.Granule is { } g)
+        {
+            Put(w, g);
+        }
+    }
 
-    private static void WriteMapping(ArrayBufferWriter<byte> w, Mapping? m)
+    internal static GuestFaulted ReadFault(ReadOnlySpan<byte> from, ref int n)
+    {
+        var vcpu = checked((int)Varint.GetSigned(from, ref n));
+        var gpa = Varint.Get(from, ref n);
+        var access = RecordCodes.Access.Value(from[n++]);
+        var kind = RecordCodes.FaultKind.Value(from[n++]);
+        int flags = from[n++];
+        ulong? granule = (flags & 16) != 0 ? Varint.Get(from, ref n) : null;
+        return new GuestFaulted(
+            vcpu, new Gpa(gpa), access, kind,
+            (flags & 1) != 0 ? (flags & 2) != 0 : null,
+            (flags & 4) != 0,
+            (flags & 8) != 0,
+            granule,
+            (flags & 32) != 0 ? (flags & 64) != 0 : null);
+    }
+
+    internal static void WritePolicy(ArrayBufferWriter<byte> w, string policy)
+    {
+        Put(w, (ulong)Encoding.UTF8.GetByteCount(policy));
+        w.Advance(Encoding.UTF8.GetBytes(policy, w.GetSpan(Encoding.UTF8.GetMaxByteCount(policy.Length))));
+    }
+
+    internal static string ReadPolicy(ReadOnlySpan<byte> from, ref int n, PolicyCache policies)
+    {
+        var length = checked((int)Varint.Get(from, ref n));
+        var policy = policies.Get(from.Slice(n, length));
+        n += length;
+        return policy;
+    }
+
+    internal static void WriteMapping(ArrayBufferWriter<byte> w, Mapping? m)
     {
         w.Write([(byte)(m is null ? 0 : 1 | (m.Ipat is { } i ? 2 | (i ? 4 : 0) : 0))]);
         if (m is not null)
@@ -140,7 +159,7 @@ public static class CompactRecord
         }
     }
 
-    private static Mapping? ReadMapping(ReadOnlySpan<byte> record, ref int n)
+    internal static Mapping? ReadMapping(ReadOnlySpan<byte> record, ref int n)
     {
         int flags = record[n++];
         if ((flags & 1) == 0)
@@ -206,7 +225,7 @@ public static class CompactRecord
         return ValueList<ExplanationStep>.Own(read);
     }
 
-    private static void End(ReadOnlySpan<byte> record, int n)
+    internal static void End(ReadOnlySpan<byte> record, int n)
     {
         if (n != record.Length)
         {
@@ -214,7 +233,7 @@ public static class CompactRecord
         }
     }
 
-    private static void Put(ArrayBufferWriter<byte> w, ulong v) => w.Advance(Varint.Put(w.GetSpan(10), v));
+    internal static void Put(ArrayBufferWriter<byte> w, ulong v) => w.Advance(Varint.Put(w.GetSpan(10), v));
 
     private static void PutSigned(ArrayBufferWriter<byte> w, long v) => Put(w, Varint.ZigZag(v));
 }

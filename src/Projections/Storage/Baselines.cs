@@ -62,7 +62,7 @@ public static class Baselines
         await copy.CompleteAsync(ct);
     }
 
-    /// <summary>Reads a run's events in seq order as text, without deserializing: the floor for a rebuild.</summary>
+    /// <summary>Reads a run's events in seq order as stored (payload text, or a compact record's bytes), without deserializing: the floor for a rebuild.</summary>
     /// <param name="table">events, or raw_events (the peers bench indexes it on (run_id, seq) first).</param>
     public static async Task<long> RawOrderedReadAsync(NpgsqlDataSource ds, string runId, CancellationToken ct, string table = "events")
     {
@@ -72,7 +72,8 @@ public static class Baselines
         }
 
         await using var conn = await ds.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text from {table} where run_id = $1 order by seq", conn);
+        var record = table == "events" ? "case when payload is null then fold end" : "null::bytea";
+        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text, {record} from {table} where run_id = $1 order by seq", conn);
         cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         long n = 0;
@@ -80,7 +81,7 @@ public static class Baselines
         {
             _ = r.GetInt64(0);
             _ = r.GetString(1);
-            _ = r.GetString(5);
+            _ = r.IsDBNull(5) ? r.GetFieldValue<byte[]>(6).Length : r.GetString(5).Length;
             n++;
         }
 

@@ -175,6 +175,9 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         try
         {
             await using var ds = Npgsql.NpgsqlDataSource.Create(cs);
+
+            // The rows this build appends are compact records with a null payload: that much of migration 0010 first.
+            await Exec(ds, "alter table events alter column payload drop not null");
             const string run = "upgrade";
             var stored = await Append(ds, run, RandomRun.Generate(9, 300), batches: 4);
             var queries = new TemporalQueries(ds);
@@ -192,7 +195,7 @@ public sealed class ProjectionPropertyTests : DatabaseTest
             var leaf = Partitions.LeafName(run, 2);
             await Exec(ds, $"drop index ix_{leaf}; drop index ixo_{leaf}; drop index ixf_{leaf}; create index ix_{leaf} on {leaf} using gist (projection_span(lo, hi, from_seq, to_seq))");
 
-            Assert.Equal(["0009_open_rows_btree"], await Migrator.MigrateAsync(ds));
+            Assert.Equal(["0009_open_rows_btree", "0010_compact_records"], await Migrator.MigrateAsync(ds));
             var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
             Assert.True(resumed.Resumed);
             for (var i = 0; i < stored.Count; i++)
