@@ -37,6 +37,17 @@ public static class Baselines
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>Indexes the raw table by (run_id, seq), as the events table is, so that its ordered read walks an index as ours does.</summary>
+    public static async Task IndexRawTableAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        foreach (var sql in new[] { "create index if not exists ix_raw_events on raw_events (run_id, seq)", "vacuum analyze raw_events" })
+        {
+            await using var cmd = ds.CreateCommand(sql);
+            cmd.CommandTimeout = 0;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+    }
+
     public static async Task DropRawTableAsync(NpgsqlDataSource ds, CancellationToken ct)
     {
         await using var cmd = ds.CreateCommand("drop table if exists raw_events");
