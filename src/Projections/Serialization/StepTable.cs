@@ -32,14 +32,18 @@ public sealed class StepTable(bool writer)
     /// <summary>Steps and shapes given an id since <see cref="TakeAdded"/> last ran, as their stored JSON, to store with the append.</summary>
     private readonly List<(int Id, string Json)> _added = [];
 
-    public void Load(int id, ExplanationStep step)
+    public void Load(int id, ExplanationStep step) => Load(id, step, _ids, _steps);
+
+    /// <summary>Files an entry under its id (a writer also by value) and moves <see cref="MaxId"/> past it.</summary>
+    private void Load<T>(int id, T entry, Dictionary<T, int> ids, System.Collections.Concurrent.ConcurrentDictionary<int, T> byId)
+        where T : notnull
     {
         if (writer)
         {
-            _ids.TryAdd(step, id);
+            ids.TryAdd(entry, id);
         }
 
-        _steps[id] = step;
+        byId[id] = entry;
         lock (_steps)
         {
             MaxId = Math.Max(MaxId, id);
@@ -99,19 +103,7 @@ public sealed class StepTable(bool writer)
         return id;
     }
 
-    private void LoadShape(int id, StepShape shape)
-    {
-        if (writer)
-        {
-            _shapeIds.TryAdd(shape, id);
-        }
-
-        _shapes[id] = shape;
-        lock (_steps)
-        {
-            MaxId = Math.Max(MaxId, id);
-        }
-    }
+    private void LoadShape(int id, StepShape shape) => Load(id, shape, _shapeIds, _shapes);
 
     /// <summary>Loads a stored entry of explanation_steps: a whole step or a shape.</summary>
     public void LoadJson(int id, string json)
