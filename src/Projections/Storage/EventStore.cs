@@ -475,13 +475,20 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         return table;
     }
 
+    /// <summary>
+    /// The rows of the time index (migration 0011, word for word): timed events that are not derived. A derived
+    /// event follows its input with the input's time, so the first event after a time is among these.
+    /// </summary>
+    public const string InputTimes =
+        "ts_ns is not null and type not in ('memslot_decided', 'fault_resolved', 'stage2_unmapped', 'stage2_write_protected', 'ioctl_decided', 'divergence_found')";
+
     /// <summary>The seq of the last event at or before a time: the last timed event at or before it, plus the untimed ones that follow it.</summary>
     public async Task<long> LastSeqAtOrBeforeAsync(string runId, long tsNs, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("""
+        await using var cmd = new NpgsqlCommand($"""
             select coalesce(
-                (select min(seq) - 1 from events where run_id = $1 and ts_ns > $2),
+                (select min(seq) - 1 from events where run_id = $1 and ts_ns > $2 and {InputTimes}),
                 (select version from runs where run_id = $1), 0)
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });

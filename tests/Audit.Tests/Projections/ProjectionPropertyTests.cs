@@ -195,7 +195,7 @@ public sealed class ProjectionPropertyTests : DatabaseTest
             var leaf = Partitions.LeafName(run, 2);
             await Exec(ds, $"drop index ix_{leaf}; drop index ixo_{leaf}; drop index ixf_{leaf}; create index ix_{leaf} on {leaf} using gist (projection_span(lo, hi, from_seq, to_seq))");
 
-            Assert.Equal(["0009_open_rows_btree", "0010_compact_records"], await Migrator.MigrateAsync(ds));
+            Assert.Equal(["0009_open_rows_btree", "0010_compact_records", "0011_input_time_index"], await Migrator.MigrateAsync(ds));
             var resumed = await new Rebuilder(store, chunk: 40, checkpointFactor: 0).RebuildAsync(run);
             Assert.True(resumed.Resumed);
             for (var i = 0; i < stored.Count; i++)
