@@ -1,6 +1,5 @@
-using System.Text;
+using System.Buffers;
 using Audit.Domain;
-using Audit.Domain.Addresses;
 using Audit.Domain.Events;
 
 namespace Audit.Projections.Serialization;
@@ -16,6 +15,9 @@ namespace Audit.Projections.Serialization;
 /// Layout: format byte (<see cref="Format"/>), tag byte (1 guest_faulted, 2 fault_resolved), then
 /// the fields as unsigned LEB128 varints (signed ones zigzagged), enums and flags as single bytes,
 /// the policy as a varint length and UTF-8. A reader that meets another format byte reads the payload.
+/// The fields are those of a compact record (<see cref="CompactRecord"/>, whose field codecs this
+/// shares; the enums' record codes are the ordinals this format was written with): since ADR 0013 the
+/// append writes a compact record here instead, and this form is read from rows stored before it.
 /// </remarks>
 public static class FoldCodec
 {
@@ -27,72 +29,45 @@ public static class FoldCodec
     /// <summary>The fold form of an event, or null when the event has none (read from its payload).</summary>
     public static byte[]? Encode(RunEvent e)
     {
+        var w = new ArrayBufferWriter<byte>(32);
         switch (e)
         {
             case GuestFaulted f:
-            {
-                Span<byte> buf = stackalloc byte[40];
-                var n = 0;
-                buf[n++] = Format;
-                buf[n++] = FaultTag;
-                n += PutSigned(buf[n..], f.Vcpu);
-                n += Put(buf[n..], f.Gpa.Value);
-                buf[n++] = (byte)f.Access;
-                buf[n++] = (byte)f.Kind;
-                var flags = (f.Private is { } p ? 1 | (p ? 2 : 0) : 0) | (f.S1ptw ? 4 : 0) | (f.Cm ? 8 : 0)
-                    | (f.Granule is not null ? 16 : 0) | (f.GuestPteDirty is { } d ? 32 | (d ? 64 : 0) : 0);
-                buf[n++] = (byte)flags;
-                if (f.Granule is { } g)
-                {
-                    n += Put(buf[n..], g);
-                }
-
-                return buf[..n].ToArray();
-            }
+                w.Write([Format, FaultTag]);
+                CompactRecord.WriteFault(w, f);
+                break;
 
             case FaultResolved r:
-            {
-                var policy = Encoding.UTF8.GetByteCount(r.Policy);
-                var most = 2 + 10 + 1 + 5 + 1 + 10 + 10 + 2 + 5 + policy;
-                Span<byte> buf = most <= 256 ? stackalloc byte[256] : new byte[most];
-                var n = 0;
-                buf[n++] = Format;
-                buf[n++] = ResolvedTag;
-                n += PutSigned(buf[n..], r.InputSeq);
-                buf[n++] = (byte)r.Outcome;
-                n += PutSigned(buf[n..], r.Errno);
-                var m = r.Mapping;
-                buf[n++] = (byte)(m is null ? 0 : 1 | (m.Ipat is { } i ? 2 | (i ? 4 : 0) : 0));
-                if (m is not null)
-                {
-                    n += Put(buf[n..], m.Gpa.Value);
-                    n += Put(buf[n..], m.Size);
-                    buf[n++] = (byte)m.MemType;
-                    buf[n++] = (byte)m.Perms;
-                }
-
-                n += Put(buf[n..], (ulong)policy);
-                n += Encoding.UTF8.GetBytes(r.Policy, buf[n..]);
-                return buf[..n].ToArray();
-            }
+                w.Write([Format, ResolvedTag]);
+                CompactRecord.Put(w, Varint.ZigZag(r.InputSeq));
+                w.Write([RecordCodes.Outcome.Code(r.Outcome)]);
+                CompactRecord.Put(w, Varint.ZigZag(r.Errno));
+                CompactRecord.WriteMapping(w, r.Mapping);
+                CompactRecord.WritePolicy(w, r.Policy);
+                break;
 
             default:
                 return null;
         }
+
+        return w.WrittenSpan.ToArray();
     }
 
-    /// <summary>Whether a stored fold value is in the form this build reads.</summary>
-    public static bool Readable(ReadOnlySpan<byte> fold) => fold.Length >= 2 && fold[0] == Format;
+    /// <summary>Whether a stored fold value is in a form this build reads: a fold value, or a compact record (ADR 0013).</summary>
+    public static bool Readable(ReadOnlySpan<byte> fold) => fold.Length >= 2 && fold[0] is Format or CompactRecord.Format;
 
     /// <summary>A decoder for one read: it keeps the last policy string, which nearly every decision of a run repeats.</summary>
     public sealed class Reader
     {
-        private byte[] _policyBytes = [];
-        private string _policy = "";
+        private readonly PolicyCache _policies = new();
+
+        /// <summary>The event of a fold value, or of a compact record (ADR 0013) without its explanation: that needs the event's seq.</summary>
+        public RunEvent Decode(ReadOnlySpan<byte> fold, long seq) =>
+            fold[0] == CompactRecord.Format ? CompactRecord.Decode(fold, seq, null, _policies) : Decode(fold);
 
         public RunEvent Decode(ReadOnlySpan<byte> fold)
         {
-            if (!Readable(fold))
+            if (fold.Length < 2 || fold[0] != Format)
             {
                 throw new InvalidDataException("not a fold value of format " + Format);
             }
@@ -102,46 +77,19 @@ public static class FoldCodec
             {
                 case FaultTag:
                 {
-                    var vcpu = checked((int)GetSigned(fold, ref n));
-                    var gpa = Get(fold, ref n);
-                    var access = Enum<Access>(fold[n++]);
-                    var kind = Enum<FaultKind>(fold[n++]);
-                    int flags = fold[n++];
-                    ulong? granule = (flags & 16) != 0 ? Get(fold, ref n) : null;
-                    End(fold, n);
-                    return new GuestFaulted(
-                        vcpu, new Gpa(gpa), access, kind,
-                        (flags & 1) != 0 ? (flags & 2) != 0 : null,
-                        (flags & 4) != 0,
-                        (flags & 8) != 0,
-                        granule,
-                        (flags & 32) != 0 ? (flags & 64) != 0 : null);
+                    var fault = CompactRecord.ReadFault(fold, ref n);
+                    CompactRecord.End(fold, n);
+                    return fault;
                 }
 
                 case ResolvedTag:
                 {
-                    var input = GetSigned(fold, ref n);
-                    var outcome = Enum<FaultOutcome>(fold[n++]);
-                    var errno = checked((int)GetSigned(fold, ref n));
-                    int flags = fold[n++];
-                    Mapping? mapping = null;
-                    if ((flags & 1) != 0)
-                    {
-                        var gpa = Get(fold, ref n);
-                        var size = Get(fold, ref n);
-                        var memType = Enum<Stage2MemType>(fold[n++]);
-                        var perms = fold[n++];
-                        if (perms > 7)
-                        {
-                            throw new InvalidDataException("fold value: perms out of range");
-                        }
-
-                        mapping = new Mapping(new Gpa(gpa), size, memType, (flags & 2) != 0 ? (flags & 4) != 0 : null, (Perms)perms);
-                    }
-
-                    var length = checked((int)Get(fold, ref n));
-                    var policy = Policy(fold.Slice(n, length));
-                    End(fold, n + length);
+                    var input = Varint.GetSigned(fold, ref n);
+                    var outcome = RecordCodes.Outcome.Value(fold[n++]);
+                    var errno = checked((int)Varint.GetSigned(fold, ref n));
+                    var mapping = CompactRecord.ReadMapping(fold, ref n);
+                    var policy = CompactRecord.ReadPolicy(fold, ref n, _policies);
+                    CompactRecord.End(fold, n);
                     return new FaultResolved(input, outcome, errno, mapping, policy, ValueList<ExplanationStep>.Empty);
                 }
 
@@ -149,80 +97,5 @@ public static class FoldCodec
                     throw new InvalidDataException($"fold value: unknown tag {fold[1]}");
             }
         }
-
-        private string Policy(ReadOnlySpan<byte> bytes)
-        {
-            if (!bytes.SequenceEqual(_policyBytes))
-            {
-                _policyBytes = bytes.ToArray();
-                _policy = Encoding.UTF8.GetString(bytes);
-            }
-
-            return _policy;
-        }
-    }
-
-    private static T Enum<T>(byte value)
-        where T : struct, System.Enum
-    {
-        if (value >= EnumCount<T>.Value)
-        {
-            throw new InvalidDataException($"fold value: {typeof(T).Name} {value} out of range");
-        }
-
-        int v = value;
-        return System.Runtime.CompilerServices.Unsafe.As<int, T>(ref v);
-    }
-
-    /// <summary>The enums read here number their members 0..n-1.</summary>
-    private static class EnumCount<T>
-        where T : struct, System.Enum
-    {
-        public static readonly int Value = System.Enum.GetValues<T>().Length;
-    }
-
-    private static void End(ReadOnlySpan<byte> fold, int n)
-    {
-        if (n != fold.Length)
-        {
-            throw new InvalidDataException($"fold value: {fold.Length - n} bytes left over");
-        }
-    }
-
-    private static int Put(Span<byte> to, ulong v)
-    {
-        var n = 0;
-        while (v >= 0x80)
-        {
-            to[n++] = (byte)(v | 0x80);
-            v >>= 7;
-        }
-
-        to[n++] = (byte)v;
-        return n;
-    }
-
-    private static int PutSigned(Span<byte> to, long v) => Put(to, (ulong)((v << 1) ^ (v >> 63)));
-
-    private static ulong Get(ReadOnlySpan<byte> from, ref int n)
-    {
-        ulong v = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            var b = from[n++];
-            v |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return v;
-            }
-        }
-
-        throw new InvalidDataException("fold value: varint too long");
-    }
-
-    private static long GetSigned(ReadOnlySpan<byte> from, ref int n)
-    {
-        var u = Get(from, ref n);
-        return (long)(u >> 1) ^ -(long)(u & 1);
     }
 }

@@ -23,19 +23,27 @@ public sealed class StepTable(bool writer)
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
     private readonly HashSet<ExplanationStep> _seenOnce = [];
 
+    // Step shapes (ADR 0013) share the id numbering and the table: an id names a whole step or a shape.
+    private readonly Dictionary<StepShape, int> _shapeIds = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, StepShape> _shapes = new();
+
     public int MaxId { get; private set; }
 
-    /// <summary>Steps given an id since <see cref="TakeAdded"/> last ran, to store with the append.</summary>
-    private readonly List<(int Id, ExplanationStep Step)> _added = [];
+    /// <summary>Steps and shapes given an id since <see cref="TakeAdded"/> last ran, as their stored JSON, to store with the append.</summary>
+    private readonly List<(int Id, string Json)> _added = [];
 
-    public void Load(int id, ExplanationStep step)
+    public void Load(int id, ExplanationStep step) => Load(id, step, _ids, _steps);
+
+    /// <summary>Files an entry under its id (a writer also by value) and moves <see cref="MaxId"/> past it.</summary>
+    private void Load<T>(int id, T entry, Dictionary<T, int> ids, System.Collections.Concurrent.ConcurrentDictionary<int, T> byId)
+        where T : notnull
     {
         if (writer)
         {
-            _ids.TryAdd(step, id);
+            ids.TryAdd(entry, id);
         }
 
-        _steps[id] = step;
+        byId[id] = entry;
         lock (_steps)
         {
             MaxId = Math.Max(MaxId, id);
@@ -59,7 +67,7 @@ public sealed class StepTable(bool writer)
         {
             id = ++MaxId;
             Load(id, step);
-            _added.Add((id, step));
+            _added.Add((id, ToJson(step)));
             return id;
         }
 
@@ -74,7 +82,44 @@ public sealed class StepTable(bool writer)
 
     public bool TryResolve(int id, out ExplanationStep step) => _steps.TryGetValue(id, out step!);
 
-    public List<(int Id, ExplanationStep Step)> TakeAdded()
+    public bool TryResolveShape(int id, out StepShape shape) => _shapes.TryGetValue(id, out shape!);
+
+    /// <summary>The id of a step shape, given one the first time it is seen (a run has a few dozen).</summary>
+    public int InternShape(StepShape shape)
+    {
+        if (!writer)
+        {
+            throw new InvalidOperationException("a reader's step table does not intern");
+        }
+
+        if (_shapeIds.TryGetValue(shape, out var id))
+        {
+            return id;
+        }
+
+        id = ++MaxId;
+        LoadShape(id, shape);
+        _added.Add((id, shape.ToJson()));
+        return id;
+    }
+
+    private void LoadShape(int id, StepShape shape) => Load(id, shape, _shapeIds, _shapes);
+
+    /// <summary>Loads a stored entry of explanation_steps: a whole step or a shape.</summary>
+    public void LoadJson(int id, string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        if (StepShape.FromJson(doc.RootElement) is { } shape)
+        {
+            LoadShape(id, shape);
+        }
+        else
+        {
+            Load(id, EventCodec.ReadStep(doc.RootElement));
+        }
+    }
+
+    public List<(int Id, string Json)> TakeAdded()
     {
         var added = _added.ToList();
         _added.Clear();
@@ -91,12 +136,6 @@ public sealed class StepTable(bool writer)
         }
 
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    public static ExplanationStep FromJson(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        return EventCodec.ReadStep(doc.RootElement);
     }
 }
 

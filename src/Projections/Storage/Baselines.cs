@@ -37,6 +37,17 @@ public static class Baselines
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>Indexes the raw table by (run_id, seq), as the events table is, so that its ordered read walks an index as ours does.</summary>
+    public static async Task IndexRawTableAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        foreach (var sql in new[] { "create index if not exists ix_raw_events on raw_events (run_id, seq)", "vacuum analyze raw_events" })
+        {
+            await using var cmd = ds.CreateCommand(sql);
+            cmd.CommandTimeout = 0;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+    }
+
     public static async Task DropRawTableAsync(NpgsqlDataSource ds, CancellationToken ct)
     {
         await using var cmd = ds.CreateCommand("drop table if exists raw_events");
@@ -62,7 +73,7 @@ public static class Baselines
         await copy.CompleteAsync(ct);
     }
 
-    /// <summary>Reads a run's events in seq order as text, without deserializing: the floor for a rebuild.</summary>
+    /// <summary>Reads a run's events in seq order as stored (payload text, or a compact record's bytes), without deserializing: the floor for a rebuild.</summary>
     /// <param name="table">events, or raw_events (the peers bench indexes it on (run_id, seq) first).</param>
     public static async Task<long> RawOrderedReadAsync(NpgsqlDataSource ds, string runId, CancellationToken ct, string table = "events")
     {
@@ -72,7 +83,8 @@ public static class Baselines
         }
 
         await using var conn = await ds.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text from {table} where run_id = $1 order by seq", conn);
+        var record = table == "events" ? "case when payload is null then fold end" : "null::bytea";
+        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text, {record} from {table} where run_id = $1 order by seq", conn);
         cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         long n = 0;
@@ -80,7 +92,7 @@ public static class Baselines
         {
             _ = r.GetInt64(0);
             _ = r.GetString(1);
-            _ = r.GetString(5);
+            _ = r.IsDBNull(5) ? r.GetFieldValue<byte[]>(6).Length : r.GetString(5).Length;
             n++;
         }
 

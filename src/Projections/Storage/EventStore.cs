@@ -11,9 +11,13 @@ namespace Audit.Projections.Storage;
 public sealed record NewEvent(RunEvent Event, long? TsNs = null, IReadOnlyList<KeyValuePair<string, string>>? Extras = null);
 
 /// <summary>One stored event of a run.</summary>
-public sealed record StoredEvent(string RunId, long Seq, string Type, int Version, long? TsNs, DateTimeOffset RecordedAt, string Payload, RunEvent Event)
+/// <param name="StoredPayload">The jsonb payload as stored; null for a compact record (ADR 0013).</param>
+public sealed record StoredEvent(string RunId, long Seq, string Type, int Version, long? TsNs, DateTimeOffset RecordedAt, string? StoredPayload, RunEvent Event)
 {
     public Recorded Recorded => new(Seq, TsNs, Event);
+
+    /// <summary>The payload as PostgreSQL prints jsonb; a compact record prints its event's payload the same way.</summary>
+    public string Payload => StoredPayload ?? EventSerializer.AsJsonbText(Event);
 }
 
 public enum AppendStatus
@@ -148,12 +152,16 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         {
             seq++;
             var type = EventRegistry.For(e.Event);
-            var payload = Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras, steps));
+
+            // Faults and their decisions without unknown trace fields are stored as compact records (ADR 0013).
+            var compact = CompactRecord.Applies(e.Event) && e.Extras is not { Count: > 0 };
+            var payload = compact ? null : Encoding.UTF8.GetString(EventSerializer.SerializePayload(e.Event, e.Extras, steps));
+            var storedVersion = compact ? CompactRecord.Version : (short)type.Version;
             await copy.StartRowAsync(ct);
             await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
             await copy.WriteAsync(seq, NpgsqlDbType.Bigint, ct);
             await copy.WriteAsync(type.StoredName, NpgsqlDbType.Text, ct);
-            await copy.WriteAsync((short)type.Version, NpgsqlDbType.Smallint, ct);
+            await copy.WriteAsync(storedVersion, NpgsqlDbType.Smallint, ct);
             if (e.TsNs is { } ts)
             {
                 await copy.WriteAsync(ts, NpgsqlDbType.Bigint, ct);
@@ -166,8 +174,16 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             }
 
             await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
-            await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
-            if (FoldCodec.Encode(e.Event) is { } fold)
+            if (payload is null)
+            {
+                await copy.WriteNullAsync(ct);
+            }
+            else
+            {
+                await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
+            }
+
+            if ((compact ? CompactRecord.Encode(e.Event, seq, steps) : FoldCodec.Encode(e.Event)) is { } fold)
             {
                 await copy.WriteAsync(fold, NpgsqlDbType.Bytea, ct);
             }
@@ -181,7 +197,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
                 inputs++;
             }
 
-            stored.Add(new StoredEvent(runId, seq, type.StoredName, type.Version, e.TsNs, now, payload, e.Event));
+            stored.Add(new StoredEvent(runId, seq, type.StoredName, storedVersion, e.TsNs, now, payload, e.Event));
         }
 
         await copy.CompleteAsync(ct);
@@ -198,12 +214,12 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
 
         await using var copy = await conn.BeginBinaryImportAsync("copy explanation_steps (run_id, step_id, step) from stdin (format binary)", ct);
-        foreach (var (id, step) in added)
+        foreach (var (id, json) in added)
         {
             await copy.StartRowAsync(ct);
             await copy.WriteAsync(runId, NpgsqlDbType.Text, ct);
             await copy.WriteAsync(id, NpgsqlDbType.Integer, ct);
-            await copy.WriteAsync(StepTable.ToJson(step), NpgsqlDbType.Jsonb, ct);
+            await copy.WriteAsync(json, NpgsqlDbType.Jsonb, ct);
         }
 
         await copy.CompleteAsync(ct);
@@ -292,20 +308,19 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         var payloadColumn = withoutExplanations ? "(payload - 'explanation')::text" : "payload::text";
         await using var cmd = new NpgsqlCommand(
-            $"select seq, type, version, ts_ns, recorded_at, {payloadColumn} from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
+            $"select seq, type, version, ts_ns, recorded_at, {payloadColumn}, {RecordColumn} from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
             conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = fromSeq });
         cmd.Parameters.Add(new() { Value = upTo });
         var steps = withoutExplanations ? null : _readSteps.GetValueOrDefault(runId) ?? await ReaderStepsAsync(runId, ct);
+        var policies = new PolicyCache();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            var type = r.GetString(1);
-            var version = r.GetInt16(2);
-            var payload = r.GetString(5);
-            (var e, steps) = await DecodeAsync(steps, runId, type, version, payload, ct);
-            yield return new StoredEvent(runId, r.GetInt64(0), type, version, r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), payload, e);
+            var row = Row.Read(r);
+            (var e, steps) = await DecodeAsync(steps, runId, row, policies, withoutExplanations, ct);
+            yield return row.Stored(runId, e);
         }
     }
 
@@ -331,7 +346,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 
         using var cmd = new NpgsqlCommand($"""
             select seq, ts_ns, fold, type, version,
-                   case when fold is null or length(fold) < 2 or get_byte(fold, 0) <> {FoldCodec.Format} then payload - 'explanation' end
+                   case when fold is null or length(fold) < 2 or get_byte(fold, 0) not in ({FoldCodec.Format}, {CompactRecord.Format}) then payload - 'explanation' end
             from events where run_id = $1 and seq > $2 and seq <= $3 order by seq
             """, conn, tx);
         cmd.Parameters.Add(new() { Value = runId });
@@ -347,11 +362,18 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             var fold = r.IsDBNull(2) ? null : r.GetFieldValue<byte[]>(2);
 
             // A row with a readable fold form leaves its type, version and payload unread.
-            var e = fold is not null && FoldCodec.Readable(fold)
-                ? folds.Decode(fold)
-                : EventSerializer.Deserialize(r.GetString(3), r.GetInt16(4), r.GetFieldValue<byte[]>(5));
+            var e = fold is not null && FoldCodec.Readable(fold) ? folds.Decode(fold, seq) : FromPayload(r, seq);
             yield return new Recorded(seq, ts, e);
         }
+    }
+
+    /// <summary>A row of <see cref="ReadForFold"/> without a readable fold form, from its payload (type, version, payload in columns 3-5).</summary>
+    private static RunEvent FromPayload(NpgsqlDataReader r, long seq)
+    {
+        var (type, version) = (r.GetString(3), r.GetInt16(4));
+        return r.IsDBNull(5)
+            ? throw new InvalidOperationException($"{type} v{version} at seq {seq} is stored in a form this build does not read; upgrade audit")
+            : EventSerializer.Deserialize(type, version, r.GetFieldValue<byte[]>(5));
     }
 
     /// <summary>The events at the given seqs of a run (point lookups by primary key).</summary>
@@ -365,44 +387,71 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            "select seq, type, version, ts_ns, recorded_at, payload::text from events where run_id = $1 and seq = any($2)", conn);
+            $"select seq, type, version, ts_ns, recorded_at, payload::text, {RecordColumn} from events where run_id = $1 and seq = any($2)", conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = seqs.ToArray() });
-        var rows = new List<(long Seq, string Type, short Version, long? Ts, DateTimeOffset At, string Payload)>();
+        var rows = new List<Row>();
         await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
             while (await r.ReadAsync(ct))
             {
-                rows.Add((r.GetInt64(0), r.GetString(1), r.GetInt16(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4), r.GetString(5)));
+                rows.Add(Row.Read(r));
             }
         }
 
         var steps = _readSteps.GetValueOrDefault(runId) ?? await ReaderStepsAsync(runId, ct);
-        foreach (var (seq, type, version, ts, at, payload) in rows)
+        var policies = new PolicyCache();
+        foreach (var row in rows)
         {
-            (var e, steps) = await DecodeAsync(steps, runId, type, version, payload, ct);
-            result[seq] = new StoredEvent(runId, seq, type, version, ts, at, payload, e);
+            (var e, steps) = await DecodeAsync(steps, runId, row, policies, false, ct);
+            result[row.Seq] = row.Stored(runId, e);
         }
 
         return result;
     }
 
-    /// <summary>Decodes a payload; a step committed after the read began (with the events using it) reloads the table once.</summary>
-    private async ValueTask<(RunEvent Event, StepTable? Steps)> DecodeAsync(StepTable? steps, string runId, string type, short version, string payload, CancellationToken ct)
+    /// <summary>The record of a row read whole: null for a row with a jsonb payload (version 1), its fold column otherwise.</summary>
+    private const string RecordColumn = "case when payload is null then fold end";
+
+    /// <summary>A row as read by <see cref="ReadAsync"/> and <see cref="GetAsync"/>: a jsonb payload, or a compact record.</summary>
+    private sealed record Row(long Seq, string Type, short Version, long? TsNs, DateTimeOffset RecordedAt, string? Payload, byte[]? Record)
+    {
+        public static Row Read(NpgsqlDataReader r) => new(
+            r.GetInt64(0), r.GetString(1), r.GetInt16(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4),
+            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetFieldValue<byte[]>(6));
+
+        public StoredEvent Stored(string runId, RunEvent e) => new(runId, Seq, Type, Version, TsNs, RecordedAt, Payload, e);
+    }
+
+    /// <summary>Decodes a row; a step committed after the read began (with the events using it) reloads the table once.</summary>
+    private async ValueTask<(RunEvent Event, StepTable? Steps)> DecodeAsync(StepTable? steps, string runId, Row row, PolicyCache policies, bool withoutExplanations, CancellationToken ct)
     {
         try
         {
-            return (Deserialize(steps, type, version, payload), steps);
+            return (Deserialize(steps, row, policies, withoutExplanations), steps);
         }
         catch (StepMissingException)
         {
             steps = await ReaderStepsAsync(runId, ct);
-            return (Deserialize(steps, type, version, payload), steps);
+            return (Deserialize(steps, row, policies, withoutExplanations), steps);
         }
     }
 
-    private static RunEvent Deserialize(StepTable? steps, string type, short version, string payload) =>
-        EventSerializer.Deserialize(type, version, Encoding.UTF8.GetBytes(payload), steps: steps);
+    /// <summary>A version-1 row through the JSON reader (its upcaster to the event, ADR 0013), a version-2 row through its compact record.</summary>
+    private static RunEvent Deserialize(StepTable? steps, Row row, PolicyCache policies, bool withoutExplanations)
+    {
+        if (row.Payload is { } payload)
+        {
+            return EventSerializer.Deserialize(row.Type, row.Version, Encoding.UTF8.GetBytes(payload), steps: steps);
+        }
+
+        if (row.Record is not { } record || record.Length < 2 || record[0] != CompactRecord.Format)
+        {
+            throw new InvalidOperationException($"{row.Type} v{row.Version} at seq {row.Seq} is stored in a form this build does not read; upgrade audit");
+        }
+
+        return CompactRecord.Decode(record, row.Seq, withoutExplanations ? null : steps ?? new StepTable(writer: false), policies);
+    }
 
     /// <summary>The readers' table of a run, with every step committed so far.</summary>
     private async Task<StepTable> ReaderStepsAsync(string runId, CancellationToken ct)
@@ -420,19 +469,26 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            table.Load(r.GetInt32(0), StepTable.FromJson(r.GetString(1)));
+            table.LoadJson(r.GetInt32(0), r.GetString(1));
         }
 
         return table;
     }
 
+    /// <summary>
+    /// The rows of the time index (migration 0011, word for word): timed events that are not derived. A derived
+    /// event follows its input with the input's time, so the first event after a time is among these.
+    /// </summary>
+    public const string InputTimes =
+        "ts_ns is not null and type not in ('memslot_decided', 'fault_resolved', 'stage2_unmapped', 'stage2_write_protected', 'ioctl_decided', 'divergence_found')";
+
     /// <summary>The seq of the last event at or before a time: the last timed event at or before it, plus the untimed ones that follow it.</summary>
     public async Task<long> LastSeqAtOrBeforeAsync(string runId, long tsNs, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("""
+        await using var cmd = new NpgsqlCommand($"""
             select coalesce(
-                (select min(seq) - 1 from events where run_id = $1 and ts_ns > $2),
+                (select min(seq) - 1 from events where run_id = $1 and ts_ns > $2 and {InputTimes}),
                 (select version from runs where run_id = $1), 0)
             """, conn);
         cmd.Parameters.Add(new() { Value = runId });

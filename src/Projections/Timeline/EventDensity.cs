@@ -1,3 +1,5 @@
+using Audit.Domain.Events;
+using Audit.Projections.Serialization;
 using Npgsql;
 
 namespace Audit.Projections.Timeline;
@@ -13,15 +15,23 @@ public sealed record DensityBucket(
 /// </summary>
 public sealed class EventDensity(NpgsqlDataSource dataSource)
 {
-    /// <summary>The kinds the timeline marks; an error is a refused fault or a memslot or ioctl the modelled kernel would refuse.</summary>
-    private const string Counts = """
+    /// <summary>Whether a fault_resolved's outcome is one of these: its record code, or its name in a version-1 jsonb payload.</summary>
+    private static string OutcomeIn(params FaultOutcome[] outcomes) =>
+        $"(case when payload is null then get_byte(fold, 2) in ({string.Join(", ", outcomes.Select(o => RecordCodes.Outcome.Code(o)))}) "
+        + $"else payload->>'outcome' in ({string.Join(", ", outcomes.Select(o => $"'{KernelNames.Outcome.Write(o)}'"))}) end)";
+
+    /// <summary>
+    /// The kinds the timeline marks; an error is a refused fault or a memslot or ioctl the modelled kernel would refuse.
+    /// A fault_resolved stored as a compact record (ADR 0013) has no payload: its outcome code is byte 2 of <c>fold</c>.
+    /// </summary>
+    private static readonly string Counts = $"""
         count(*),
         min(seq), max(seq), min(ts_ns), max(ts_ns),
         count(*) filter (where type = 'memslot_set'),
         count(*) filter (where type = 'stage2_unmapped'),
-        count(*) filter (where type = 'memory_fault_exit_observed' or (type = 'fault_resolved' and payload->>'outcome' = 'memory_fault_exit')),
+        count(*) filter (where type = 'memory_fault_exit_observed' or (type = 'fault_resolved' and {OutcomeIn(FaultOutcome.MemoryFaultExit)})),
         count(*) filter (where type = 'divergence_found'),
-        count(*) filter (where (type = 'fault_resolved' and payload->>'outcome' in ('error', 'sigbus'))
+        count(*) filter (where (type = 'fault_resolved' and {OutcomeIn(FaultOutcome.Error, FaultOutcome.Sigbus)})
                             or (type in ('memslot_decided', 'ioctl_decided') and payload->>'predictedErrno' <> '0'))
         """;
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Audit.Domain.Events;
 using Audit.Tests.Infrastructure;
 
 namespace Audit.Tests.Cli;
@@ -123,7 +124,17 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
 
             var named = await CliRunner.RunAsync(ConnectionString, "ingest", file, "--run", "nohost", "--policy", "x86-vmx/6.16");
             Assert.Equal(0, named.Exit);
-            Assert.Equal(1, await ScalarAsync("select count(*) from events where run_id = 'nohost' and type = 'fault_resolved' and payload->>'outcome' = 'mmio_exit'"));
+            // Decisions are compact records (ADR 0013): read through the store, not the payload.
+            var outcomes = new List<FaultOutcome>();
+            await foreach (var e in Store().ReadAsync("nohost"))
+            {
+                if (e.Event is FaultResolved d)
+                {
+                    outcomes.Add(d.Outcome);
+                }
+            }
+
+            Assert.Equal([FaultOutcome.MmioExit], outcomes);
         }
         finally
         {

@@ -175,6 +175,9 @@ public sealed class ProjectionPropertyTests : DatabaseTest
         try
         {
             await using var ds = Npgsql.NpgsqlDataSource.Create(cs);
+
+            // The rows this build appends are compact records with a null payload: that much of migration 0010 first.
+            await Exec(ds, "alter table events alter column payload drop not null");
             const string run = "upgrade";
             var stored = await Append(ds, run, RandomRun.Generate(9, 300), batches: 4);
             var queries = new TemporalQueries(ds);

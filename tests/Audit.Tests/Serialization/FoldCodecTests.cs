@@ -82,6 +82,6 @@ public sealed class FoldCodecTests
         var badTag = fault.ToArray();
         badTag[1] = 77;
         Assert.Throws<InvalidDataException>(() => reader.Decode(badTag));
-        Assert.False(FoldCodec.Readable([(byte)(FoldCodec.Format + 1), 1, 0]));
+        Assert.False(FoldCodec.Readable([(byte)(CompactRecord.Format + 1), 1, 0])); // format 2 is the compact record (ADR 0013)
     }
 }

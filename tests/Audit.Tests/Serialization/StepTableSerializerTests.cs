@@ -25,12 +25,12 @@ public sealed class StepTableSerializerTests
         Assert.Contains("shadow paging", Encoding.UTF8.GetString(first), StringComparison.Ordinal);
         Assert.DoesNotContain("shadow paging", Encoding.UTF8.GetString(second), StringComparison.Ordinal);
         Assert.Contains("shadow paging", Encoding.UTF8.GetString(without), StringComparison.Ordinal);
-        var (id, step) = Assert.Single(writer.TakeAdded());
+        var (id, json) = Assert.Single(writer.TakeAdded());
 
         var reader = new StepTable(writer: false);
         Assert.Throws<StepMissingException>(() => EventSerializer.Deserialize("fault_resolved", 1, second, steps: reader));
         Assert.Throws<StepMissingException>(() => EventSerializer.Deserialize("fault_resolved", 1, second));
-        reader.Load(id, step);
+        reader.LoadJson(id, json);
         Assert.Equal(Decision(3), EventSerializer.Deserialize("fault_resolved", 1, second, steps: reader));
     }
 

@@ -143,7 +143,15 @@ public sealed class EventStoreTests : DatabaseTest
         var fromFold = store.ReadForFold("f", 0, 4).ToList();
         Assert.Equal(decided with { Explanation = Audit.Domain.ValueList<ExplanationStep>.Empty }, fromFold[2].Event);
 
-        // As a run stored before migration 0008 (or by a newer fold format) reads: from the payloads.
+        // As a run stored before migration 0008 (or by a newer fold format) reads: from the payloads. Faults and decisions
+        // are compact records since ADR 0013, so their rows are first put back in the version-1 form such a run has.
+        foreach (var (seq, e) in new (long, RunEvent)[] { (2, Fault(0x1000, 7).Event), (3, decided), (4, Fault(0x2000).Event) })
+        {
+            await ScalarAsync(
+                "update events set payload = $2::jsonb, version = 1 where run_id = $1 and seq = $3 returning 0",
+                "f", System.Text.Encoding.UTF8.GetString(Audit.Projections.Serialization.EventSerializer.SerializePayload(e)), seq);
+        }
+
         await ScalarAsync("update events set fold = case when seq = 2 then '\\x0901'::bytea end where run_id = $1 returning 0", "f");
         var fromPayload = store.ReadForFold("f", 0, 4).ToList();
         Assert.Equal(fromFold, fromPayload);

@@ -6,13 +6,15 @@ using Audit.Tests.Infrastructure;
 
 namespace Audit.Tests.Storage;
 
-/// <summary>Explanation steps written the second time are stored once per run and read back whole, by any store instance.</summary>
+/// <summary>
+/// Explanation steps of a jsonb decision (version 1; memslot and ioctl decisions) written the second time are stored once per
+/// run and read back whole, by any store instance. Fault decisions are compact records now (CompactRecordStorageTests).
+/// </summary>
 public sealed class StepInterningTests : DatabaseTest
 {
     private static readonly ExplanationStep Shared = new("x86.shadow.memtype", "shadow paging: SPTEs carry no memtype, write-back; the guest PAT is ignored", ValueList.Of(new Fact("policy", "x86-shadow", null)));
 
-    private static NewEvent Decision(long input, ulong gpa) => new(new FaultResolved(input, FaultOutcome.Mapped, 0,
-        new Mapping(new Gpa(gpa), 4096, Stage2MemType.WB, true, Perms.R | Perms.X), "x86-shadow",
+    private static NewEvent Decision(long input, ulong gpa) => new(new IoctlDecided(input, "KVM_SET_MEMORY_ATTRIBUTES", 0, 0, "x86-shadow",
         ValueList.Of(
             new ExplanationStep("x86.make_spte.perms", $"read fault at {Hex.Format(gpa)}", ValueList.Of(new Fact("fault", $"read translation fault at {Hex.Format(gpa)}", input))),
             Shared)));
@@ -33,7 +35,7 @@ public sealed class StepInterningTests : DatabaseTest
 
         // The shared step: inline the first time, interned from the second on; the unique ones stay inline.
         Assert.Equal(1, await ScalarAsync("select count(*) from explanation_steps where run_id = $1", "steps"));
-        Assert.Equal(4, await ScalarAsync("select count(*) from events where run_id = $1 and type = 'fault_resolved' and jsonb_typeof(payload->'explanation'->1) = 'number'", "steps"));
+        Assert.Equal(4, await ScalarAsync("select count(*) from events where run_id = $1 and type = 'ioctl_decided' and jsonb_typeof(payload->'explanation'->1) = 'number'", "steps"));
 
         // Another store (another process) reads them whole, and its appends continue the numbering.
         var reader = Store();
@@ -48,7 +50,7 @@ public sealed class StepInterningTests : DatabaseTest
         Assert.Equal(written[9], point[10].Event);
 
         var other = new ExplanationStep("x86.kvm_mmu_hugepage_adjust", "level 4K: host mapping 4K", ValueList.Of(new Fact("memslot", "slot 0", 3)));
-        NewEvent WithOther(long input) => new(((FaultResolved)Decision(input, 0x9000).Event) with { Explanation = ValueList.Of(Shared, other) });
+        NewEvent WithOther(long input) => new(((IoctlDecided)Decision(input, 0x9000).Event) with { Explanation = ValueList.Of(Shared, other) });
         await reader.AppendAsync("steps", [WithOther(11), WithOther(11)]);
         await writer.AppendAsync("steps", [WithOther(11)]);
         Assert.Equal(2, await ScalarAsync("select count(*) from explanation_steps where run_id = $1", "steps"));
@@ -59,6 +61,6 @@ public sealed class StepInterningTests : DatabaseTest
         }
 
         Assert.Equal(3, last.Count);
-        Assert.All(last, e => Assert.Equal(ValueList.Of(Shared, other), ((FaultResolved)e).Explanation));
+        Assert.All(last, e => Assert.Equal(ValueList.Of(Shared, other), ((IoctlDecided)e).Explanation));
     }
 }

@@ -50,10 +50,12 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             figures.Add(await BytesPerEvent(ds, stored, ct));
 
             // The load settles before the read and the rebuild are timed side by side: in the full run of
-            // 2026-12-03 10:03 autovacuum worked on raw_events, events and the new leaf during both.
-            await Baselines.DropRawTableAsync(ds, ct);
+            // 2026-12-03 10:03 autovacuum worked on raw_events, events and the new leaf during both. The raw
+            // table stays, indexed by (run_id, seq) and vacuumed, until the rebuild's floor has read it.
+            await Baselines.IndexRawTableAsync(ds, ct);
             await Baselines.VacuumAnalyzeAsync(ds, ct);
             figures.Add(await Rebuild(ds, ct));
+            await Baselines.DropRawTableAsync(ds, ct);
 
             // What autovacuum does after a bulk load and a generation swap: statistics, and no dead rows.
             await Baselines.VacuumAnalyzeAsync(ds, ct);
@@ -160,18 +162,25 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             $"events {eventsBytes / (1 << 20):N0} MiB + projections {projectionBytes / (1 << 20):N0} MiB for {events:N0} events, tables and indexes");
     }
 
-    /// <summary>A full rebuild of the projections against a raw ordered read of the run's events.</summary>
+    /// <summary>
+    /// A full rebuild of the projections against a raw ordered read of the same events as jsonb (raw_events,
+    /// what ADR 0007 set the goal against: payload::text). Since ADR 0013 our own table holds faults and
+    /// decisions as compact records, so its ordered read is timed too and printed beside it.
+    /// </summary>
     private async Task<Figure> Rebuild(NpgsqlDataSource ds, CancellationToken ct)
     {
-        log("rebuild: raw ordered read, then a full rebuild");
+        log("rebuild: raw ordered reads (raw_events, then events as stored), then a full rebuild");
         var raw = Stopwatch.StartNew();
-        var n = await Baselines.RawOrderedReadAsync(ds, Run, ct);
+        var n = await Baselines.RawOrderedReadAsync(ds, Run, ct, table: "raw_events");
         raw.Stop();
+        var stored = Stopwatch.StartNew();
+        await Baselines.RawOrderedReadAsync(ds, Run, ct);
+        stored.Stop();
         var ours = Stopwatch.StartNew();
         await new Rebuilder(new EventStore(ds, TimeProvider.System)).RebuildAsync(Run, ct: ct);
         ours.Stop();
         return new Figure("rebuildRatio", Math.Round(raw.Elapsed.TotalSeconds / ours.Elapsed.TotalSeconds, 3), 0.7, true, "x raw read",
-            $"{n:N0} events: rebuild {ours.Elapsed.TotalSeconds:0.0} s, raw ordered read {raw.Elapsed.TotalSeconds:0.0} s");
+            $"{n:N0} events: rebuild {ours.Elapsed.TotalSeconds:0.0} s, raw ordered read of the jsonb {raw.Elapsed.TotalSeconds:0.0} s (of our table as stored {stored.Elapsed.TotalSeconds:0.0} s)");
     }
 
     private async Task<(Figure Point, Figure Whole)> PointQueries(NpgsqlDataSource ds, long events, CancellationToken ct)
