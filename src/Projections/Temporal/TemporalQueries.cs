@@ -49,9 +49,85 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             union all
             select {Columns} from projection_rows where {Of} and {small} and from_seq <= $2 and (to_seq is null or to_seq > $2)
             """, [runId, at, lo is { } l ? (long)l : 0L, hi is { } h ? (long)Math.Min(h, long.MaxValue) : long.MaxValue], ct);
-        rows.Sort(static (a, b) => string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo));
+        rows.Sort(ByProjectionThenAddress);
         return rows;
     }
+
+    /// <summary>Every row but the stage-2 ones that holds at <paramref name="at"/> (memslots, VMAs, attributes, shareability): a few, through their partial btree.</summary>
+    public async Task<IReadOnlyList<TemporalRow>> SmallRowsAtAsync(string runId, long at, CancellationToken ct = default)
+    {
+        var rows = await QueryAsync(
+            $"select {Columns} from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and from_seq <= $2 and (to_seq is null or to_seq > $2)",
+            [runId, at], ct);
+        rows.Sort(ByProjectionThenAddress);
+        return rows;
+    }
+
+    /// <summary>
+    /// The stage-2 rows holding at <paramref name="at"/> inside each window, at the window's resolution:
+    /// one span per pixel (Cell bytes from the window's Lo) that holds a row's start, of the kind covering
+    /// the most bytes there, with how many rows it stands for and the latest seq any of them opened at.
+    /// The answer is O(pixels), not O(rows): the rows never leave the server. A row's kind is its data
+    /// up to "decidedAt" (granule, type, IPAT, permissions, policy; what follows differs per decision), and
+    /// the whole data when the text is not laid out so: then nothing merges, but nothing is wrong either.
+    /// </summary>
+    public async Task<IReadOnlyList<Stage2Span>> Stage2SpansAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
+    {
+        const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
+        // Only mapped rows are drawn; a row written with its kind elsewhere is left to the caller to judge by its kind text.
+        const string mapped = "(starts_with(data::text, '{\"kind\":\"mapped\"') or not starts_with(data::text, '{\"kind\":\"'))";
+        // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
+        const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
+        var rows = new List<Stage2Span>();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_generic_plan"));
+        // The rows are grouped by pixel and kind text in memory: with the default 4 MB the server sorted 31,000 of them through a temporary file.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local work_mem = '64MB'"));
+        var query = new NpgsqlBatchCommand($"""
+            with w as (select * from unnest($3::bigint[], $4::bigint[], $5::bigint[]) with ordinality as w(lo, hi, cell, i)),
+            r as (
+                select w.i, (greatest(p.lo, w.lo) - w.lo) / w.cell as px, p.lo, p.hi, p.from_seq, p.kind
+                from w cross join lateral (
+                    select lo, hi, from_seq, {kind} as kind from projection_rows
+                    where {stage2} and {Span} && box(point(w.lo::float8, $2::float8), point(w.hi::float8, $2::float8))
+                      and lo < w.hi and hi > w.lo and {ClosedAt} and {mapped}
+                    union all
+                    select lo, hi, from_seq, {kind} from projection_rows
+                    where {stage2} and to_seq is null and from_seq + 0 <= $2 and lo < w.hi and hi > w.lo and {mapped}
+                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= w.lo), w.lo)) p),
+            k as (
+                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, count(*) as n, max(from_seq) as last
+                from r group by i, px, kind)
+            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px
+            from k window p as (partition by i, px)
+            order by i, px, bytes desc
+            """);
+        query.Parameters.Add(new NpgsqlParameter { Value = runId });
+        query.Parameters.Add(new NpgsqlParameter { Value = at });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)w.Lo).ToArray() });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Min(w.Hi, long.MaxValue)).ToArray() });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Max(w.Cell, 1)).ToArray() });
+        batch.BatchCommands.Add(query);
+        await batch.PrepareAsync(ct);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        (long I, long Px) last = (-1, -1);
+        while (await r.ReadAsync(ct))
+        {
+            // The first row of each pixel is its dominant kind; the pixel's other kinds only added to its counts.
+            var pixel = (r.GetInt64(5), r.GetInt64(6));
+            if (pixel != last)
+            {
+                rows.Add(new Stage2Span(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt64(3), r.GetString(4)));
+                last = pixel;
+            }
+        }
+
+        return rows;
+    }
+
+    private static int ByProjectionThenAddress(TemporalRow a, TemporalRow b) =>
+        string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo);
 
     /// <summary>The row of one projection covering an address at a seq, if any: one box probe for the closed rows, one btree probe for the open ones.</summary>
     public async Task<TemporalRow?> RowAtAsync(string runId, string projection, ulong address, long at, CancellationToken ct = default)
@@ -159,3 +235,9 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         return rows;
     }
 }
+
+/// <summary>A part of the guest address space drawn Cell bytes to a pixel.</summary>
+public readonly record struct MapWindow(ulong Lo, ulong Hi, ulong Cell);
+
+/// <summary>Stage-2 rows drawn as one: [Lo, Hi), how many rows, the latest seq one opened at, and the kind (the row data up to its per-decision fields).</summary>
+public sealed record Stage2Span(long Lo, long Hi, int Count, long LastSeq, string Kind);
