@@ -72,10 +72,9 @@ public sealed class GetMapHandler(EventStore store, TemporalQueries queries) : I
         }
 
         var clock = Stopwatch.StartNew();
-        var rows = windows is null
-            ? await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken)
-            : await queries.SmallRowsAtAsync(request.Run, at.Value, cancellationToken);
-        var spans = windows is null ? null : await queries.Stage2SpansAtAsync(request.Run, at.Value, windows, cancellationToken);
+        var (rows, spans) = windows is null
+            ? (await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken), null)
+            : await queries.MapAtAsync(request.Run, at.Value, windows, cancellationToken);
         var slots = await queries.SpansEverAsync(request.Run, "memslots/", cancellationToken);
         var db = clock.Elapsed.TotalMilliseconds;
         var state = GetStateHandler.View(request.Run, at.Value, rows);
