@@ -62,12 +62,13 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// the whole data when the text is not laid out so: then nothing merges, but nothing is wrong either.
     /// </summary>
     /// <remarks>
-    /// Both answers come from one batch: the rows of the other projections (memslots, VMAs, attributes,
-    /// shareability; a few, through their partial btree), then the spans. Custom plans: the generic plan
+    /// Every answer comes from one batch (on a loaded host each round trip waited for a core): the rows
+    /// of the other projections (memslots, VMAs, attributes, shareability; a few, through their partial
+    /// btree), every memslot span the run ever had (<see cref="SpansEverAsync"/>), then the spans. Custom plans: the generic plan
     /// of the spans query spent 40-60 ms before its first row on the 2M-event run (the custom one 1-4 ms
     /// in all, planning included), whatever the windows.
     /// </remarks>
-    public async Task<(IReadOnlyList<TemporalRow> Small, IReadOnlyList<Stage2Span> Stage2)> MapAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
+    public async Task<MapRows> MapAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
     {
         const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
         // Only mapped rows are drawn; a row written with its kind elsewhere is left to the caller to judge by its kind text.
@@ -83,6 +84,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         small.Parameters.Add(new NpgsqlParameter { Value = runId });
         small.Parameters.Add(new NpgsqlParameter { Value = at });
         batch.BatchCommands.Add(small);
+        var slots = new NpgsqlBatchCommand(SpansEverSql);
+        slots.Parameters.Add(new NpgsqlParameter { Value = runId });
+        slots.Parameters.Add(new NpgsqlParameter { Value = "memslots/" });
+        batch.BatchCommands.Add(slots);
         // The rows are grouped by pixel and kind text in memory: with the default 4 MB the server sorted 31,000 of them through a temporary file.
         batch.BatchCommands.Add(new NpgsqlBatchCommand("set local work_mem = '64MB'"));
         var query = new NpgsqlBatchCommand($"""
@@ -120,6 +125,13 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
 
         smallRows.Sort(ByProjectionThenAddress);
         await r.NextResultAsync(ct);
+        var slotSpans = new List<(long, long)>();
+        while (await r.ReadAsync(ct))
+        {
+            slotSpans.Add((r.GetInt64(0), r.GetInt64(1)));
+        }
+
+        await r.NextResultAsync(ct);
         (long I, long Px) last = (-1, -1);
         while (await r.ReadAsync(ct))
         {
@@ -132,7 +144,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             }
         }
 
-        return (smallRows, rows);
+        return new MapRows(smallRows, slotSpans, rows);
     }
 
     private static int ByProjectionThenAddress(TemporalRow a, TemporalRow b) =>
@@ -179,11 +191,13 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// at some point of the run. A handful of rows, through the small projections' partial btree (its
     /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run).
     /// </summary>
+    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo";
+
     public async Task<IReadOnlyList<(long Lo, long Hi)>> SpansEverAsync(string runId, string prefix, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo", conn);
+            SpansEverSql, conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = prefix });
         var spans = new List<(long, long)>();
@@ -253,3 +267,6 @@ public readonly record struct MapWindow(ulong Lo, ulong Hi, ulong Cell);
 
 /// <summary>Stage-2 rows drawn as one: [Lo, Hi), how many rows, the latest seq one opened at, and the kind (the row data up to its per-decision fields).</summary>
 public sealed record Stage2Span(long Lo, long Hi, int Count, long LastSeq, string Kind);
+
+/// <summary>What the map at a point needs: the rows of the small projections, every memslot span ever, and the stage-2 spans of its windows.</summary>
+public sealed record MapRows(IReadOnlyList<TemporalRow> Small, IReadOnlyList<(long Lo, long Hi)> MemslotSpansEver, IReadOnlyList<Stage2Span> Stage2);

@@ -72,10 +72,10 @@ public sealed class GetMapHandler(EventStore store, TemporalQueries queries) : I
         }
 
         var clock = Stopwatch.StartNew();
-        var (rows, spans) = windows is null
-            ? (await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken), null)
-            : await queries.MapAtAsync(request.Run, at.Value, windows, cancellationToken);
-        var slots = await queries.SpansEverAsync(request.Run, "memslots/", cancellationToken);
+        var lod = windows is null ? null : await queries.MapAtAsync(request.Run, at.Value, windows, cancellationToken);
+        var rows = lod?.Small ?? await queries.RowsAtAsync(request.Run, at.Value, ct: cancellationToken);
+        var spans = lod?.Stage2;
+        var slots = lod?.MemslotSpansEver ?? await queries.SpansEverAsync(request.Run, "memslots/", cancellationToken);
         var db = clock.Elapsed.TotalMilliseconds;
         var state = GetStateHandler.View(request.Run, at.Value, rows);
         var (kinds, blocks) = spans is null ? Columns(state.Stage2) : MapWindows.Columns(spans);
