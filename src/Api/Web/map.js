@@ -78,6 +78,7 @@ export class AddressMap {
   setMap(view, windows) {
     this.at = view.at;
     this.loaded = windows ?? [];
+    this.lod = Boolean(view.lod);
     const { gaps, lengths, kinds, counts, decidedAt } = view.blocks;
     const blocks = new Array(gaps.length);
     let end = 0, total = 0;
@@ -419,7 +420,10 @@ export class AddressMap {
       const b = this.blockNear(x, w);
       if (b) {
         const blocks = b.count > 1 ? `${b.count} blocks of ${size(b.granule)}` : `${size(b.granule)} block`;
-        text = `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
+        // At a level of detail the span is every block starting in its pixel(s): the kind covering most of it, and the latest change.
+        text = this.lod && b.count > 1
+          ? `${hex(b.lo)} - ${hex(b.hi)}\n${b.count} blocks here, mostly ${typeName(b.memType, b.ipat)} ${size(b.granule)} ${b.perms}\nlatest change at seq ${b.decidedAt} under ${b.policy}; zoom in for each block`
+          : `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
         const m = this.marks.find(m => m.lo < b.hi && m.hi > b.lo);
         if (m) text += `\ndiffers: ${m.label}`;
       }
