@@ -119,8 +119,16 @@ public static class HttpApp
             Answer(await m.Send(new Features.History.GetHistory(run, gpa ?? ""), ct)));
         app.MapGet("/runs/{run}/timeline", async (string run, string? by, int? buckets, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Timeline.GetTimeline(run, by, buckets), ct)));
-        app.MapGet("/runs/{run}/map", async (string run, string? at, IMediator m, CancellationToken ct) =>
-            Answer(await m.Send(new Features.Map.GetMap(run, at), ct)));
+        app.MapGet("/runs/{run}/map", async (string run, string? at, string? windows, HttpResponse res, IMediator m, CancellationToken ct) =>
+        {
+            var r = await m.Send(new Features.Map.GetMap(run, at, windows), ct);
+            if (r.Value?.ServerTiming is { } timing)
+            {
+                res.Headers["Server-Timing"] = timing;
+            }
+
+            return Answer(r);
+        });
         app.MapGet("/runs/{run}/find", async (string run, string? type, long? after, string? direction, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Timeline.FindEvent(run, type ?? "", after ?? 0, direction == "back"), ct)));
         app.MapGet("/policies", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new Features.Replay.ListPolicies(), ct), Cli.Output.Json));

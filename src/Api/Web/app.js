@@ -1,9 +1,9 @@
 // The page's controller: holds the view state (run, at, gpa, comparison), keeps it in the URL, and feeds
 // the map, the scrubber, the why panel and the comparison from the HTTP API. No build step (ADR 0012).
 
-import { api } from './api.js';
+import { api, profileParsing } from './api.js';
 import { SegmentedAxis, mergeExtents } from './axis.js';
-import { AddressMap } from './map.js';
+import { AddressMap, windowsParam } from './map.js';
 import { Timeline, timelineKinds } from './timeline.js';
 import { renderWhy, renderHistoryOnly, clearWhy } from './why.js';
 import { markOf, renderComparison, clearComparison } from './compare.js';
@@ -84,17 +84,25 @@ function coalesced(fn) {
 
 // ---- components ----------------------------------------------------------------------------------------
 const map = new AddressMap($('map'), { onSelect: gpa => selectGpa(gpa, true) });
+map.onView = () => { if (view.run && lastState) loadState({ run: view.run, at: view.at, gen: generation }); };
+if (benchMoves) {
+  map.profile = true;
+  profileParsing(true);
+  performance.setResourceTimingBufferSize(100000);
+}
 const timeline = new Timeline($('scrubber'), {
   onScrub: seq => moveTo(seq, false),
   onCommit: seq => moveTo(seq, true),
 });
 
+// The windows are read when the request goes out: a zoom while one is in flight is served by the next.
 const loadState = coalesced(async ({ run, at, gen }) => {
   const issued = performance.now();
-  const state = await api.map(run, at);
+  const windows = map.windows();
+  const state = await api.map(run, at, windowsParam(windows));
   if (gen !== generation) return;
   lastState = state;
-  map.setMap(state);
+  map.setMap(state, windows);
   // A scrub is served by the first repaint of a state asked for after it.
   const served = bench.pendingScrubs.filter(s => s.t <= issued);
   bench.pendingScrubs = bench.pendingScrubs.filter(s => s.t > issued);
@@ -159,21 +167,19 @@ async function loadRun(target) {
   $('timeline-by').value = view.by;
   clearWhy($('why'));
   try {
-    // The map first: the timeline counts every event of the run, and arrives when it does.
-    const state = await api.map(target.run, target.at ?? undefined);
+    // The map first: the timeline counts every event of the run, and arrives when it does. The first
+    // answer gives the point and the populated extents (one page's blocks: the axis is not known yet);
+    // the second the blocks of every window the axis shows.
+    const first = await api.map(target.run, target.at ?? undefined, '0x0-0x1000:1');
+    if (gen !== generation) return;
+    map.setAxis(new SegmentedAxis(mergeExtents(first.extents.map(e => ({ lo: num(e.gpa), hi: num(e.gpa) + e.size })))));
+    const windows = map.windows();
+    const state = await api.map(target.run, first.at, windowsParam(windows));
     if (gen !== generation) return;
     clearError();
     lastState = state;
     view.at = state.at;
-    const extents = state.extents.map(e => ({ lo: num(e.gpa), hi: num(e.gpa) + e.size }));
-    const { gaps, lengths } = state.blocks;
-    for (let i = 0, end = 0; i < gaps.length; i++) {
-      const lo = end + gaps[i];
-      end = lo + lengths[i];
-      extents.push({ lo, hi: end });
-    }
-    map.setAxis(new SegmentedAxis(mergeExtents(extents)));
-    map.setMap(state);
+    map.setMap(state, windows);
     map.select(view.gpa);
     timeline.setData({ run: target.run, by: view.by, buckets: 1000, lastSeq: state.lastSeq, firstTs: null, lastTs: null, slices: [] });
     timeline.setAt(state.at);
@@ -349,7 +355,7 @@ async function start() {
   });
   await apply(fromUrl());
   document.body.dataset.ready = 'true';
-  if (benchMoves) (await import('./bench.js')).runBench(Number(benchMoves), moveTo, timeline, bench);
+  if (benchMoves) (await import('./bench.js')).runBench(Number(benchMoves), moveTo, timeline, map, bench);
 }
 
 start();

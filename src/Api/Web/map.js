@@ -1,7 +1,10 @@
 // The address-space map: memslots as a band, stage-2 blocks coloured by memory type, the private/shared
 // overlay, gaps as gaps, on a canvas. Blocks are sorted and disjoint, so drawing starts at the first visible
 // one (binary search) and blocks that fall on a pixel already painted the same colour are skipped: 100,000
-// intervals cost a few milliseconds per frame.
+// intervals cost a few milliseconds per frame. The blocks come at the map's level of detail: windows()
+// names the visible parts of the space and their pixels, and the server answers one span per pixel, so a
+// frame's data is O(screen width) whatever the run holds; a view change asks again (onView) and the last
+// answer stays drawn meanwhile.
 
 import { fitCanvas, hex, size, typeColour, typeName } from './format.js';
 
@@ -36,7 +39,10 @@ export class AddressMap {
     this.band = null;
     this.frame = 0;
     this.onPainted = null;
-    new ResizeObserver(() => this.invalidate()).observe(root);
+    this.onView = null;
+    this.loaded = [];
+    this.profile = false;
+    new ResizeObserver(() => this.viewChanged()).observe(root);
     this.wire();
   }
 
@@ -46,9 +52,33 @@ export class AddressMap {
     this.invalidate();
   }
 
+  /** The zoom or pan moved, or the map was resized: redraw now with the blocks at hand, and ask for the new windows. */
+  viewChanged() {
+    this.invalidate();
+    if (this.onView && this.axis) this.onView();
+  }
+
+  /** The visible parts of each axis segment, {lo, hi, px}: page-aligned, so a zoom inside one page still asks a whole page. */
+  windows() {
+    if (!this.axis) return '';
+    const w = this.root.clientWidth || 1280;
+    const out = [];
+    for (const s of this.axis.segments) {
+      const x0 = Math.max(this.x(s.u0, w), 0), x1 = Math.min(this.x(s.u1, w), w);
+      if (x1 <= x0) continue;
+      const at = x => s.lo + ((this.u(x, w) - s.u0) / (s.u1 - s.u0)) * (s.hi - s.lo);
+      const lo = Math.max(Math.floor(at(x0) / 4096) * 4096, s.lo);
+      const hi = Math.min(Math.ceil(at(x1) / 4096) * 4096, s.hi);
+      if (hi > lo) out.push({ lo, hi, px: Math.max(1, Math.round(x1 - x0)) });
+    }
+    return out;
+  }
+
   /** The address space at a point: GET /runs/{run}/map's body (blocks in columns, spans of alike blocks merged). */
-  setMap(view) {
+  setMap(view, windows) {
     this.at = view.at;
+    this.loaded = windows ?? [];
+    this.lod = Boolean(view.lod);
     const { gaps, lengths, kinds, counts, decidedAt } = view.blocks;
     const blocks = new Array(gaps.length);
     let end = 0, total = 0;
@@ -63,6 +93,8 @@ export class AddressMap {
     this.overlay = overlayOf(view, this.slots);
     this.root.dataset.at = String(view.at);
     this.root.dataset.blocks = String(total);
+    this.root.dataset.spans = String(blocks.length);
+    this.root.dataset.windows = windowsParam(this.loaded);
     this.updateSelectedBlock();
     this.invalidate();
   }
@@ -89,7 +121,14 @@ export class AddressMap {
     const seg = this.axis.segmentOf(gpa);
     const span = seg ? (seg.u1 - seg.u0) * 1.2 : 0.2;
     this.view = clampView(u - span / 2, u + span / 2);
-    this.invalidate();
+    this.viewChanged();
+  }
+
+  /** Zooms so that [lo, hi) fills the map (inside one segment; a range across a gap shows the gap too). */
+  zoomTo(lo, hi) {
+    if (!this.axis) return;
+    this.view = clampView(this.axis.unitOf(lo), Math.max(this.axis.unitOf(hi), this.axis.unitOf(lo) + 1e-12));
+    this.viewChanged();
   }
 
   blockAt(gpa) {
@@ -99,6 +138,8 @@ export class AddressMap {
   }
 
   updateSelectedBlock() {
+    // Outside the windows the blocks were asked for, the map does not know: the last answer stands.
+    if (this.selected != null && this.loaded.length && !this.loaded.some(o => this.selected >= o.lo && this.selected < o.hi)) return;
     const b = this.selected == null ? null : this.blockAt(this.selected);
     // The one block holding the page (a merged span is blocks of one granule).
     const lo = b ? b.lo + Math.floor((this.selected - b.lo) / b.granule) * b.granule : 0;
@@ -109,7 +150,9 @@ export class AddressMap {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
+      const start = performance.now();
       this.draw();
+      if (this.profile) performance.measure('map-draw', { start, detail: { blocks: this.blocks.length } });
       if (this.onPainted) this.onPainted(this.at);
     });
   }
@@ -308,7 +351,7 @@ export class AddressMap {
       const span = Math.min(Math.max((this.view.v1 - this.view.v0) * f, 1e-12), 1);
       const k = (u - this.view.v0) / (this.view.v1 - this.view.v0);
       this.view = clampView(u - k * span, u - k * span + span);
-      this.invalidate();
+      this.viewChanged();
     }, { passive: false });
     let drag = null;
     cv.addEventListener('mousedown', e => {
@@ -324,6 +367,7 @@ export class AddressMap {
       } else {
         const du = ((x - drag.x) / w) * (drag.v.v1 - drag.v.v0);
         this.view = clampView(drag.v.v0 - du, drag.v.v1 - du);
+        this.viewChanged();
       }
       this.invalidate();
     });
@@ -336,6 +380,7 @@ export class AddressMap {
       if (d.select && d.moved) {
         const a = this.u(Math.min(d.x, x), w), b = this.u(Math.max(d.x, x), w);
         this.view = clampView(a, Math.max(b, a + 1e-12));
+        this.viewChanged();
       } else if (!d.moved) {
         const g = this.pick(x, w);
         if (g != null) this.onSelect(g);
@@ -343,7 +388,7 @@ export class AddressMap {
       this.band = null;
       this.invalidate();
     });
-    cv.addEventListener('dblclick', () => { this.view = { v0: 0, v1: 1 }; this.invalidate(); });
+    cv.addEventListener('dblclick', () => { this.view = { v0: 0, v1: 1 }; this.viewChanged(); });
     cv.addEventListener('mousemove', e => this.hover(e.offsetX, e.offsetY));
     cv.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
   }
@@ -375,7 +420,10 @@ export class AddressMap {
       const b = this.blockNear(x, w);
       if (b) {
         const blocks = b.count > 1 ? `${b.count} blocks of ${size(b.granule)}` : `${size(b.granule)} block`;
-        text = `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
+        // At a level of detail the span is every block starting in its pixel(s): the kind covering most of it, and the latest change.
+        text = this.lod && b.count > 1
+          ? `${hex(b.lo)} - ${hex(b.hi)}\n${b.count} blocks here, mostly ${typeName(b.memType, b.ipat)} ${size(b.granule)} ${b.perms}\nlatest change at seq ${b.decidedAt} under ${b.policy}; zoom in for each block`
+          : `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
         const m = this.marks.find(m => m.lo < b.hi && m.hi > b.lo);
         if (m) text += `\ndiffers: ${m.label}`;
       }
@@ -394,6 +442,9 @@ export class AddressMap {
     this.tooltip.style.top = `${y + 14}px`;
   }
 }
+
+/** Windows as GET /runs/{run}/map's `windows` parameter: "LO-HI:PIXELS,...". */
+export const windowsParam = windows => windows.map(o => `${hex(o.lo)}-${hex(o.hi)}:${o.px}`).join(',');
 
 function clampView(v0, v1) {
   const span = Math.min(v1 - v0, 1);

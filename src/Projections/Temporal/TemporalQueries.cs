@@ -49,9 +49,106 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             union all
             select {Columns} from projection_rows where {Of} and {small} and from_seq <= $2 and (to_seq is null or to_seq > $2)
             """, [runId, at, lo is { } l ? (long)l : 0L, hi is { } h ? (long)Math.Min(h, long.MaxValue) : long.MaxValue], ct);
-        rows.Sort(static (a, b) => string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo));
+        rows.Sort(ByProjectionThenAddress);
         return rows;
     }
+
+    /// <summary>
+    /// The stage-2 rows holding at <paramref name="at"/> inside each window, at the window's resolution:
+    /// one span per pixel (Cell bytes from the window's Lo) that holds a row's start, of the kind covering
+    /// the most bytes there, with how many rows it stands for and the latest seq any of them opened at.
+    /// The answer is O(pixels), not O(rows): the rows never leave the server. A row's kind is its data
+    /// up to "decidedAt" (granule, type, IPAT, permissions, policy; what follows differs per decision), and
+    /// the whole data when the text is not laid out so: then nothing merges, but nothing is wrong either.
+    /// </summary>
+    /// <remarks>
+    /// Every answer comes from one batch (on a loaded host each round trip waited for a core): the rows
+    /// of the other projections (memslots, VMAs, attributes, shareability; a few, through their partial
+    /// btree), every memslot span the run ever had (<see cref="SpansEverAsync"/>), then the spans. Custom plans: the generic plan
+    /// of the spans query spent 40-60 ms before its first row on the 2M-event run (the custom one 1-4 ms
+    /// in all, planning included), whatever the windows.
+    /// </remarks>
+    public async Task<MapRows> MapAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
+    {
+        const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
+        // Only mapped rows are drawn; a row written with its kind elsewhere is left to the caller to judge by its kind text.
+        const string mapped = "(starts_with(data::text, '{\"kind\":\"mapped\"') or not starts_with(data::text, '{\"kind\":\"'))";
+        // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
+        const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
+        var rows = new List<Stage2Span>();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_custom_plan"));
+        var small = new NpgsqlBatchCommand(
+            $"select {Columns} from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and from_seq <= $2 and (to_seq is null or to_seq > $2)");
+        small.Parameters.Add(new NpgsqlParameter { Value = runId });
+        small.Parameters.Add(new NpgsqlParameter { Value = at });
+        batch.BatchCommands.Add(small);
+        var slots = new NpgsqlBatchCommand(SpansEverSql);
+        slots.Parameters.Add(new NpgsqlParameter { Value = runId });
+        slots.Parameters.Add(new NpgsqlParameter { Value = "memslots/" });
+        batch.BatchCommands.Add(slots);
+        // The rows are grouped by pixel and kind text in memory: with the default 4 MB the server sorted 31,000 of them through a temporary file.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local work_mem = '64MB'"));
+        var query = new NpgsqlBatchCommand($"""
+            with w as (select * from unnest($3::bigint[], $4::bigint[], $5::bigint[]) with ordinality as w(lo, hi, cell, i)),
+            r as (
+                select w.i, (greatest(p.lo, w.lo) - w.lo) / w.cell as px, p.lo, p.hi, p.from_seq, p.kind
+                from w cross join lateral (
+                    select lo, hi, from_seq, {kind} as kind from projection_rows
+                    where {stage2} and {Span} && box(point(w.lo::float8, $2::float8), point(w.hi::float8, $2::float8))
+                      and lo < w.hi and hi > w.lo and {ClosedAt} and {mapped}
+                    union all
+                    select lo, hi, from_seq, {kind} from projection_rows
+                    where {stage2} and to_seq is null and from_seq + 0 <= $2 and lo < w.hi and hi > w.lo and {mapped}
+                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= w.lo), w.lo)) p),
+            k as (
+                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, count(*) as n, max(from_seq) as last
+                from r group by i, px, kind)
+            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px
+            from k window p as (partition by i, px)
+            order by i, px, bytes desc
+            """);
+        query.Parameters.Add(new NpgsqlParameter { Value = runId });
+        query.Parameters.Add(new NpgsqlParameter { Value = at });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)w.Lo).ToArray() });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Min(w.Hi, long.MaxValue)).ToArray() });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Max(w.Cell, 1)).ToArray() });
+        batch.BatchCommands.Add(query);
+        await batch.PrepareAsync(ct);
+        await using var r = await batch.ExecuteReaderAsync(ct);
+        var smallRows = new List<TemporalRow>();
+        while (await r.ReadAsync(ct))
+        {
+            smallRows.Add(Row(r));
+        }
+
+        smallRows.Sort(ByProjectionThenAddress);
+        await r.NextResultAsync(ct);
+        var slotSpans = new List<(long, long)>();
+        while (await r.ReadAsync(ct))
+        {
+            slotSpans.Add((r.GetInt64(0), r.GetInt64(1)));
+        }
+
+        await r.NextResultAsync(ct);
+        (long I, long Px) last = (-1, -1);
+        while (await r.ReadAsync(ct))
+        {
+            // The first row of each pixel is its dominant kind; the pixel's other kinds only added to its counts.
+            var pixel = (r.GetInt64(5), r.GetInt64(6));
+            if (pixel != last)
+            {
+                rows.Add(new Stage2Span(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt64(3), r.GetString(4)));
+                last = pixel;
+            }
+        }
+
+        return new MapRows(smallRows, slotSpans, rows);
+    }
+
+    private static int ByProjectionThenAddress(TemporalRow a, TemporalRow b) =>
+        string.CompareOrdinal(a.Projection, b.Projection) is var c and not 0 ? c : a.Lo.CompareTo(b.Lo);
 
     /// <summary>The row of one projection covering an address at a seq, if any: one box probe for the closed rows, one btree probe for the open ones.</summary>
     public async Task<TemporalRow?> RowAtAsync(string runId, string projection, ulong address, long at, CancellationToken ct = default)
@@ -94,11 +191,13 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// at some point of the run. A handful of rows, through the small projections' partial btree (its
     /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run).
     /// </summary>
+    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo";
+
     public async Task<IReadOnlyList<(long Lo, long Hi)>> SpansEverAsync(string runId, string prefix, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo", conn);
+            SpansEverSql, conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = prefix });
         var spans = new List<(long, long)>();
@@ -151,11 +250,23 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var r = await batch.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            rows.Add(new TemporalRow(
-                r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
-                r.IsDBNull(5) ? null : r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6), r.GetString(7)));
+            rows.Add(Row(r));
         }
 
         return rows;
     }
+
+    /// <summary>A row read in the order of <see cref="Columns"/>.</summary>
+    private static TemporalRow Row(NpgsqlDataReader r) => new(
+        r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
+        r.IsDBNull(5) ? null : r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6), r.GetString(7));
 }
+
+/// <summary>A part of the guest address space drawn Cell bytes to a pixel.</summary>
+public readonly record struct MapWindow(ulong Lo, ulong Hi, ulong Cell);
+
+/// <summary>Stage-2 rows drawn as one: [Lo, Hi), how many rows, the latest seq one opened at, and the kind (the row data up to its per-decision fields).</summary>
+public sealed record Stage2Span(long Lo, long Hi, int Count, long LastSeq, string Kind);
+
+/// <summary>What the map at a point needs: the rows of the small projections, every memslot span ever, and the stage-2 spans of its windows.</summary>
+public sealed record MapRows(IReadOnlyList<TemporalRow> Small, IReadOnlyList<(long Lo, long Hi)> MemslotSpansEver, IReadOnlyList<Stage2Span> Stage2);

@@ -1,4 +1,5 @@
 using Audit.Api.Features.Demo;
+using Audit.Api.Features.Ingest;
 using Audit.Api.Http;
 using Audit.Tests.Infrastructure;
 using MediatR;
@@ -17,6 +18,9 @@ namespace Audit.Tests.Web;
 public sealed class UiServer : IAsyncLifetime
 {
     public const string Token = "ui-t0ken";
+
+    /// <summary>The gh trace again, decided under arm64/5.14.</summary>
+    public const string SecondRun = "gh-on-5.14";
 
     private NpgsqlDataSource? _dataSource;
     private string _schema = "";
@@ -57,8 +61,12 @@ public sealed class UiServer : IAsyncLifetime
         _guarded = HttpApp.Build([], _dataSource, "http://127.0.0.1:0", new HttpOptions(Token, 64L << 20));
         await _guarded.StartAsync();
         GuardedUrl = _guarded.Urls.First();
-        var error = await DemoCommand.ImportSamplesAsync(_app.Services.GetRequiredService<IMediator>(), TextWriter.Null, CancellationToken.None);
+        var mediator = _app.Services.GetRequiredService<IMediator>();
+        var error = await DemoCommand.ImportSamplesAsync(mediator, TextWriter.Null, CancellationToken.None);
         Assert.Null(error);
+        // The same GH200 trace decided under 5.14: a second run of the workload for the diff view.
+        var second = await mediator.Send(new IngestFiles([Path.Combine(Paths.Samples, "gh200-gpu-passthrough.ndjson")], SecondRun, Policy: "arm64/5.14"));
+        Assert.Null(second.Error);
 
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Args = ["--no-sandbox"], Headless = true });

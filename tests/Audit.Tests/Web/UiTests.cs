@@ -54,8 +54,8 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
     {
         await Open("/");
         var rows = _page.Locator("#runs tbody tr");
-        await Expect(rows).ToHaveCountAsync(3);
-        Assert.Equal(["gh", "pvm", "snp"], await rows.EvaluateAllAsync<string[]>("rs => rs.map(r => r.dataset.run)"));
+        await Expect(rows).ToHaveCountAsync(4);
+        Assert.Equal(["gh", UiServer.SecondRun, "pvm", "snp"], await rows.EvaluateAllAsync<string[]>("rs => rs.map(r => r.dataset.run)"));
         await Expect(Scrubber).ToHaveAttributeAsync("data-last", "26");
         await Expect(Map).ToHaveAttributeAsync("data-at", "26");
         // At its end gh holds the GPU's 1G block and two RAM mappings: the BAR was unmapped.
@@ -144,6 +144,32 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
         await _page.Locator("#compare-view").SelectOptionAsync("side");
         await Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("view=side"));
         await Shot("compare-5.14-side-by-side");
+    }
+
+    [SkippableFact]
+    public async Task A_diff_with_a_second_run_marks_the_differing_blocks_and_jumps_to_the_first_divergence()
+    {
+        // What GET /diff says of the two runs is what the page must show: every differing decision's block marked.
+        using var diff = JsonDocument.Parse(await server.Http.GetStringAsync($"{server.BaseUrl}/diff?a=gh&b={UiServer.SecondRun}"));
+        var differences = diff.RootElement.GetProperty("differences").EnumerateArray().Select(d => d.GetProperty("a")).ToList();
+        var blocks = differences.Select(a => a.GetProperty("decision").GetProperty("gpa").GetString()!).Distinct().Order().ToArray();
+        Assert.Contains("0x10000000", blocks);
+        Assert.Contains("0x40000000000", blocks);
+
+        await Open($"/?run=gh&diff={UiServer.SecondRun}");
+        await Expect(_page.Locator("#compare-title")).ToContainTextAsync($"diff with run {UiServer.SecondRun}: {differences.Count} of");
+        await Expect(Map).ToHaveAttributeAsync("data-marked", new System.Text.RegularExpressions.Regex("0x40000000000"));
+        Assert.Equal(blocks, (await Map.GetAttributeAsync("data-marked"))!.Split(',').Distinct().Order().ToArray());
+        await Shot("diff-with-second-run");
+
+        // The earliest differing decision (here a RAM block's permissions, before the BAR and the GPU's).
+        var first = differences.MinBy(a => a.GetProperty("seq").GetInt64());
+        await _page.Locator("#first-divergence").ClickAsync();
+        await Expect(Scrubber).ToHaveAttributeAsync("data-at", first.GetProperty("seq").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Expect(Map).ToHaveAttributeAsync("data-at", first.GetProperty("seq").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Expect(Why).ToHaveAttributeAsync("data-gpa", first.GetProperty("decision").GetProperty("gpa").GetString()!);
+        await Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"diff={System.Text.RegularExpressions.Regex.Escape(UiServer.SecondRun)}"));
+        await Shot("diff-first-divergence");
     }
 
     [SkippableFact]

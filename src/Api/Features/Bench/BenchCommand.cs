@@ -18,7 +18,7 @@ public static class BenchCommand
         var importOnly = new Option<bool>("--import") { Description = "measure only the import of a 1M-line tracefs file" };
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
-        var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards" };
+        var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards (with --ui: the next --ui bench of the same --events measures the kept run instead of storing it again)" };
         var ui = new Option<bool>("--ui") { Description = "measure only the web UI in headless Chromium: scrubber move to repaint, and first load (default 100,000 synthetic inputs; --events to change)" };
         var chromium = new Option<string>("--chromium") { Description = "the Chromium --ui drives", DefaultValueFactory = _ => "/usr/bin/chromium" };
         var peers = new Option<bool>("--peers") { Description = "also run Marten beside our store on the same events (bench/Audit.Bench.Peers, in a process of its own)" };
@@ -28,7 +28,8 @@ public static class BenchCommand
             queries, why over HTTP, bytes per event and the engine, each against PostgreSQL itself (raw COPY,
             raw ordered read) on the same data; writes docs/benchmarks.md; exits 1 when a goal is missed.
             Not part of ./test.sh. `audit bench --ui --events 200000` instead times the web UI in headless
-            Chromium on a synthetic run of that many inputs: scrubber move to map repainted, and first load.
+            Chromium on a synthetic run of that many inputs: scrubber move to map repainted (the whole space in
+            view, then zoomed into 64 MiB of RAM), and first load; add --keep to measure the same run again later.
             With --peers, Marten 9.62 runs the same operations on the same events, each as a ratio to raw
             PostgreSQL beside ours (example: ./audit bench --events 600000 --peers).
             """)

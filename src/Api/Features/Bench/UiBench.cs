@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Audit.Api.Features.Ingest;
 using Audit.Api.Http;
@@ -12,8 +11,20 @@ namespace Audit.Api.Features.Bench;
 /// <summary>The browser side of the UI bench gave no figures; the message says what to look at.</summary>
 public sealed class UiBenchFailed(string message) : Exception(message);
 
-/// <summary>What the page measured with performance marks (src/Api/Web/bench.js).</summary>
-public sealed record UiBenchResult(int Moves, int Served, long LastSeq, double FirstLoadMs, double RepaintP50Ms, double RepaintP95Ms, double RepaintMaxMs, int Blocks);
+/// <summary>What the page measured with performance marks (src/Api/Web/bench.js): the first load, and a scrub of the whole space and one zoomed in.</summary>
+public sealed record UiBenchResult(int Moves, long LastSeq, double FirstLoadMs, UiScrubPass Whole, UiScrubPass Zoomed);
+
+/// <summary>One pass of scrubber moves: move-to-repaint percentiles, the blocks and drawn spans at its last point, and where its map requests spent their time.</summary>
+public sealed record UiScrubPass(int Served, double RepaintP50Ms, double RepaintP95Ms, double RepaintMaxMs, int Blocks, int Spans, UiProfile Profile);
+
+/// <summary>[p50, p95] of each part of the map requests of a pass.</summary>
+public sealed record UiProfile(int Requests, double?[] ServerDbMs, double?[] ServerBuildMs, double?[] FirstByteMs, double?[] TransferMs, double?[] Bytes, double?[] ParseMs, double?[] DrawMs)
+{
+    public override string ToString() => FormattableString.Invariant(
+        $"split of its {Requests} map requests, p50/p95: server database {Ms(ServerDbMs)}, building the answer {Ms(ServerBuildMs)}, request to first byte {Ms(FirstByteMs)}, transfer {Ms(TransferMs)}, JSON parse {Ms(ParseMs)}, canvas draw {Ms(DrawMs)}; {Bytes[0] / 1024:0.#}/{Bytes[1] / 1024:0.#} KiB");
+
+    private static string Ms(double?[] p) => FormattableString.Invariant($"{p[0]:0.#}/{p[1]:0.#} ms");
+}
 
 /// <summary>
 /// `audit bench --ui`: a synthetic run stored in a schema of its own, the real host on a loopback port,
@@ -24,10 +35,20 @@ public sealed class UiBench(string connectionString, Action<string> log)
 {
     private const string Run = "bench";
 
+    /// <summary>
+    /// Times the page on a run of <paramref name="inputs"/> synthetic inputs in schema bench_ui_INPUTS.
+    /// With <paramref name="keep"/> the schema stays, and the next bench of the same size measures the run
+    /// stored there instead of storing it again (2M events take this host about ten minutes).
+    /// </summary>
     public async Task<List<Figure>> RunAsync(long inputs, int moves, string chromium, bool keep, CancellationToken ct)
     {
-        var schema = "bench_ui_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
-        await Baselines.CreateSchemaAsync(connectionString, schema, ct);
+        var schema = FormattableString.Invariant($"bench_ui_{inputs}");
+        await using (var admin = NpgsqlDataSource.Create(connectionString))
+        {
+            await using var create = admin.CreateCommand($"create schema if not exists \"{schema}\"");
+            await create.ExecuteNonQueryAsync(ct);
+        }
+
         await using var ds = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema }.ConnectionString);
         try
         {
@@ -40,20 +61,38 @@ public sealed class UiBench(string connectionString, Action<string> log)
                 received.TrySetResult((await JsonSerializer.DeserializeAsync<UiBenchResult>(req.Body, Cli.Output.Json))!);
                 return Results.NoContent();
             });
-            var events = await StoreAsync(app.Services.GetRequiredService<RunWriter>(), inputs, ct);
-            await Baselines.VacuumAnalyzeAsync(ds, ct);
+            var kept = await app.Services.GetRequiredService<EventStore>().GetRunAsync(Run, ct);
+            long events;
+            if (kept is not null && kept.InputCount == inputs)
+            {
+                events = kept.EventCount;
+                log($"ui: measuring the {events:N0}-event run kept in schema {schema} by an earlier --keep");
+            }
+            else if (kept is not null)
+            {
+                throw new UiBenchFailed($"schema {schema} holds a run of {kept.InputCount:N0} inputs, not {inputs:N0} (an interrupted bench?): drop it (drop schema {schema} cascade) and run again");
+            }
+            else
+            {
+                events = await StoreAsync(app.Services.GetRequiredService<RunWriter>(), inputs, ct);
+                await Baselines.VacuumAnalyzeAsync(ds, ct);
+            }
+
             await app.StartAsync(ct);
             var url = $"{app.Urls.First()}/?run={Run}&bench={moves}";
             log($"ui: {events:N0} events stored; opening {url} in {chromium}");
             var result = await MeasureAsync(chromium, url, received.Task, ct);
             await app.StopAsync(ct);
             var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
-            var how = $"{result.Served} of {result.Moves} scrubber moves to seeded seqs of a {events:N0}-event synthetic run ({inputs:N0} inputs), one per frame; "
-                + $"p50 {result.RepaintP50Ms:0.0} ms, max {result.RepaintMaxMs:0.0} ms; {result.Blocks:N0} stage-2 blocks at the last point; headless Chromium, 1280x900; load average {load} on {Environment.ProcessorCount} cores";
+            string How(UiScrubPass p, string view) => FormattableString.Invariant(
+                $"{p.Served} of {result.Moves} scrubber moves to seeded seqs of a {events:N0}-event synthetic run ({inputs:N0} inputs), one per frame, {view}; ")
+                + FormattableString.Invariant($"p50 {p.RepaintP50Ms:0.0} ms, max {p.RepaintMaxMs:0.0} ms; {p.Blocks:N0} stage-2 blocks in view at the last point, drawn as {p.Spans:N0} spans; {p.Profile}; ")
+                + $"headless Chromium, 1280x900; load average {load} on {Environment.ProcessorCount} cores";
             return
             [
-                new Figure("uiScrubRepaintP95Ms", Math.Round(result.RepaintP95Ms, 1), 100, false, "ms", how),
-                new Figure("uiFirstLoadMs", Math.Round(result.FirstLoadMs, 1), 1500, false, "ms", $"page script start to the first map painted (GET /runs/{{run}}/map at the end; the timeline follows it); load average {load}"),
+                new Figure("uiScrubRepaintP95Ms", Math.Round(result.Whole.RepaintP95Ms, 1), 100, false, "ms", How(result.Whole, "the whole address space in view")),
+                new Figure("uiScrubRepaintZoomedP95Ms", Math.Round(result.Zoomed.RepaintP95Ms, 1), 100, false, "ms", How(result.Zoomed, "zoomed into 64 MiB of guest RAM (0x40000000-0x44000000)")),
+                new Figure("uiFirstLoadMs", Math.Round(result.FirstLoadMs, 1), 1500, false, "ms", $"page script start to the first map painted (the run's extents, then GET /runs/{{run}}/map of the windows in view at the end; the timeline follows it); load average {load}"),
             ];
         }
         finally
