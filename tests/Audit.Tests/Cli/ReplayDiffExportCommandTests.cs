@@ -3,7 +3,7 @@ using Audit.Tests.Infrastructure;
 
 namespace Audit.Tests.Cli;
 
-public sealed class ReplayDiffExportCommandTests : DatabaseTest
+public sealed class ReplayDiffExportCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private async Task<JsonElement> Json(params string[] args)
     {

@@ -7,7 +7,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Storage;
 
 /// <summary>Explanation steps written the second time are stored once per run and read back whole, by any store instance.</summary>
-public sealed class StepInterningTests : DatabaseTest
+public sealed class StepInterningTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static readonly ExplanationStep Shared = new("x86.shadow.memtype", "shadow paging: SPTEs carry no memtype, write-back; the guest PAT is ignored", ValueList.Of(new Fact("policy", "x86-shadow", null)));
 
