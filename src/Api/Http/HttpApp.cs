@@ -27,10 +27,16 @@ public static class HttpApp
     public static WebApplication Build(string[] args, NpgsqlDataSource dataSource, string? urls = null, HttpOptions? options = null, Action<WebApplicationBuilder>? configure = null)
     {
         var opts = options ?? HttpOptions.FromEnvironment();
-        var builder = WebApplication.CreateBuilder(args);
+        // The content root is the tool's own folder, not the working directory: an appsettings.json
+        // lying where serve is started must not reconfigure it.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         if (urls is not null)
         {
             builder.WebHost.UseUrls(urls);
+
+            // Only --urls decides where serve listens (it was checked against AUDIT_TOKEN): endpoints
+            // configured elsewhere (Kestrel__Endpoints__* variables) would otherwise replace it unchecked.
+            builder.WebHost.ConfigureKestrel(k => k.Configure(new ConfigurationBuilder().Build()));
         }
 
         builder.WebHost.ConfigureKestrel(k =>

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Npgsql;
 
 namespace Audit.Projections.Embedded;
@@ -58,14 +57,20 @@ public sealed partial class EmbeddedPostgres
         var bin = PostgresBinaries.Find() ?? throw new DatabaseUnavailableException(
             $"no PostgreSQL server binaries found for the embedded database under {Home}: {PostgresBinaries.InstallHint}");
 
-        var state = ReadState();
+        var state = ReadState(out var unreadable);
         if (state is null || !File.Exists(Path.Combine(state.DataDir, "PG_VERSION")))
         {
-            log?.Invoke($"creating the embedded PostgreSQL cluster under {Home} (first use)");
-            state = Initialize(bin);
+            unreadable ??= state is null ? null : $"it names {state.DataDir}, which holds no cluster";
+            // A lost or damaged cluster.json must never cost the data: a whole cluster in the folder is taken back.
+            state = Adopt(bin, unreadable, log);
+            if (state is null)
+            {
+                log?.Invoke($"creating the embedded PostgreSQL cluster under {Home} (first use)");
+                state = Initialize(bin);
+            }
         }
 
-        state = state with { BinDir = File.Exists(Path.Combine(state.BinDir, "pg_ctl")) ? state.BinDir : bin };
+        state = WithRecordedPort(state with { BinDir = File.Exists(Path.Combine(state.BinDir, "pg_ctl")) ? state.BinDir : bin });
         var died = await ClearDeadServerAsync(state, ct);
         if (!IsRunning(state))
         {
@@ -91,7 +96,7 @@ public sealed partial class EmbeddedPostgres
 
     public ClusterStatus Status()
     {
-        var state = ReadState();
+        var state = CurrentState();
         if (state is null)
         {
             return new ClusterStatus(false, false, Home, ClusterLink, null, null, null);
@@ -103,7 +108,7 @@ public sealed partial class EmbeddedPostgres
     /// <summary>Stops the server if it runs. Returns false when there was nothing to stop.</summary>
     public bool Stop(bool immediate = false)
     {
-        var state = ReadState();
+        var state = CurrentState();
         if (state is null || !IsRunning(state))
         {
             return false;
@@ -125,7 +130,7 @@ public sealed partial class EmbeddedPostgres
             // Already gone; the folder goes anyway.
         }
 
-        var state = ReadState();
+        var state = CurrentState();
         if (state is not null && !state.DataDir.StartsWith(Home, StringComparison.Ordinal))
         {
             TryDelete(Path.GetDirectoryName(state.DataDir)!);
@@ -133,8 +138,6 @@ public sealed partial class EmbeddedPostgres
 
         TryDelete(Home);
     }
-
-    private sealed record State(string BinDir, string DataDir, string SocketDir, string LogFile, int Port);
 
     private State Initialize(string bin)
     {
@@ -144,8 +147,7 @@ public sealed partial class EmbeddedPostgres
         var clusterDir = ClusterLink;
         if (IsRoot && !_ephemeral && !ServerUserCanReach(Home))
         {
-            var id = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Home)))[..12];
-            clusterDir = Path.Combine("/var/lib/audit", id);
+            clusterDir = RootClusterDir;
             Directory.CreateDirectory("/var/lib/audit");
             if (Directory.Exists(ClusterLink) || File.Exists(ClusterLink))
             {
@@ -157,7 +159,12 @@ public sealed partial class EmbeddedPostgres
 
         if (Directory.Exists(clusterDir))
         {
-            // A half-made cluster from an interrupted first start: start over.
+            // A half-made cluster from an interrupted first start: start over. A whole one is never removed.
+            if (IsWhole(Path.Combine(clusterDir, "data")))
+            {
+                throw new DatabaseUnavailableException($"{clusterDir} holds a cluster that {StateFile} does not name; refusing to create another over it. Restore {StateFile} or move the folder away.");
+            }
+
             TryDelete(Path.Combine(clusterDir, "data"));
         }
 
@@ -198,7 +205,7 @@ public sealed partial class EmbeddedPostgres
         var logFile = Path.Combine(clusterDir, "server.log");
         var conf = new StringBuilder()
             .AppendLine()
-            .AppendLine("# audit: a private cluster; loopback TCP and a unix socket in a 0700 folder only")
+            .AppendLine(WholeClusterMark + "; loopback TCP and a unix socket in a 0700 folder only")
             .AppendLine("listen_addresses = '127.0.0.1'")
             .AppendLine($"unix_socket_directories = '{socketDir}'")
             .AppendLine("unix_socket_permissions = 0700")
@@ -233,29 +240,6 @@ public sealed partial class EmbeddedPostgres
             CommandTimeout = 0,
         };
         return b.ConnectionString;
-    }
-
-    private State? ReadState()
-    {
-        if (!File.Exists(StateFile))
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize<State>(File.ReadAllText(StateFile));
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private void WriteState(State s)
-    {
-        File.WriteAllText(StateFile, JsonSerializer.Serialize(s));
-        Chmod(StateFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     private async Task<IDisposable> AcquireLockAsync(CancellationToken ct)
