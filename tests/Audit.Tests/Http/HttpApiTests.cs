@@ -107,6 +107,22 @@ public sealed class HttpApiTests(SchemaFixture schema) : DatabaseTest(schema)
         Assert.Equal(0, await ScalarAsync("select count(*) from runs where run_id = $1", new string('a', 129)));
     }
 
+    [Theory]
+    [InlineData("a%20b")]
+    [InlineData("..%2Fx")]
+    [InlineData("%C3%BC")]
+    [InlineData("")]
+    public async Task A_replay_saved_under_a_bad_run_id_is_a_400_and_stores_nothing(string save)
+    {
+        var (app, client) = await Start();
+        await using var _ = app;
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh-saved/events", Gh, key: "gh-saved"))).StatusCode);
+        var r = await client.SendAsync(Post($"/runs/gh-saved/replay?policy=arm64/5.14&save={save}", ""));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.StartsWith("save: ", (await Json(r)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, await ScalarAsync("select count(*) from runs where run_id like 'gh-saved%' or run_id = $1", Uri.UnescapeDataString(save)));
+    }
+
     [Fact]
     public async Task Bad_input_is_a_problem_naming_the_line_and_stores_nothing()
     {
