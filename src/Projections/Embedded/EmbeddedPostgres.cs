@@ -47,6 +47,20 @@ public sealed partial class EmbeddedPostgres
     /// <summary>Initializes on first use, starts when stopped, creates the database; returns a connection string.</summary>
     public async Task<string> EnsureStartedAsync(Action<string>? log = null, CancellationToken ct = default)
     {
+        try
+        {
+            return await StartAsync(log, ct);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A home that is a file, on a read-only file system or not ours: the user's to fix, not a bug.
+            throw new DatabaseUnavailableException(
+                $"the embedded database cannot use {Home}: {ex.Message} Set AUDIT_HOME to a folder this user can write (default ~/.local/share/audit), or name a server with --db or AUDIT_DB.", ex);
+        }
+    }
+
+    private async Task<string> StartAsync(Action<string>? log, CancellationToken ct)
+    {
         Directory.CreateDirectory(Home);
         if (!_ephemeral)
         {
