@@ -70,6 +70,16 @@ public sealed class ReplayDiffExportCommandTests(SchemaFixture schema) : Databas
     }
 
     [Fact]
+    public async Task An_export_to_a_path_that_cannot_be_written_is_exit_2_naming_it()
+    {
+        await Ingest(Path.Combine(Paths.Samples, "x86-snp.ndjson"), "snp");
+        var target = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "snp.ndjson");
+        var r = await CliRunner.RunAsync(ConnectionString, "export", "snp", "-o", target);
+        Assert.Equal(2, r.Exit);
+        Assert.StartsWith($"audit: cannot write {target}: ", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_perfetto_export_is_a_valid_trace_event_document()
     {
         await Ingest(Path.Combine(Paths.Samples, "gh200-gpu-passthrough.ndjson"), "gh");
