@@ -10,7 +10,8 @@ namespace Audit.Projections.Embedded;
 /// <summary>The embedded database could not be had; the message says which and how to fix it.</summary>
 public sealed class DatabaseUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
-public sealed record ClusterStatus(bool Initialized, bool Running, string Home, string DataDir, int? Port, string? SocketDir, string? BinDir);
+/// <param name="DeadServer">the pid a server that died left in postmaster.pid (the next command recovers it), or null.</param>
+public sealed record ClusterStatus(bool Initialized, bool Running, string Home, string DataDir, int? Port, string? SocketDir, string? BinDir, int? DeadServer = null);
 
 /// <summary>
 /// A private PostgreSQL cluster under $AUDIT_HOME, started on first use and reused afterwards.
@@ -116,7 +117,9 @@ public sealed partial class EmbeddedPostgres
             return new ClusterStatus(false, false, Home, ClusterLink, null, null, null);
         }
 
-        return new ClusterStatus(File.Exists(Path.Combine(state.DataDir, "PG_VERSION")), IsRunning(state), Home, state.DataDir, state.Port, state.SocketDir, state.BinDir);
+        var running = IsRunning(state);
+        var dead = running ? null : ServerProcesses.RecordedPostmaster(state.DataDir);
+        return new ClusterStatus(File.Exists(Path.Combine(state.DataDir, "PG_VERSION")), running, Home, state.DataDir, state.Port, state.SocketDir, state.BinDir, dead);
     }
 
     /// <summary>Stops the server if it runs. Returns false when there was nothing to stop.</summary>
