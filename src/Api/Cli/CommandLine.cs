@@ -41,7 +41,7 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
         }
     }
 
-    /// <summary>Every RUN argument and --run option of every command takes only what <see cref="Features.Shared.RunIds"/> allows.</summary>
+    /// <summary>Every RUN argument and --run or --save option (replay stores a run under that name) of every command takes only what <see cref="Features.Shared.RunIds"/> allows.</summary>
     private static void ValidateRunIds(Command command)
     {
         foreach (var arg in command.Arguments.Where(a => a.Name.StartsWith("RUN", StringComparison.Ordinal) && a.ValueType == typeof(string)))
@@ -49,7 +49,7 @@ public sealed class CommandLine(TextWriter stdout, TextWriter stderr)
             arg.Validators.Add(CheckRunIds);
         }
 
-        foreach (var opt in command.Options.Where(o => o.Name == "--run"))
+        foreach (var opt in command.Options.Where(o => o.Name is "--run" or "--save"))
         {
             opt.Validators.Add(CheckRunIds);
         }

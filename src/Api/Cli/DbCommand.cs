@@ -15,7 +15,8 @@ public static class DbCommand
             var s = new EmbeddedPostgres(EmbeddedPostgres.DefaultHome()).Status();
             cli.Out.WriteLine($"home:    {s.Home}");
             cli.Out.WriteLine($"cluster: {(s.Initialized ? s.DataDir : "not created yet (any command creates it)")}");
-            cli.Out.WriteLine($"server:  {(s.Running ? $"running on 127.0.0.1:{s.Port}, socket in {s.SocketDir}" : "stopped")}");
+            cli.Out.WriteLine($"server:  {(s.Running ? $"running on 127.0.0.1:{s.Port}, socket in {s.SocketDir}"
+                : s.DeadServer is { } pid ? $"not running: it died (pid {pid} left its postmaster.pid); the next command recovers it" : "stopped")}");
             if (s.BinDir is not null)
             {
                 cli.Out.WriteLine($"binaries: {s.BinDir}");

@@ -46,5 +46,5 @@ public static class Failures
     /// <summary>22P05 (\u0000 in jsonb) and 22021 (bad encoding): the input's fault, not the server's, when a reader let it through.</summary>
     public static bool IsUnstorableText(Exception ex) => ex is PostgresException { SqlState: "22P05" or "22021" };
 
-    private static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    public static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

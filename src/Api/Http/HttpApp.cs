@@ -12,9 +12,10 @@ namespace Audit.Api.Http;
 
 /// <summary>
 /// HTTP settings: the bearer token every request but /healthz and the UI's files needs (none: open),
-/// the largest request body, and the certificate of https:// URLs.
+/// the largest request body, the certificate of https:// URLs, and where a request that failed on
+/// the server's side is told in one line (serve: its standard error).
 /// </summary>
-public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate = null, DatabaseRecovery? Recovery = null)
+public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate = null, DatabaseRecovery? Recovery = null, Action<string>? Log = null)
 {
     public static HttpOptions FromEnvironment() => new(
         Environment.GetEnvironmentVariable("AUDIT_TOKEN") is { Length: > 0 } t ? t : null,
@@ -27,10 +28,16 @@ public static class HttpApp
     public static WebApplication Build(string[] args, NpgsqlDataSource dataSource, string? urls = null, HttpOptions? options = null, Action<WebApplicationBuilder>? configure = null)
     {
         var opts = options ?? HttpOptions.FromEnvironment();
-        var builder = WebApplication.CreateBuilder(args);
+        // The content root is the tool's own folder, not the working directory: an appsettings.json
+        // lying where serve is started must not reconfigure it.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         if (urls is not null)
         {
             builder.WebHost.UseUrls(urls);
+
+            // Only --urls decides where serve listens (it was checked against AUDIT_TOKEN): endpoints
+            // configured elsewhere (Kestrel__Endpoints__* variables) would otherwise replace it unchecked.
+            builder.WebHost.ConfigureKestrel(k => k.Configure(new ConfigurationBuilder().Build()));
         }
 
         builder.WebHost.ConfigureKestrel(k =>
@@ -46,6 +53,10 @@ public static class HttpApp
         // A start that fails (a port in use, a bad certificate) is told in one line by `serve`; the host's
         // own log of it would print the exception's stack trace first.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+
+        // Likewise a request that fails: the handler below answers it and tells it in one line; the
+        // middleware's own log would print the exception's stack trace on serve's console.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
         configure?.Invoke(builder);
         builder.Services.AddAudit(dataSource);
         builder.Services.AddProblemDetails();
@@ -62,6 +73,11 @@ public static class HttpApp
                 _ when ex is not null && Cli.Failures.IsConnectionLoss(ex) => (503, "database unavailable"),
                 _ => (500, "internal error"),
             };
+            if (status >= 500 && ex is not null && opts.Log is { } log)
+            {
+                log(ServerFailure(ctx.Request, status, ex));
+            }
+
             if (status == 503 && opts.Recovery is { } recovery)
             {
                 recovery.Trigger();
@@ -90,6 +106,19 @@ public static class HttpApp
         });
         Map(app, opts);
         return app;
+    }
+
+    /// <summary>One line for serve's console about a request the server could not answer (AUDIT_DEBUG=1 adds a bug's stack trace).</summary>
+    private static string ServerFailure(HttpRequest req, int status, Exception ex)
+    {
+        var what = $"audit: {req.Method} {req.Path}: {status}, ";
+        if (status == 503)
+        {
+            return what + $"the database went away ({Cli.Failures.OneLine(ex.Message)}); later requests work once it is back";
+        }
+
+        var line = what + $"unexpected error ({ex.GetType().Name}: {Cli.Failures.OneLine(ex.Message)}); this is a bug: report it with the request (AUDIT_DEBUG=1 prints the stack trace)";
+        return Environment.GetEnvironmentVariable("AUDIT_DEBUG") == "1" ? line + "\n" + ex : line;
     }
 
     /// <summary>A query result as HTTP: 200 with the body, 404 or 400 as problem details.</summary>

@@ -45,7 +45,7 @@ public static class ServeCommand
             return await cli.WithMediator(parse, async (_, sp) =>
             {
                 var ds = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
-                var app = HttpApp.Build([], ds, listen, options with { Certificate = certificate, Recovery = EmbeddedRecovery(cli, parse, ds) });
+                var app = HttpApp.Build([], ds, listen, options with { Certificate = certificate, Recovery = EmbeddedRecovery(cli, parse, ds), Log = m => cli.Err.WriteLine(m) });
                 try
                 {
                     await app.StartAsync(ct);

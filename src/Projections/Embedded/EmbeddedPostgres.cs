@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Npgsql;
 
 namespace Audit.Projections.Embedded;
@@ -11,7 +10,8 @@ namespace Audit.Projections.Embedded;
 /// <summary>The embedded database could not be had; the message says which and how to fix it.</summary>
 public sealed class DatabaseUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
-public sealed record ClusterStatus(bool Initialized, bool Running, string Home, string DataDir, int? Port, string? SocketDir, string? BinDir);
+/// <param name="DeadServer">the pid a server that died left in postmaster.pid (the next command recovers it), or null.</param>
+public sealed record ClusterStatus(bool Initialized, bool Running, string Home, string DataDir, int? Port, string? SocketDir, string? BinDir, int? DeadServer = null);
 
 /// <summary>
 /// A private PostgreSQL cluster under $AUDIT_HOME, started on first use and reused afterwards.
@@ -48,6 +48,20 @@ public sealed partial class EmbeddedPostgres
     /// <summary>Initializes on first use, starts when stopped, creates the database; returns a connection string.</summary>
     public async Task<string> EnsureStartedAsync(Action<string>? log = null, CancellationToken ct = default)
     {
+        try
+        {
+            return await StartAsync(log, ct);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A home that is a file, on a read-only file system or not ours: the user's to fix, not a bug.
+            throw new DatabaseUnavailableException(
+                $"the embedded database cannot use {Home}: {ex.Message} Set AUDIT_HOME to a folder this user can write (default ~/.local/share/audit), or name a server with --db or AUDIT_DB.", ex);
+        }
+    }
+
+    private async Task<string> StartAsync(Action<string>? log, CancellationToken ct)
+    {
         Directory.CreateDirectory(Home);
         if (!_ephemeral)
         {
@@ -58,14 +72,20 @@ public sealed partial class EmbeddedPostgres
         var bin = PostgresBinaries.Find() ?? throw new DatabaseUnavailableException(
             $"no PostgreSQL server binaries found for the embedded database under {Home}: {PostgresBinaries.InstallHint}");
 
-        var state = ReadState();
+        var state = ReadState(out var unreadable);
         if (state is null || !File.Exists(Path.Combine(state.DataDir, "PG_VERSION")))
         {
-            log?.Invoke($"creating the embedded PostgreSQL cluster under {Home} (first use)");
-            state = Initialize(bin);
+            unreadable ??= state is null ? null : $"it names {state.DataDir}, which holds no cluster";
+            // A lost or damaged cluster.json must never cost the data: a whole cluster in the folder is taken back.
+            state = Adopt(bin, unreadable, log);
+            if (state is null)
+            {
+                log?.Invoke($"creating the embedded PostgreSQL cluster under {Home} (first use)");
+                state = Initialize(bin);
+            }
         }
 
-        state = state with { BinDir = File.Exists(Path.Combine(state.BinDir, "pg_ctl")) ? state.BinDir : bin };
+        state = WithRecordedPort(state with { BinDir = File.Exists(Path.Combine(state.BinDir, "pg_ctl")) ? state.BinDir : bin });
         var died = await ClearDeadServerAsync(state, ct);
         if (!IsRunning(state))
         {
@@ -91,19 +111,21 @@ public sealed partial class EmbeddedPostgres
 
     public ClusterStatus Status()
     {
-        var state = ReadState();
+        var state = CurrentState();
         if (state is null)
         {
             return new ClusterStatus(false, false, Home, ClusterLink, null, null, null);
         }
 
-        return new ClusterStatus(File.Exists(Path.Combine(state.DataDir, "PG_VERSION")), IsRunning(state), Home, state.DataDir, state.Port, state.SocketDir, state.BinDir);
+        var running = IsRunning(state);
+        var dead = running ? null : ServerProcesses.RecordedPostmaster(state.DataDir);
+        return new ClusterStatus(File.Exists(Path.Combine(state.DataDir, "PG_VERSION")), running, Home, state.DataDir, state.Port, state.SocketDir, state.BinDir, dead);
     }
 
     /// <summary>Stops the server if it runs. Returns false when there was nothing to stop.</summary>
     public bool Stop(bool immediate = false)
     {
-        var state = ReadState();
+        var state = CurrentState();
         if (state is null || !IsRunning(state))
         {
             return false;
@@ -125,7 +147,7 @@ public sealed partial class EmbeddedPostgres
             // Already gone; the folder goes anyway.
         }
 
-        var state = ReadState();
+        var state = CurrentState();
         if (state is not null && !state.DataDir.StartsWith(Home, StringComparison.Ordinal))
         {
             TryDelete(Path.GetDirectoryName(state.DataDir)!);
@@ -133,8 +155,6 @@ public sealed partial class EmbeddedPostgres
 
         TryDelete(Home);
     }
-
-    private sealed record State(string BinDir, string DataDir, string SocketDir, string LogFile, int Port);
 
     private State Initialize(string bin)
     {
@@ -144,8 +164,7 @@ public sealed partial class EmbeddedPostgres
         var clusterDir = ClusterLink;
         if (IsRoot && !_ephemeral && !ServerUserCanReach(Home))
         {
-            var id = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Home)))[..12];
-            clusterDir = Path.Combine("/var/lib/audit", id);
+            clusterDir = RootClusterDir;
             Directory.CreateDirectory("/var/lib/audit");
             if (Directory.Exists(ClusterLink) || File.Exists(ClusterLink))
             {
@@ -157,7 +176,12 @@ public sealed partial class EmbeddedPostgres
 
         if (Directory.Exists(clusterDir))
         {
-            // A half-made cluster from an interrupted first start: start over.
+            // A half-made cluster from an interrupted first start: start over. A whole one is never removed.
+            if (IsWhole(Path.Combine(clusterDir, "data")))
+            {
+                throw new DatabaseUnavailableException($"{clusterDir} holds a cluster that {StateFile} does not name; refusing to create another over it. Restore {StateFile} or move the folder away.");
+            }
+
             TryDelete(Path.Combine(clusterDir, "data"));
         }
 
@@ -198,7 +222,7 @@ public sealed partial class EmbeddedPostgres
         var logFile = Path.Combine(clusterDir, "server.log");
         var conf = new StringBuilder()
             .AppendLine()
-            .AppendLine("# audit: a private cluster; loopback TCP and a unix socket in a 0700 folder only")
+            .AppendLine(WholeClusterMark + "; loopback TCP and a unix socket in a 0700 folder only")
             .AppendLine("listen_addresses = '127.0.0.1'")
             .AppendLine($"unix_socket_directories = '{socketDir}'")
             .AppendLine("unix_socket_permissions = 0700")
@@ -233,29 +257,6 @@ public sealed partial class EmbeddedPostgres
             CommandTimeout = 0,
         };
         return b.ConnectionString;
-    }
-
-    private State? ReadState()
-    {
-        if (!File.Exists(StateFile))
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize<State>(File.ReadAllText(StateFile));
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private void WriteState(State s)
-    {
-        File.WriteAllText(StateFile, JsonSerializer.Serialize(s));
-        Chmod(StateFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     private async Task<IDisposable> AcquireLockAsync(CancellationToken ct)

@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.TestHost;
 namespace Audit.Tests.Bisect;
 
 /// <summary>`audit bisect` on the bundled GH200 run: which release changed each decision, and which rule.</summary>
-public sealed class BisectTests : DatabaseTest
+public sealed class BisectTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private Task<JsonElement> Json(params string[] args) => CliRunner.JsonAsync(ConnectionString, args);
 

@@ -56,7 +56,7 @@ public sealed class TracefsStateTests
 /// `audit capture` on this host's real KVM with our probe VMM (tests/probe/probe_vmm.c). Skips, saying why,
 /// without root, /dev/kvm, tracefs, strace or gcc.
 /// </summary>
-public sealed class CaptureTests(ITestOutputHelper output) : DatabaseTest
+public sealed class CaptureTests(ITestOutputHelper output, SchemaFixture schema) : DatabaseTest(schema)
 {
     [SkippableFact]
     public async Task A_probe_vmm_run_is_captured_ingested_and_tracing_is_restored()

@@ -57,4 +57,23 @@ public sealed class FailuresTests
         Assert.Equal(2, Report(new PostgresException("unsupported Unicode escape sequence", "ERROR", "ERROR", "22P05")).Exit);
         Assert.Equal(70, Report(new PostgresException("syntax error", "ERROR", "ERROR", "42601")).Exit);
     }
+
+    [Fact]
+    public async Task An_audit_home_that_cannot_be_a_folder_is_exit_3_naming_it_not_a_bug()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var ex = await Assert.ThrowsAsync<DatabaseUnavailableException>(() => new EmbeddedPostgres(file).EnsureStartedAsync());
+            var (exit, err) = Report(ex);
+            Assert.Equal(3, exit);
+            Assert.Contains($"cannot use {file}", err, StringComparison.Ordinal);
+            Assert.Contains("Set AUDIT_HOME", err, StringComparison.Ordinal);
+            Assert.Single(err.TrimEnd().Split('\n'));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -4,7 +4,7 @@ using Audit.Tests.Infrastructure;
 
 namespace Audit.Tests.Cli;
 
-public sealed class IngestAndRunsCommandTests : DatabaseTest
+public sealed class IngestAndRunsCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static string Gh => Path.Combine(Paths.Samples, "gh200-gpu-passthrough.ndjson");
 
@@ -21,21 +21,21 @@ public sealed class IngestAndRunsCommandTests : DatabaseTest
     [Fact]
     public async Task Ingest_then_runs_lists_the_run_with_its_event_count_and_a_second_ingest_adds_nothing()
     {
-        var first = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--run", "gh");
+        var first = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--run", "gh-listed");
         Assert.Equal(0, first.Exit);
 
         var runs = await RunsJson();
-        var gh = runs.EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh");
+        var gh = runs.EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh-listed");
         Assert.Equal(CountEvents(Gh), gh.GetProperty("events").GetInt64());
         Assert.Equal("arm64 6.17.2", gh.GetProperty("host").GetString());
 
-        var again = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--run", "gh");
+        var again = await CliRunner.RunAsync(ConnectionString, "ingest", Gh, "--run", "gh-listed");
         Assert.Equal(0, again.Exit);
         Assert.Contains("nothing added", again.Out, StringComparison.Ordinal);
-        var after = (await RunsJson()).EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh");
+        var after = (await RunsJson()).EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh-listed");
         Assert.Equal(gh.GetProperty("lastSeq").GetInt64(), after.GetProperty("lastSeq").GetInt64());
         var inputTypes = Audit.Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
-        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh' and type = any($1)", (object)inputTypes));
+        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh-listed' and type = any($1)", (object)inputTypes));
         Assert.True(gh.GetProperty("derived").GetInt64() > 0);
         Assert.Equal("arm64/6.17", gh.GetProperty("policy").GetString());
     }

@@ -3,7 +3,7 @@ using Audit.Tests.Infrastructure;
 
 namespace Audit.Tests.Cli;
 
-public sealed class ReplayDiffExportCommandTests : DatabaseTest
+public sealed class ReplayDiffExportCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private async Task<JsonElement> Json(params string[] args)
     {
@@ -67,6 +67,16 @@ public sealed class ReplayDiffExportCommandTests : DatabaseTest
                 Assert.Equal(a, b);
             }
         }
+    }
+
+    [Fact]
+    public async Task An_export_to_a_path_that_cannot_be_written_is_exit_2_naming_it()
+    {
+        await Ingest(Path.Combine(Paths.Samples, "x86-snp.ndjson"), "snp");
+        var target = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}", "snp.ndjson");
+        var r = await CliRunner.RunAsync(ConnectionString, "export", "snp", "-o", target);
+        Assert.Equal(2, r.Exit);
+        Assert.StartsWith($"audit: cannot write {target}: ", r.Err, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Cli;
 
 /// <summary>state, history and rebuild over the temporal projections, through the real command line.</summary>
-public sealed class StateHistoryCommandTests : DatabaseTest
+public sealed class StateHistoryCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private async Task<JsonElement> Json(params string[] args)
     {

@@ -8,7 +8,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Cli;
 
 /// <summary>`why` over stored runs, and the stored decisions against a fresh re-decision.</summary>
-public sealed class WhyCommandTests : DatabaseTest
+public sealed class WhyCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private async Task Ingest(string sample, string run)
     {

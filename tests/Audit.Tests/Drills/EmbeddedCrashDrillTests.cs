@@ -81,6 +81,10 @@ public sealed class EmbeddedCrashDrillTests
 
             Assert.True(serve.Err.Contains("recovered the embedded database", StringComparison.Ordinal), string.Join(",", statuses.Select(s => (int)s)) + "\n" + serve.Err);
 
+            // Each 503 is one line on serve's console, never the exception's stack trace.
+            Assert.Equal("", HostProcess.NoStackTrace(new CliResult(0, "", serve.Err)));
+            Assert.Contains(": 503, the database went away", serve.Err, StringComparison.Ordinal);
+
             // A server that cannot start: exit 3 with the log's last lines and what to do; fixed, the next command works.
             serve.Kill();
             Assert.Equal(0, (await HostProcess.RunAsync(["db", "stop"], env)).Exit);

@@ -4,7 +4,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Drills;
 
 /// <summary>kill -9 of an ingest at seeded random points: the run is absent or whole, and the retry stores it whole, once.</summary>
-public sealed class IngestKillDrillTests : DatabaseTest
+public sealed class IngestKillDrillTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     [Fact]
     public async Task An_ingest_killed_at_random_points_leaves_its_run_absent_or_whole_and_the_retry_stores_it_once()

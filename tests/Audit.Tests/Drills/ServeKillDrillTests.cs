@@ -5,7 +5,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Drills;
 
 /// <summary>The real `serve` process killed under a client that retries, and writers racing for one version.</summary>
-public sealed class ServeKillDrillTests : DatabaseTest
+public sealed class ServeKillDrillTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static HttpRequestMessage Batch(string run, IEnumerable<string> lines, string? key = null, long? expected = null)
     {

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.TestHost;
 namespace Audit.Tests.Http;
 
 /// <summary>The HTTP contract of interfaces.md, on the real host and a real PostgreSQL.</summary>
-public sealed class HttpApiTests : DatabaseTest
+public sealed class HttpApiTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private const string Token = "t0ken";
 
@@ -46,19 +46,19 @@ public sealed class HttpApiTests : DatabaseTest
     {
         var (app, client) = await Start();
         await using var _ = app;
-        var first = await client.SendAsync(Post("/runs/gh/events", Gh, key: "batch-1"));
+        var first = await client.SendAsync(Post("/runs/gh-posted/events", Gh, key: "batch-1"));
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        var again = await client.SendAsync(Post("/runs/gh/events", Gh, key: "batch-1"));
+        var again = await client.SendAsync(Post("/runs/gh-posted/events", Gh, key: "batch-1"));
         Assert.Equal("duplicate", (await Json(again)).GetProperty("status").GetString());
-        Assert.Equal(15, await ScalarAsync("select count(*) from events where run_id = 'gh' and type = 'guest_faulted' or run_id = 'gh' and type in ('host_described','vm_created','vma_mapped','memslot_set','vma_unmapped')"));
+        Assert.Equal(15, await ScalarAsync("select count(*) from events where run_id = 'gh-posted' and type = 'guest_faulted' or run_id = 'gh-posted' and type in ('host_described','vm_created','vma_mapped','memslot_set','vma_unmapped')"));
 
-        var why = await Json(await client.GetAsync("/runs/gh/why?gpa=0x40000200000"));
+        var why = await Json(await client.GetAsync("/runs/gh-posted/why?gpa=0x40000200000"));
         Assert.Equal("Normal", why.GetProperty("mapping").GetProperty("memType").GetString());
         Assert.Equal(1UL << 30, why.GetProperty("mapping").GetProperty("size").GetUInt64());
         var runs = await Json(await client.GetAsync("/runs"));
-        Assert.Contains(runs.EnumerateArray(), r => r.GetProperty("run").GetString() == "gh");
-        Assert.Equal(3, (await Json(await client.GetAsync("/runs/gh/state?at=19&gpa=0x0-0x50000000000"))).GetProperty("stage2").GetArrayLength());
-        Assert.NotEmpty((await Json(await client.GetAsync("/runs/gh/history?gpa=0x10000040"))).GetProperty("changes").EnumerateArray());
+        Assert.Contains(runs.EnumerateArray(), r => r.GetProperty("run").GetString() == "gh-posted");
+        Assert.Equal(3, (await Json(await client.GetAsync("/runs/gh-posted/state?at=19&gpa=0x0-0x50000000000"))).GetProperty("stage2").GetArrayLength());
+        Assert.NotEmpty((await Json(await client.GetAsync("/runs/gh-posted/history?gpa=0x10000040"))).GetProperty("changes").EnumerateArray());
     }
 
     [Fact]
@@ -66,21 +66,21 @@ public sealed class HttpApiTests : DatabaseTest
     {
         var (app, client) = await Start();
         await using var _ = app;
-        var r = await SendAnonymous(app, Post("/runs/gh/events", Gh));
+        var r = await SendAnonymous(app, Post("/runs/guarded/events", Gh));
         Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
         Assert.Equal("Bearer", r.Headers.WwwAuthenticate.Single().Scheme);
-        var wrong = Post("/runs/gh/events", Gh);
+        var wrong = Post("/runs/guarded/events", Gh);
         wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "nope");
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, wrong)).StatusCode);
-        var longer = Post("/runs/gh/events", Gh);
+        var longer = Post("/runs/guarded/events", Gh);
         longer.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token + "x");
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, longer)).StatusCode);
-        Assert.Equal(0, await ScalarAsync("select count(*) from events"));
-        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh/events", Gh))).StatusCode);
+        Assert.Equal(0, await ScalarAsync("select count(*) from events where run_id = 'guarded'"));
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/guarded/events", Gh))).StatusCode);
 
         // Reads reveal host addresses and VM layouts: they need it too; the health check and the UI's files do not.
-        foreach (var read in new[] { "/runs", "/runs/gh/why?gpa=0x40000200000", "/runs/gh/state", "/runs/gh/history?gpa=0x1000", "/diff?a=gh&b=gh", "/runs/gh/export", "/openapi/v1.json", "/runs/gh.js", "/ui/../runs" })
+        foreach (var read in new[] { "/runs", "/runs/guarded/why?gpa=0x40000200000", "/runs/guarded/state", "/runs/guarded/history?gpa=0x1000", "/diff?a=guarded&b=guarded", "/runs/guarded/export", "/runs/guarded/map", "/runs/guarded/timeline", "/runs/guarded/find?type=MemslotSet", "/runs/guarded/lint", "/runs/guarded/bisect", "/policies", "/openapi/v1.json", "/runs/guarded.js", "/ui/../runs" })
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await SendAnonymous(app, new HttpRequestMessage(HttpMethod.Get, read))).StatusCode);
         }
@@ -104,7 +104,23 @@ public sealed class HttpApiTests : DatabaseTest
         Assert.Contains("may hold only letters, digits", (await Json(r)).GetProperty("detail").GetString(), StringComparison.Ordinal);
         var tooLong = await client.SendAsync(Post("/runs/" + new string('a', 129) + "/events", Gh));
         Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
-        Assert.Equal(0, await ScalarAsync("select count(*) from runs"));
+        Assert.Equal(0, await ScalarAsync("select count(*) from runs where run_id = $1", new string('a', 129)));
+    }
+
+    [Theory]
+    [InlineData("a%20b")]
+    [InlineData("..%2Fx")]
+    [InlineData("%C3%BC")]
+    [InlineData("")]
+    public async Task A_replay_saved_under_a_bad_run_id_is_a_400_and_stores_nothing(string save)
+    {
+        var (app, client) = await Start();
+        await using var _ = app;
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh-saved/events", Gh, key: "gh-saved"))).StatusCode);
+        var r = await client.SendAsync(Post($"/runs/gh-saved/replay?policy=arm64/5.14&save={save}", ""));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.StartsWith("save: ", (await Json(r)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, await ScalarAsync("select count(*) from runs where run_id like 'gh-saved%' or run_id = $1", Uri.UnescapeDataString(save)));
     }
 
     [Fact]
@@ -143,7 +159,7 @@ public sealed class HttpApiTests : DatabaseTest
         await using var _ = app;
         var r = await SendAnonymous(app, Post("/runs/big/events", Gh));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
-        Assert.Equal(0, await ScalarAsync("select count(*) from events"));
+        Assert.Equal(0, await ScalarAsync("select count(*) from events where run_id = 'big'"));
     }
 
     [Fact]
@@ -151,20 +167,20 @@ public sealed class HttpApiTests : DatabaseTest
     {
         var (app, client) = await Start();
         await using var _ = app;
-        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh/import?format=ndjson", Gh))).StatusCode);
-        var replay = await Json(await client.SendAsync(Post("/runs/gh/replay?policy=arm64/5.14&save=gh514", "")));
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Post("/runs/gh-imported/import?format=ndjson", Gh))).StatusCode);
+        var replay = await Json(await client.SendAsync(Post("/runs/gh-imported/replay?policy=arm64/5.14&save=gh-imported514", "")));
         Assert.Equal(2, replay.GetProperty("summary").GetProperty("faultsDiffering").GetInt32());
         Assert.All(replay.GetProperty("differences").EnumerateArray(), d => Assert.Equal("Device", d.GetProperty("after").GetProperty("memType").GetString()));
 
-        var diff = await Json(await client.GetAsync("/diff?a=gh&b=gh514"));
+        var diff = await Json(await client.GetAsync("/diff?a=gh-imported&b=gh-imported514"));
         Assert.Equal(2, diff.GetProperty("differing").GetInt32());
         Assert.Equal("0x40000200000", diff.GetProperty("first").GetProperty("key").GetString()!["gpa ".Length..]);
 
-        var ndjson = await client.GetStringAsync("/runs/gh/export?format=ndjson");
+        var ndjson = await client.GetStringAsync("/runs/gh-imported/export?format=ndjson");
         Assert.Equal(15, ndjson.Split('\n').Count(l => l.StartsWith('{')));
-        var perfetto = await Json(await client.GetAsync("/runs/gh/export?format=perfetto"));
+        var perfetto = await Json(await client.GetAsync("/runs/gh-imported/export?format=perfetto"));
         Assert.True(perfetto.GetProperty("traceEvents").GetArrayLength() > 10);
-        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/runs/gh/export?format=pdf")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/runs/gh-imported/export?format=pdf")).StatusCode);
     }
 
     [Fact]

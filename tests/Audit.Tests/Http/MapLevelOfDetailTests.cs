@@ -12,9 +12,10 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Audit.Tests.Http;
 
 /// <summary>GET /runs/{run}/map?windows=: the map at the screen's level of detail, against the exact map of the same point.</summary>
-public sealed class MapLevelOfDetailTests : DatabaseTest
+public sealed class MapLevelOfDetailTests(SchemaFixture schema) : DatabaseTest(schema)
 {
-    private const string Run = "lod";
+    // One schema serves the class: each test maps a run of its own.
+    private readonly string Run = "lod-" + Guid.NewGuid().ToString("N")[..8];
 
     /// <summary>A decoded span of the map: [Lo, Hi), its kind as "type ipat perms granule policy", how many blocks.</summary>
     private sealed record Span(ulong Lo, ulong Hi, string Kind, int Count);
@@ -30,7 +31,7 @@ public sealed class MapLevelOfDetailTests : DatabaseTest
         return (app, app.GetTestClient());
     }
 
-    private static async Task<JsonElement> Map(HttpClient client, string query)
+    private async Task<JsonElement> Map(HttpClient client, string query)
     {
         var r = await client.GetAsync($"/runs/{Run}/map?{query}");
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);

@@ -5,7 +5,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Import;
 
 /// <summary>`ingest DIR` and the stage-2 dump beside a run, through the command line and a real database.</summary>
-public sealed class CaptureFolderTests : DatabaseTest
+public sealed class CaptureFolderTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static string Real(string name) => Path.Combine(Paths.Samples, "real", "x86-pvm-6.18", name);
 

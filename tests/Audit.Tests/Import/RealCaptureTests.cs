@@ -6,14 +6,14 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Import;
 
 /// <summary>The real kvm_pvm capture (strace and tracefs of one VM) imported as one run.</summary>
-public sealed class RealCaptureTests : DatabaseTest
+public sealed class RealCaptureTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static string Real(string name) => Path.Combine(Paths.Samples, "real", "x86-pvm-6.18", name);
 
     [Fact]
     public async Task Strace_and_trace_import_as_one_run_and_every_line_is_accounted_for()
     {
-        var r = await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm", "--policy", "x86-shadow");
+        var r = await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm-counted", "--policy", "x86-shadow");
         Assert.True(r.Exit == 0, r.Err);
 
         // The summary accounts for every line: lines = lines that gave events + lines counted by kind.
@@ -24,7 +24,7 @@ public sealed class RealCaptureTests : DatabaseTest
         }
 
         var counts = new Dictionary<string, long>();
-        await foreach (var e in Store().ReadAsync("pvm"))
+        await foreach (var e in Store().ReadAsync("pvm-counted"))
         {
             counts[e.Type] = counts.GetValueOrDefault(e.Type) + 1;
         }
@@ -43,10 +43,10 @@ public sealed class RealCaptureTests : DatabaseTest
     [Fact]
     public async Task The_model_agrees_with_every_observed_spte_it_could_decide_and_says_why_for_the_rest()
     {
-        Assert.Equal(0, (await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm", "--policy", "x86-shadow")).Exit);
+        Assert.Equal(0, (await CliRunner.RunAsync(ConnectionString, "ingest", Real("strace.txt"), Real("trace.txt"), "--run", "pvm-checked", "--policy", "x86-shadow")).Exit);
         var divergences = new List<DivergenceFound>();
         var mapped = 0;
-        await foreach (var e in Store().ReadAsync("pvm"))
+        await foreach (var e in Store().ReadAsync("pvm-checked"))
         {
             switch (e.Event)
             {
@@ -83,7 +83,7 @@ public sealed class RealCaptureTests : DatabaseTest
     public async Task With_the_bpftrace_log_the_undecoded_memslots_are_filled_and_only_reasoned_divergences_remain()
     {
         var files = new[] { "strace.txt", "bpftrace_ioctls.txt", "trace.txt", "smaps_phase1.txt" };
-        var r = await CliRunner.RunAsync(ConnectionString, ["ingest", .. files.Select(Real), "--run", "pvm", "--policy", "x86-shadow"]);
+        var r = await CliRunner.RunAsync(ConnectionString, ["ingest", .. files.Select(Real), "--run", "pvm-filled", "--policy", "x86-shadow"]);
         Assert.True(r.Exit == 0, r.Err);
         Assert.Contains("bpftrace_ioctls.txt filled 8 undecoded ioctls of strace.txt (4 host addresses translated", r.Out, StringComparison.Ordinal);
         foreach (var f in files)
@@ -94,7 +94,7 @@ public sealed class RealCaptureTests : DatabaseTest
 
         var counts = new Dictionary<string, long>();
         var divergences = new List<DivergenceFound>();
-        await foreach (var e in Store().ReadAsync("pvm"))
+        await foreach (var e in Store().ReadAsync("pvm-filled"))
         {
             counts[e.Type] = counts.GetValueOrDefault(e.Type) + 1;
             if (e.Event is DivergenceFound d)

@@ -84,25 +84,66 @@ public static class TestDatabase
     }
 }
 
-/// <summary>Base of database test classes: one schema per class, migrated, dropped afterwards.</summary>
-[Trait("Category", "Database")]
-public abstract class DatabaseTest : IAsyncLifetime
+/// <summary>
+/// One migrated schema shared by the tests of one class: xUnit creates this fixture before the class's
+/// first test and disposes it after its last. Creating and migrating a schema costs more than most
+/// tests in it, so one per test method made the suite pay it hundreds of times. A class's tests run one
+/// after another, never together, so sharing needs only that each test use run ids of its own and
+/// assert on its own runs; a test that needs an empty schema makes one with <see cref="CreateAsync"/>.
+/// </summary>
+public sealed class SchemaFixture : IAsyncLifetime, IAsyncDisposable
 {
-    protected string ConnectionString { get; private set; } = "";
+    private Task<(string ConnectionString, NpgsqlDataSource DataSource)>? _schema;
 
-    protected NpgsqlDataSource DataSource { get; private set; } = null!;
-
-    public async Task InitializeAsync()
+    /// <summary>A schema of its own, outside any class fixture (dispose it to drop it).</summary>
+    public static async Task<SchemaFixture> CreateAsync(string prefix)
     {
-        ConnectionString = await TestDatabase.CreateSchemaAsync(GetType().Name);
-        DataSource = NpgsqlDataSource.Create(ConnectionString);
+        var own = new SchemaFixture();
+        await own.OpenAsync(prefix);
+        return own;
     }
+
+    public string ConnectionString => Opened.ConnectionString;
+
+    public NpgsqlDataSource DataSource => Opened.DataSource;
+
+    private (string ConnectionString, NpgsqlDataSource DataSource) Opened =>
+        _schema is { IsCompletedSuccessfully: true } s ? s.Result : throw new InvalidOperationException("the schema is used before OpenAsync");
+
+    /// <summary>Creates the schema on first use, named after the test class so a leftover one says whose it is.</summary>
+    public Task OpenAsync(string prefix) => _schema ??= CreateSchemaAsync(prefix);
+
+    private static async Task<(string, NpgsqlDataSource)> CreateSchemaAsync(string prefix)
+    {
+        var cs = await TestDatabase.CreateSchemaAsync(prefix);
+        return (cs, NpgsqlDataSource.Create(cs));
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        await DataSource.DisposeAsync();
-        await TestDatabase.DropSchemaAsync(ConnectionString);
+        if (_schema is { IsCompletedSuccessfully: true })
+        {
+            await DataSource.DisposeAsync();
+            await TestDatabase.DropSchemaAsync(ConnectionString);
+        }
     }
+
+    ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
+}
+
+/// <summary>Base of database test classes: one migrated schema per class (<see cref="SchemaFixture"/>), kept until its last test.</summary>
+[Trait("Category", "Database")]
+public abstract class DatabaseTest(SchemaFixture schema) : IClassFixture<SchemaFixture>, IAsyncLifetime
+{
+    protected string ConnectionString => schema.ConnectionString;
+
+    protected NpgsqlDataSource DataSource => schema.DataSource;
+
+    public Task InitializeAsync() => schema.OpenAsync(GetType().Name);
+
+    public Task DisposeAsync() => Task.CompletedTask;
 
     protected EventStore Store(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
 

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.TestHost;
 namespace Audit.Tests.Lint;
 
 /// <summary>`audit lint` and GET /runs/{run}/lint on the bundled runs, stored in a real PostgreSQL.</summary>
-public sealed class LintCommandTests : DatabaseTest
+public sealed class LintCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private Task Ingest(string file, string run) => CliRunner.IngestSampleAsync(ConnectionString, file, run);
 

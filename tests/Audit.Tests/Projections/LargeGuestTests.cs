@@ -9,7 +9,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Projections;
 
 /// <summary>Rows grow with mappings, never with guest size.</summary>
-public sealed class LargeGuestTests : DatabaseTest
+public sealed class LargeGuestTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     [Fact]
     public async Task A_1_tib_guest_mapped_with_1g_and_2m_blocks_costs_one_row_per_mapping()

@@ -12,7 +12,7 @@ namespace Audit.Tests.Projections;
 /// that hold at N in the database equal the rows an in-memory fold of the first N events holds;
 /// and a rebuild yields the same rows as the inline projection.
 /// </summary>
-public sealed class ProjectionPropertyTests : DatabaseTest
+public sealed class ProjectionPropertyTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private Task<List<StoredEvent>> Append(string run, List<InputEvent> inputs, int batches) => Append(DataSource, run, inputs, batches);
 

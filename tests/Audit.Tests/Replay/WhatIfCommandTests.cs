@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.TestHost;
 namespace Audit.Tests.Replay;
 
 /// <summary>`audit replay --set` on the bundled GH200 run, stored in a real PostgreSQL.</summary>
-public sealed class WhatIfCommandTests : DatabaseTest
+public sealed class WhatIfCommandTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private Task<JsonElement> Json(params string[] args) => CliRunner.JsonAsync(ConnectionString, args);
 

@@ -114,4 +114,42 @@ public sealed class ServeSecurityTests
         Assert.Equal(2, await Audit.Api.Cli.CommandLine.RunAsync(["why", "a;b", "0x1000", "--db", "Host=/nonexistent"], new StringWriter(), e));
         Assert.Contains("may hold only letters, digits", e.ToString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("state", "BAD")]
+    [InlineData("why", "BAD", "0x1000")]
+    [InlineData("history", "BAD", "0x1000")]
+    [InlineData("replay", "BAD", "--policy", "arm64/5.14")]
+    [InlineData("replay", "gh", "--policy", "arm64/5.14", "--save", "BAD")]
+    [InlineData("diff", "gh", "BAD")]
+    [InlineData("export", "BAD")]
+    [InlineData("rebuild", "BAD")]
+    [InlineData("lint", "BAD")]
+    [InlineData("bisect", "BAD")]
+    [InlineData("db", "check", "BAD")]
+    [InlineData("ingest", "trace.ndjson", "--run", "BAD")]
+    public async Task Every_command_that_names_a_run_refuses_a_bad_id_with_exit_2_before_touching_a_database(params string[] args)
+    {
+        foreach (var bad in new[] { "../x", "a b", "\u00fcn\u00ef", new string('a', RunIds.MaxLength + 1), "" })
+        {
+            var e = new StringWriter();
+            string[] argv = [.. args.Select(a => a == "BAD" ? bad : a), "--db", "Host=/nonexistent"];
+            Assert.Equal(2, await Audit.Api.Cli.CommandLine.RunAsync(argv, new StringWriter(), e));
+            Assert.Contains("run id", e.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Endpoints_configured_outside_urls_are_ignored_so_the_token_check_of_urls_holds()
+    {
+        // A Kestrel__Endpoints__* variable or an appsettings.json would otherwise replace --urls unchecked.
+        await using var ds = Npgsql.NpgsqlDataSource.Create("Host=/nonexistent");
+        var port = Audit.Tests.Drills.HostProcess.FreePort();
+        await using var app = HttpApp.Build([$"--Kestrel:Endpoints:Open:Url=http://0.0.0.0:{port}"], ds, "http://127.0.0.1:0", new HttpOptions(null, 1024));
+        await app.StartAsync();
+        var urls = app.Urls.ToList();
+        await app.StopAsync();
+        var url = Assert.Single(urls);
+        Assert.StartsWith("http://127.0.0.1:", url, StringComparison.Ordinal);
+    }
 }

@@ -13,7 +13,7 @@ namespace Audit.Tests.Storage;
 /// Storage/V1 holds the demo's gh and pvm runs copied out of its database) read as before, and the same events
 /// stored again as version-2 compact records read back, explain and export the same.
 /// </summary>
-public sealed class CompactRecordStorageTests : DatabaseTest
+public sealed class CompactRecordStorageTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static string V1Dir => Path.Combine(Paths.Repo, "tests", "Audit.Tests", "Storage", "V1");
 

@@ -53,4 +53,52 @@ public sealed class EmbeddedPostgresTests
 
         Assert.False(Directory.Exists(home));
     }
+
+    [Fact]
+    public async Task A_damaged_or_missing_cluster_json_keeps_the_cluster_and_its_data_and_a_wrong_port_finds_the_running_server()
+    {
+        var home = Path.Combine(Path.GetTempPath(), "audit-embedded-" + Guid.NewGuid().ToString("N")[..8]);
+        var pg = new EmbeddedPostgres(home, ephemeral: true);
+        var state = Path.Combine(home, "cluster.json");
+        try
+        {
+            await Exec(await pg.EnsureStartedAsync(), "create table kept (x int); insert into kept values (42)");
+            var original = await File.ReadAllTextAsync(state);
+            foreach (var damage in new[] { "{\"BinDir\": garbage", "", "[]", "{}", original.Replace(pg.Status().DataDir, "/nowhere", StringComparison.Ordinal), null })
+            {
+                pg.Stop();
+                if (damage is null)
+                {
+                    File.Delete(state);
+                }
+                else
+                {
+                    await File.WriteAllTextAsync(state, damage);
+                }
+
+                var logs = new List<string>();
+                var cs = await pg.EnsureStartedAsync(logs.Add);
+                Assert.DoesNotContain(logs, l => l.Contains("creating", StringComparison.Ordinal));
+                Assert.Contains(logs, l => l.Contains("whose data is kept", StringComparison.Ordinal));
+                Assert.Equal(42, await Exec(cs, "select x from kept"));
+            }
+
+            // The server runs, but cluster.json names another port: its postmaster.pid is believed.
+            var port = pg.Status().Port!.Value;
+            await File.WriteAllTextAsync(state, (await File.ReadAllTextAsync(state)).Replace($"\"Port\":{port}", "\"Port\":1", StringComparison.Ordinal));
+            Assert.Equal(42, await Exec(await pg.EnsureStartedAsync(), "select x from kept"));
+            Assert.Equal(port, pg.Status().Port);
+        }
+        finally
+        {
+            pg.Destroy();
+        }
+    }
+
+    private static async Task<object?> Exec(string connectionString, string sql)
+    {
+        await using var ds = NpgsqlDataSource.Create(connectionString);
+        await using var cmd = ds.CreateCommand(sql);
+        return await cmd.ExecuteScalarAsync();
+    }
 }

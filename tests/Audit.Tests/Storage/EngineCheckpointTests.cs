@@ -9,7 +9,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Storage;
 
 /// <summary>A writer in a new process continues a stored run from its saved engine state, folding only the inputs after it.</summary>
-public sealed class EngineCheckpointTests : DatabaseTest
+public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static readonly List<TraceEvent> Gh = SampleRuns.Traced("gh200-gpu-passthrough.ndjson");
 

@@ -7,7 +7,7 @@ using Audit.Tests.Infrastructure;
 namespace Audit.Tests.Storage;
 
 /// <summary>"The last seq at or before a time" from the time index over inputs only (migration 0011).</summary>
-public sealed class InputTimeIndexTests : DatabaseTest
+public sealed class InputTimeIndexTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static NewEvent Fault(ulong gpa, long? ts) => new(new GuestFaulted(0, new Gpa(gpa), Access.Read, FaultKind.Translation), ts);
 

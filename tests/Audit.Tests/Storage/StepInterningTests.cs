@@ -10,7 +10,7 @@ namespace Audit.Tests.Storage;
 /// Explanation steps of a jsonb decision (version 1; memslot and ioctl decisions) written the second time are stored once per
 /// run and read back whole, by any store instance. Fault decisions are compact records now (CompactRecordStorageTests).
 /// </summary>
-public sealed class StepInterningTests : DatabaseTest
+public sealed class StepInterningTests(SchemaFixture schema) : DatabaseTest(schema)
 {
     private static readonly ExplanationStep Shared = new("x86.shadow.memtype", "shadow paging: SPTEs carry no memtype, write-back; the guest PAT is ignored", ValueList.Of(new Fact("policy", "x86-shadow", null)));
 

@@ -55,13 +55,16 @@ public sealed class CheckDatabaseHandler(EventStore store, TemporalQueries queri
         var fold = new RunProjections(streaming: true);
         long read = 0, seen = 0;
         var compared = 0;
+
+        // One disagreement is enough to ask for a rebuild; the rest of the run is still read, so the summary counts every event.
+        var disagreed = false;
         var rng = new Random(run.GetHashCode(StringComparison.Ordinal));
         await foreach (var e in store.ReadAsync(run, ct: ct, withoutExplanations: true))
         {
             read++;
             fold.Apply(e.Recorded);
             fold.Log.Clear();
-            if (e.Event is InputEvent || seen++ % every != 0 || compared >= wanted)
+            if (disagreed || e.Event is InputEvent || seen++ % every != 0 || compared >= wanted)
             {
                 continue;
             }
@@ -70,7 +73,7 @@ public sealed class CheckDatabaseHandler(EventStore store, TemporalQueries queri
             if (await DisagreementAsync(run, e, fold, rng, ct) is { } detail)
             {
                 problems.Add(new Problem(run, "projection", detail));
-                break;
+                disagreed = true;
             }
         }
 

@@ -22,7 +22,17 @@ public static class ExportCommand
 
             if (parse.GetValue(output) is { } file)
             {
-                await File.WriteAllTextAsync(file, result.Value!.Content, ct);
+                try
+                {
+                    await File.WriteAllTextAsync(file, result.Value!.Content, ct);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // A folder that does not exist or cannot be written: the path given is at fault.
+                    await cli.Err.WriteLineAsync($"audit: cannot write {file}: {ex.Message}");
+                    return ExitCodes.BadInput;
+                }
+
                 await cli.Err.WriteLineAsync($"wrote {file}");
             }
             else

@@ -4,7 +4,7 @@ namespace Audit.Api.Http.Security;
 
 /// <summary>
 /// The first middleware after routing: the bearer token when one is set (every path but
-/// <see cref="PublicPaths"/>), then the run ids of the route and of /diff's query, checked once here
+/// <see cref="PublicPaths"/>), then the run ids of the route and of the query (/diff's a and b, replay's save), checked once here
 /// so that no handler sees one that is not valid.
 /// </summary>
 public static class RequestGuard
@@ -30,6 +30,9 @@ public static class RequestGuard
         await next();
     });
 
+    private static readonly string[] DiffKeys = ["a", "b"];
+    private static readonly string[] SaveKey = ["save"];
+
     private static string? RunIdProblem(HttpContext ctx)
     {
         if (ctx.GetRouteValue("run") is string run && RunIds.Problem(run) is { } p)
@@ -37,11 +40,13 @@ public static class RequestGuard
             return p;
         }
 
-        if (ctx.Request.Path.Equals("/diff", StringComparison.Ordinal))
+        // /diff names its runs in the query, and replay's save names the run it stores.
+        var keys = ctx.Request.Path.Equals("/diff", StringComparison.Ordinal) ? DiffKeys : SaveKey;
+        foreach (var key in keys)
         {
-            foreach (var key in new[] { "a", "b" })
+            foreach (var id in ctx.Request.Query[key])
             {
-                if (ctx.Request.Query[key].FirstOrDefault() is { } id && RunIds.Problem(id) is { } q)
+                if (RunIds.Problem(id) is { } q)
                 {
                     return $"{key}: {q}";
                 }
