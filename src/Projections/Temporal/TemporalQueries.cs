@@ -64,9 +64,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// <remarks>
     /// Every answer comes from one batch (on a loaded host each round trip waited for a core): the rows
     /// of the other projections (memslots, VMAs, attributes, shareability; a few, through their partial
-    /// btree), every memslot span the run ever had (<see cref="SpansEverAsync"/>), then the spans. Custom plans: the generic plan
-    /// of the spans query spent 40-60 ms before its first row on the 2M-event run (the custom one 1-4 ms
-    /// in all, planning included), whatever the windows.
+    /// btree), every memslot span the run ever had (<see cref="SpansEverAsync"/>), then the spans. Custom plans
+    /// and no JIT: the generic plan's estimates crossed jit_above_cost, and PostgreSQL compiled it before
+    /// its first row, 40-600 ms on the 2M-event run for a 64 MiB window whose rows take 1 ms (the custom
+    /// plan 1-4 ms in all, planning included; a larger variant of this query spent 2.5-3 s compiling).
     /// </remarks>
     public async Task<MapRows> MapAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
     {
@@ -79,6 +80,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_custom_plan"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local jit = off"));
         var small = new NpgsqlBatchCommand(
             $"select {Columns} from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and from_seq <= $2 and (to_seq is null or to_seq > $2)");
         small.Parameters.Add(new NpgsqlParameter { Value = runId });
