@@ -27,6 +27,13 @@ public static class CompactRecord
     private const byte FaultTag = 1;
     private const byte ResolvedTag = 2;
 
+    /// <summary>
+    /// The sighting at which a run's step is stored whole and named by id (ADR 4); until then it is written as
+    /// its shape and values. On 300,000 synthetic events (records and table entries, per event): on the 2nd
+    /// sighting 27.9 bytes (7,181 entries), 4th 25.4, 8th 23.1, 16th 21.6 (398 entries), 64th 21.4, never 42.5.
+    /// </summary>
+    public const int WholeStepSightings = 16;
+
     /// <summary>The stored version this form is (the events.version column of its rows).</summary>
     public const short Version = 2;
 
@@ -186,7 +193,7 @@ public static class CompactRecord
         var args = new List<ulong>(8);
         foreach (var step in explanation)
         {
-            if (steps.Intern(step) is { } id)
+            if (steps.Intern(step, WholeStepSightings) is { } id)
             {
                 Put(w, (ulong)id);
                 continue;

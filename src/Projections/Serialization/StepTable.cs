@@ -21,7 +21,7 @@ public sealed class StepTable(bool writer)
     // by concurrent reads, which only load and resolve.
     private readonly Dictionary<ExplanationStep, int> _ids = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
-    private readonly HashSet<ExplanationStep> _seenOnce = [];
+    private readonly Dictionary<ExplanationStep, int> _seen = [];
 
     // Step shapes (ADR 0013) share the id numbering and the table: an id names a whole step or a shape.
     private readonly Dictionary<StepShape, int> _shapeIds = [];
@@ -50,8 +50,10 @@ public sealed class StepTable(bool writer)
         }
     }
 
-    /// <summary>The id to write instead of the step, or null to write it inline.</summary>
-    public int? Intern(ExplanationStep step)
+    /// <summary>The id to write instead of the step, or null to write it inline (or as its shape).</summary>
+    /// <param name="sightings">The sighting at which a step gets an id: a jsonb payload interns on the second; a compact record, where
+    /// a step written as its shape costs only its values, later (CompactRecord.WholeStepSightings).</param>
+    public int? Intern(ExplanationStep step, int sightings = 2)
     {
         if (!writer)
         {
@@ -63,20 +65,22 @@ public sealed class StepTable(bool writer)
             return id;
         }
 
-        if (_seenOnce.Remove(step))
+        var seen = _seen.GetValueOrDefault(step) + 1;
+        if (seen >= sightings)
         {
+            _seen.Remove(step);
             id = ++MaxId;
             Load(id, step);
             _added.Add((id, ToJson(step)));
             return id;
         }
 
-        if (_seenOnce.Count >= SeenOnceLimit)
+        if (_seen.Count >= SeenOnceLimit)
         {
-            _seenOnce.Clear();
+            _seen.Clear();
         }
 
-        _seenOnce.Add(step);
+        _seen[step] = seen;
         return null;
     }
 
