@@ -18,7 +18,7 @@ public readonly record struct Interval<T>(ulong Start, ulong End, T Value)
 /// </summary>
 public sealed class IntervalMap<T>
 {
-    private const int ChunkSize = 64;
+    private const int ChunkSize = 32;
     private readonly List<List<Interval<T>>> _chunks = [];
 
     // The first start of each chunk, contiguous, so finding a chunk touches one array, not every chunk probed.
