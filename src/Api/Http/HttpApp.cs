@@ -19,7 +19,13 @@ public sealed record HttpOptions(string? Token, long MaxBodyBytes, System.Securi
 {
     public static HttpOptions FromEnvironment() => new(
         Environment.GetEnvironmentVariable("AUDIT_TOKEN") is { Length: > 0 } t ? t : null,
-        long.TryParse(Environment.GetEnvironmentVariable("AUDIT_MAX_BODY_BYTES"), out var max) ? max : 256L << 20);
+        long.TryParse(Environment.GetEnvironmentVariable("AUDIT_MAX_BODY_BYTES"), out var max) && max > 0 ? max : 256L << 20);
+
+    /// <summary>Why AUDIT_MAX_BODY_BYTES cannot be used, or null (unset: 256 MiB); serve refuses to start on it.</summary>
+    public static string? MaxBodyProblem(string? value) =>
+        value is { Length: > 0 } v && !(long.TryParse(v, out var n) && n > 0)
+            ? $"AUDIT_MAX_BODY_BYTES must be a whole number of bytes above 0 (got '{v}'); unset it for the default of 256 MiB"
+            : null;
 }
 
 /// <summary>The minimal-API host: each endpoint sends the same MediatR request as the command line.</summary>

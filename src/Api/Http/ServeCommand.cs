@@ -35,6 +35,12 @@ public static class ServeCommand
                 return ExitCodes.BadInput;
             }
 
+            if (HttpOptions.MaxBodyProblem(Environment.GetEnvironmentVariable("AUDIT_MAX_BODY_BYTES")) is { } limit)
+            {
+                await cli.Err.WriteLineAsync("audit: " + limit);
+                return ExitCodes.BadInput;
+            }
+
             var (certificate, certError) = LoadCertificate(listen, parse.GetValue(cert), parse.GetValue(key));
             if (certError is not null)
             {

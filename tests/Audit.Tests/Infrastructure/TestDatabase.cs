@@ -135,15 +135,34 @@ public sealed class SchemaFixture : IAsyncLifetime, IAsyncDisposable
 
 /// <summary>Base of database test classes: one migrated schema per class (<see cref="SchemaFixture"/>), kept until its last test.</summary>
 [Trait("Category", "Database")]
-public abstract class DatabaseTest(SchemaFixture schema) : IClassFixture<SchemaFixture>, IAsyncLifetime
+public abstract class DatabaseTest : IClassFixture<SchemaFixture>, IAsyncLifetime
 {
-    protected string ConnectionString => schema.ConnectionString;
+    private readonly SchemaFixture _schema;
+    private readonly bool _perTest;
 
-    protected NpgsqlDataSource DataSource => schema.DataSource;
+    /// <summary>The class's schema: declare the test class as <c>X(SchemaFixture schema) : DatabaseTest(schema)</c>.</summary>
+    protected DatabaseTest(SchemaFixture schema)
+    {
+        _schema = schema;
+    }
 
-    public Task InitializeAsync() => schema.OpenAsync(GetType().Name);
+    /// <summary>
+    /// A schema per test, as before class fixtures: only so that a class written against the old base
+    /// still builds and passes. Give it the fixture constructor (and run ids of its own per test) instead.
+    /// </summary>
+    protected DatabaseTest()
+    {
+        _schema = new SchemaFixture();
+        _perTest = true;
+    }
 
-    public Task DisposeAsync() => Task.CompletedTask;
+    protected string ConnectionString => _schema.ConnectionString;
+
+    protected NpgsqlDataSource DataSource => _schema.DataSource;
+
+    public Task InitializeAsync() => _schema.OpenAsync(GetType().Name);
+
+    public Task DisposeAsync() => _perTest ? _schema.DisposeAsync() : Task.CompletedTask;
 
     protected EventStore Store(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
 

@@ -152,4 +152,16 @@ public sealed class ServeSecurityTests
         var url = Assert.Single(urls);
         Assert.StartsWith("http://127.0.0.1:", url, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("-5")]
+    [InlineData("0")]
+    [InlineData("abc")]
+    [InlineData("99999999999999999999")]
+    public void A_body_limit_that_is_not_a_positive_number_of_bytes_is_refused_naming_it(string value)
+    {
+        Assert.Contains($"(got '{value}')", HttpOptions.MaxBodyProblem(value), StringComparison.Ordinal);
+        Assert.Null(HttpOptions.MaxBodyProblem("1048576"));
+        Assert.Null(HttpOptions.MaxBodyProblem(null));
+    }
 }
