@@ -105,7 +105,7 @@ public static class Baselines
         await using var cmd = ds.CreateCommand("""
             with p as (select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint as bytes from pg_partition_tree('projection_rows'))
             select pg_total_relation_size('events') + p.bytes + pg_total_relation_size('runs') + pg_total_relation_size('explanation_steps')
-                 + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints'),
+                 + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints') + pg_total_relation_size('engine_checkpoints'),
                    pg_total_relation_size('events'), p.bytes
             from p
             """);
