@@ -18,9 +18,32 @@ public static class Baselines
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// Drops a bench schema. Its projection leaves (one per run and generation) go first, each in a transaction
+    /// of its own: one `drop schema ... cascade` locks every table and index at once, and the fuzz bench's
+    /// thousands of runs ran out of the server's lock table (max_locks_per_transaction).
+    /// </summary>
     public static async Task DropSchemaAsync(string connectionString, string schema, CancellationToken ct)
     {
         await using var ds = NpgsqlDataSource.Create(connectionString);
+        var leaves = new List<string>();
+        await using (var list = ds.CreateCommand(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relispartition and c.relkind = 'r'"))
+        {
+            list.Parameters.Add(new() { Value = schema });
+            await using var r = await list.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                leaves.Add(r.GetString(0));
+            }
+        }
+
+        foreach (var leaf in leaves)
+        {
+            await using var drop = ds.CreateCommand($"drop table if exists \"{schema}\".\"{leaf}\"");
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+
         await using var cmd = ds.CreateCommand($"drop schema if exists \"{schema}\" cascade");
         await cmd.ExecuteNonQueryAsync(ct);
     }
