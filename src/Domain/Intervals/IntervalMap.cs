@@ -133,9 +133,18 @@ public sealed class IntervalMap<T>
             return;
         }
 
+        // Into a gap (a page faulted in for the first time): the floor found above is where it goes.
+        if (end > start && (c < 0 || _chunks[c][i].End <= start) && !StartsBefore(Next(c, i), end))
+        {
+            InsertAfter(c, i, new Interval<T>(start, end, value));
+            return;
+        }
+
         Remove(start, end);
         Insert(new Interval<T>(start, end, value));
     }
+
+    private bool StartsBefore((int Chunk, int Index) at, ulong end) => at.Chunk < _chunks.Count && _chunks[at.Chunk][at.Index].Start < end;
 
     /// <summary>
     /// Replaces the value of every interval inside [start, end) with <paramref name="update"/> of it, in
@@ -205,6 +214,13 @@ public sealed class IntervalMap<T>
 
     private void Insert(Interval<T> x)
     {
+        var (c, i) = Floor(x.Start);
+        InsertAfter(c, i, x);
+    }
+
+    /// <summary>Inserts x after position (c, i), the floor of its start ((-1, -1): before everything).</summary>
+    private void InsertAfter(int c, int i, Interval<T> x)
+    {
         if (_chunks.Count == 0)
         {
             _chunks.Add([x]);
@@ -213,7 +229,6 @@ public sealed class IntervalMap<T>
             return;
         }
 
-        var (c, i) = Floor(x.Start);
         if (c < 0)
         {
             (c, i) = (0, -1);
