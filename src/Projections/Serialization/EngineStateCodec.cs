@@ -31,7 +31,7 @@ public static class EngineStateCodec
         return ms.ToArray();
     }
 
-    /// <summary>The state, or null when the bytes are of another format (the caller refolds).</summary>
+    /// <summary>The state, or null when the bytes are of another format or damaged (the caller refolds).</summary>
     public static RunState? Decode(ReadOnlySpan<byte> bytes, Policy policy)
     {
         if (bytes.Length == 0 || bytes[0] != Format)
@@ -41,7 +41,16 @@ public static class EngineStateCodec
 
         using var ms = new MemoryStream(bytes[1..].ToArray(), writable: false);
         using var r = new BinaryReader(ms);
-        return new Reader(r).State(policy);
+        try
+        {
+            return new Reader(r).State(policy);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidCastException or FormatException or ArgumentException
+                                       or InvalidOperationException or System.Text.Json.JsonException)
+        {
+            // A damaged checkpoint is only a lost shortcut: the run's events are the record, and the caller refolds them.
+            return null;
+        }
     }
 
     private sealed class Writer(BinaryWriter w)

@@ -18,8 +18,8 @@ internal static class RowJson
     public sealed class PermsText : JsonConverter<Perms>
     {
         public override Perms Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.GetString() is { Length: 3 } t
-                ? (t[0] == 'r' ? Perms.R : 0) | (t[1] == 'w' ? Perms.W : 0) | (t[2] == 'x' ? Perms.X : 0)
+            Serialization.KernelNames.TryParsePerms(reader.GetString() ?? "", out var perms)
+                ? perms
                 : throw new JsonException("permissions are three characters, e.g. \"rw-\"");
 
         public override void Write(Utf8JsonWriter writer, Perms value, JsonSerializerOptions options) => writer.WriteStringValue(Fmt.Perms(value));

@@ -45,6 +45,20 @@ public sealed class EngineStateCodecTests
         Assert.Null(EngineStateCodec.Decode(bytes, Policies.Arm64_6_17));
     }
 
+    [Fact]
+    public void Damaged_bytes_are_not_read_so_the_run_is_refolded_instead()
+    {
+        var state = Engine.Start(Policies.Arm64_6_17);
+        foreach (var e in SampleRuns.Inputs("gh200-gpu-passthrough.ndjson"))
+        {
+            Engine.Step(state, 1, e);
+        }
+
+        var bytes = EngineStateCodec.Encode(state);
+        Assert.NotNull(EngineStateCodec.Decode(bytes, Policies.Arm64_6_17));
+        Assert.Null(EngineStateCodec.Decode(bytes[..(bytes.Length / 2)], Policies.Arm64_6_17));
+    }
+
     // The codec writes these members; a new one must be written too (and EngineStateCodec.Format bumped),
     // or a state read from a checkpoint would silently lack it.
     [Theory]
