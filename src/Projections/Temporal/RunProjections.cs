@@ -30,8 +30,8 @@ public sealed record Stage2Data(
     string? Policy = null,
     long? DecidedAt = null,
     long? InputSeq = null,
-    long LastChange = 0,
-    string LastChangeType = "",
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] long LastChange = 0,
+    string? LastChangeType = null,
     [property: JsonConverter(typeof(RowJson.Seqs))] ValueList<long>? WriteProtectedAt = null,
     string? Outcome = null,
     long? CauseSeq = null,
@@ -91,7 +91,7 @@ public sealed class RunProjections(bool streaming = false)
     private readonly Dictionary<(int AsId, int Slot), (ulong Lo, ulong Hi, MemslotData Data)> _slots = [];
     private (long Seq, InputEvent Event)? _lastInput;
 
-    public TemporalView<Stage2Data> Stage2 { get; } = new(Stage2Name, Ser);
+    public TemporalView<Stage2Data> Stage2 { get; } = new(Stage2Name, Stage2Text.Write);
 
     public TemporalView<VmaData> Vmas { get; } = new(VmasName, Ser);
 
@@ -192,7 +192,7 @@ public sealed class RunProjections(bool streaming = false)
         switch (row.Projection)
         {
             case Stage2Name:
-                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, De<Stage2Data>(row.Data));
+                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, Stage2Text.Read(row.Data, row.FromSeq));
                 break;
             case VmasName:
                 Vmas.Load(lo, hi, row.FromSeq, row.FromTs, De<VmaData>(row.Data));
@@ -215,7 +215,7 @@ public sealed class RunProjections(bool streaming = false)
 
     public static T De<T>(string json) => JsonSerializer.Deserialize<T>(json, Json)!;
 
-    private static string Ser<T>(T data) => JsonSerializer.Serialize(data, Json);
+    private static string Ser<T>(T data, long fromSeq) => JsonSerializer.Serialize(data, Json);
 
     /// <summary>
     /// Applies a fault decision: a mapping sets its row, a refusal marks the page when nothing is mapped

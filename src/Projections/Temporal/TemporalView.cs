@@ -24,22 +24,22 @@ public sealed class ChangeLog(bool streaming = false)
     public List<(string Projection, long Lo, long FromSeq, long ToSeq, long? ToTs)> Closed { get; } = [];
 
     /// <summary>A view opened [lo, hi) at seq with data.</summary>
-    public void Open<T>(string projection, ulong lo, ulong hi, long seq, long? ts, T data, Func<T, string> serialize)
+    public void Open<T>(string projection, ulong lo, ulong hi, long seq, long? ts, T data, Func<T, long, string> serialize)
     {
         if (!streaming)
         {
-            _open[(projection, (long)lo, seq)] = new TemporalRow(projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data));
+            _open[(projection, (long)lo, seq)] = new TemporalRow(projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data, seq));
         }
     }
 
     /// <summary>A view closed its row [lo, hi), open since fromSeq with data, at toSeq.</summary>
-    public void Close<T>(string projection, ulong lo, ulong hi, long fromSeq, long? fromTs, long toSeq, long? toTs, T data, Func<T, string> serialize)
+    public void Close<T>(string projection, ulong lo, ulong hi, long fromSeq, long? fromTs, long toSeq, long? toTs, T data, Func<T, long, string> serialize)
     {
         if (streaming)
         {
             if (toSeq != fromSeq)
             {
-                _done.Add(new TemporalRow(projection, (long)lo, (long)hi, fromSeq, toSeq, fromTs, toTs, serialize(data)));
+                _done.Add(new TemporalRow(projection, (long)lo, (long)hi, fromSeq, toSeq, fromTs, toTs, serialize(data, fromSeq)));
             }
 
             return;
@@ -81,7 +81,7 @@ public sealed class ChangeLog(bool streaming = false)
 /// The rows of one projection that hold now, over an interval map. Set, Remove and Update change
 /// the map and log the rows they close and open: a trimmed row closes and its remainders open anew.
 /// </summary>
-public sealed class TemporalView<T>(string projection, Func<T, string> serialize)
+public sealed class TemporalView<T>(string projection, Func<T, long, string> serialize)
     where T : notnull
 {
     public readonly record struct Open(long FromSeq, long? FromTs, T Data);
@@ -141,7 +141,7 @@ public sealed class TemporalView<T>(string projection, Func<T, string> serialize
     public void Load(ulong lo, ulong hi, long fromSeq, long? fromTs, T data) => Rows.Set(lo, hi, new Open(fromSeq, fromTs, data));
 
     public IEnumerable<TemporalRow> Current() =>
-        Rows.All().Select(x => new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, null, x.Value.FromTs, null, serialize(x.Value.Data)));
+        Rows.All().Select(x => new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, null, x.Value.FromTs, null, serialize(x.Value.Data, x.Value.FromSeq)));
 
     /// <summary>Closes the rows crossing [lo, hi) and reopens their parts outside it.</summary>
     private void Cut(List<Interval<Open>> old, ulong lo, ulong hi, long seq, long? ts, ChangeLog log)

@@ -5,7 +5,7 @@ namespace Audit.Tests.Projections;
 /// <summary>The pure row bookkeeping, without a database.</summary>
 public sealed class TemporalViewTests
 {
-    private static TemporalView<string> View() => new("p", s => s);
+    private static TemporalView<string> View() => new("p", (s, _) => s);
 
     [Fact]
     public void Setting_over_part_of_a_row_closes_it_and_reopens_the_remainders()

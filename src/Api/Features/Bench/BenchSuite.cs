@@ -48,6 +48,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             var (ingestRatio, stored) = await Ingest(ds, events, ct);
             figures.Add(ingestRatio);
             figures.Add(await BytesPerEvent(ds, stored, ct));
+            log($"bytes: {figures[^1].Value:N1} per event ({figures[^1].Note})");
 
             // The load settles before the read and the rebuild are timed side by side: in the full run of
             // 2026-12-03 10:03 autovacuum worked on raw_events, events and the new leaf during both. The raw

@@ -117,7 +117,11 @@ public sealed class CheckDatabaseHandler(EventStore store, TemporalQueries queri
         projection == RunProjections.Stage2Name || projection == RunProjections.AttributesName || projection.StartsWith("memslots/", StringComparison.Ordinal);
 
     private static HashSet<(string Projection, long Lo, long Hi, string Data)> Keys(IEnumerable<TemporalRow> rows) =>
-        rows.Select(r => (r.Projection, r.Lo, r.Hi, Canonical(r.Data))).ToHashSet();
+        rows.Select(r => (r.Projection, r.Lo, r.Hi, Canonical(Whole(r)))).ToHashSet();
+
+    /// <summary>A stage-2 row's data with the fields its row implies put back (ADR 0015), so rows stored whole and rows stored short compare.</summary>
+    private static string Whole(TemporalRow r) =>
+        r.Projection == RunProjections.Stage2Name ? System.Text.Json.JsonSerializer.Serialize(Stage2Text.Read(r.Data, r.FromSeq), RunProjections.Json) : r.Data;
 
     /// <summary>The data, not its text: key order and spacing are the serializer's.</summary>
     private static string Canonical(string json)

@@ -100,7 +100,7 @@ public sealed class GetHistoryHandler(EventStore store, TemporalQueries queries)
         switch (r.Projection)
         {
             case RunProjections.Stage2Name:
-                var d = RunProjections.De<Stage2Data>(r.Data);
+                var d = Stage2Text.Read(r.Data, r.FromSeq);
                 return d.IsMapped
                     ? $"{Domain.Model.Fmt.Shape(d.MemType!.Value, d.Granule!.Value, d.Ipat, d.Perms!.Value)} {span}"
                     : $"{d.Outcome} {span}";

@@ -75,7 +75,7 @@ public sealed class GetStateHandler(EventStore store, TemporalQueries queries) :
             switch (r.Projection)
             {
                 case RunProjections.Stage2Name:
-                    var d = RunProjections.De<Stage2Data>(r.Data);
+                    var d = Stage2Text.Read(r.Data, r.FromSeq);
                     if (d.IsMapped)
                     {
                         stage2.Add(new Stage2Entry(lo, size, d.Granule!.Value, d.MemType!.Value.ToString(), d.Ipat, Fmt.Perms(d.Perms!.Value), d.Policy!, d.DecidedAt!.Value, r.FromSeq));

@@ -51,8 +51,8 @@ public sealed class GetWhyHandler(EventStore store, TemporalQueries queries) : I
             return QueryResult<WhyView>.Ok(new WhyView(request.Run, gpa.ToString(), at.Value, null, "never_faulted", [], null, inferred));
         }
 
-        var d = RunProjections.De<Stage2Data>(row.Data);
-        var change = new WhyChange(d.LastChange, d.LastChangeType);
+        var d = Stage2Text.Read(row.Data, row.FromSeq);
+        var change = new WhyChange(d.LastChange, d.LastChangeType!);
         if (d.IsMapped)
         {
             var wp = d.WriteProtectedAt ?? ValueList<long>.Empty;
