@@ -36,11 +36,7 @@ public static class Engine
                 return Memslot(s, seq, m);
 
             case VmaMapped v:
-            {
-                // Where the new VMA replaces an older (larger) one, the old pages are invalidated first.
-                var replaced = VmaPlacement(s, v).Where(p => s.Vmas.AnyOverlap(p.Start, p.End)).ToList();
-                return replaced.Count == 0 ? [] : replaced.SelectMany(p => Notifier(s, seq, p.Start, p.End)).ToList();
-            }
+                return Replaced(s, seq, v);
 
             case VmaUnmapped v:
                 return Notifier(s, seq, v.Range.Start.Value, v.Range.End.Value);
@@ -88,6 +84,14 @@ public static class Engine
             default:
                 throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine has no rule for this input event");
         }
+    }
+
+    /// <summary>Where a new VMA replaces an older (larger) one, the old pages are invalidated first.</summary>
+    /// <remarks>Its own method: lambdas capturing Decide's parameters made every decision, faults too, allocate their closure.</remarks>
+    private static IReadOnlyList<DerivedEvent> Replaced(RunState s, long seq, VmaMapped v)
+    {
+        var replaced = VmaPlacement(s, v).Where(p => s.Vmas.AnyOverlap(p.Start, p.End)).ToList();
+        return replaced.Count == 0 ? [] : replaced.SelectMany(p => Notifier(s, seq, p.Start, p.End)).ToList();
     }
 
     public static void Evolve(RunState s, long seq, InputEvent e, IReadOnlyList<DerivedEvent> derived)
@@ -217,9 +221,10 @@ public static class Engine
                 throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "the engine does not know how this input event changes a run's state");
         }
 
-        foreach (var d in derived)
+        // By index: a foreach over the interface boxed an enumerator per input.
+        for (var i = 0; i < derived.Count; i++)
         {
-            switch (d)
+            switch (derived[i])
             {
                 case Stage2Unmapped u:
                     foreach (var r in u.Ranges)
@@ -229,13 +234,18 @@ public static class Engine
 
                     break;
                 case Stage2WriteProtected w:
-                    foreach (var r in w.Ranges)
-                    {
-                        s.Stage2.Update(r.Start.Value, r.End.Value, e => e with { Perms = w.KeepsWrite ? e.Perms : e.Perms & ~Perms.W, Granule = w.Split ? 4096 : e.Granule });
-                    }
-
+                    WriteProtect(s, w);
                     break;
             }
+        }
+    }
+
+    /// <remarks>Its own method, so that only a write protection allocates the closure over it.</remarks>
+    private static void WriteProtect(RunState s, Stage2WriteProtected w)
+    {
+        foreach (var r in w.Ranges)
+        {
+            s.Stage2.Update(r.Start.Value, r.End.Value, e => e with { Perms = w.KeepsWrite ? e.Perms : e.Perms & ~Perms.W, Granule = w.Split ? 4096 : e.Granule });
         }
     }
 

@@ -13,10 +13,16 @@ internal static class Facts
     private static readonly string[] FaultPrefix =
         [.. from a in AccessText from k in KindText select $"{a} {k} fault at "];
 
-    public static Fact Fault(GuestFaulted f, long seq) => new(
-        "fault",
-        string.Concat(FaultPrefix[((int)f.Access * KindText.Length) + (int)f.Kind], Addresses.Hex.Format(f.Gpa.Value), f.Private is { } p ? (p ? " (private)" : " (shared)") : ""),
-        seq);
+    /// <summary>"write translation fault at 0x40080000": built in one string, the address written in place (one per fault).</summary>
+    public static Fact Fault(GuestFaulted f, long seq)
+    {
+        Span<char> hex = stackalloc char[18];
+        hex[0] = '0';
+        hex[1] = 'x';
+        f.Gpa.Value.TryFormat(hex[2..], out var digits, "x", System.Globalization.CultureInfo.InvariantCulture);
+        var suffix = f.Private is { } p ? (p ? " (private)" : " (shared)") : "";
+        return new("fault", string.Concat(FaultPrefix[((int)f.Access * KindText.Length) + (int)f.Kind], hex[..(digits + 2)], suffix), seq);
+    }
 
     public static Fact Slot(MemslotState m) => m.Fact;
 
