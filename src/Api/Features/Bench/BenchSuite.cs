@@ -299,6 +299,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         log($"8 concurrent writers: {batches} batches of 100 events each");
         var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
         var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch)>();
         long stored = 0;
         var wall = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
@@ -307,8 +308,10 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             for (var b = 0; b < batches; b++)
             {
                 var sw = Stopwatch.StartNew();
+                var paused = GC.GetTotalPauseDuration();
                 var r = await writer.AppendAsync($"writer{w}", inputs.GetRange(b * 100, 100), null, null, null, ct);
                 lat.Add(sw.Elapsed.TotalMilliseconds);
+                appends.Add((sw.Elapsed.TotalMilliseconds, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, b));
                 Interlocked.Add(ref stored, r.Result!.EventCount);
             }
         }, ct)));
@@ -317,8 +320,18 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         return
         [
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
-            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {Tail(appends.ToList())}"),
         ];
+    }
+
+    /// <summary>What the slowest 1% of appends had in common: this process's GC pauses while they ran, and where in their writer's run they fell.</summary>
+    private static string Tail(List<(double Ms, double GcPauseMs, int Batch)> appends)
+    {
+        var cut = P99(appends.Select(a => a.Ms).ToList());
+        var tail = appends.Where(a => a.Ms >= cut).ToList();
+        var paused = tail.Where(a => a.GcPauseMs > 0).ToList();
+        return FormattableString.Invariant(
+            $"the slowest {tail.Count}: {paused.Count} ran through a GC pause of this process (median {Median(paused.Select(a => a.GcPauseMs).ToList()):0.0} ms), batches {tail.Min(a => a.Batch)}-{tail.Max(a => a.Batch)} of their writer's (median {Median(tail.Select(a => (double)a.Batch).ToList()):0})");
     }
 
     /// <summary>Why the peers bench gave no report, when it was asked for and failed (the suite's figures stand).</summary>
