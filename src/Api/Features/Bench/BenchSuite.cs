@@ -330,8 +330,9 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         var cut = P99(appends.Select(a => a.Ms).ToList());
         var tail = appends.Where(a => a.Ms >= cut).ToList();
         var paused = tail.Where(a => a.GcPauseMs > 0).ToList();
+        var first = appends.Where(a => a.Batch == 0).Select(a => a.Ms).ToList();
         return FormattableString.Invariant(
-            $"the slowest {tail.Count}: {paused.Count} ran through a GC pause of this process (median {Median(paused.Select(a => a.GcPauseMs).ToList()):0.0} ms), batches {tail.Min(a => a.Batch)}-{tail.Max(a => a.Batch)} of their writer's (median {Median(tail.Select(a => (double)a.Batch).ToList()):0})");
+            $"the slowest {tail.Count}: {paused.Count} ran through a GC pause of this process (median {Median(paused.Select(a => a.GcPauseMs).ToList()):0.0} ms), {tail.Count(a => a.Batch == 0)} were their writer's first (which creates the run's projection leaf: median {Median(first):0.0} ms, max {first.Max():0.0})");
     }
 
     /// <summary>Why the peers bench gave no report, when it was asked for and failed (the suite's figures stand).</summary>
