@@ -47,6 +47,12 @@ public sealed record VmaState(VmaMapped Mapped, ulong Start, ulong End, Perms Pr
     internal Fact LinearMapFact => _linearFact ??= new("pfn_is_map_memory", Fmt.Bool(LinearMap), Seq);
     internal Fact StructPageFact => _structFact ??= new("pfn_valid", Fmt.Bool(StructPage), Seq);
 
+    private Fact? _hostPageSizeFact;
+
+    /// <summary>The host page size backing this VMA (get_vma_page_shift), as the fault that found it named it.</summary>
+    internal Fact HostPageSizeFact(ulong size) =>
+        _hostPageSizeFact is { } f && f.Value == Fmt.Size(size) ? f : _hostPageSizeFact = new("vma.backing.hostPageSize", Fmt.Size(size), Seq);
+
     /// <summary>kvm_vma_is_cacheable: the MAIR index of vm_page_prot is Normal or Normal-Tagged (x86: WB).</summary>
     public bool Cacheable => MemType is null or HostMemType.MT_NORMAL or HostMemType.MT_NORMAL_TAGGED or HostMemType.WB;
 }

@@ -48,7 +48,7 @@ internal static class Arm64BlockSize
             c.Size = HugetlbSize(vma) ?? P4K;
             c.Why.Add(Rules.Arm64VmaPageShift, c.Size > P4K
                 ? Fmt.Cached("shift.hugetlb", c.Size, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block")
-                : "not VM_PFNMAP and not hugetlb: PAGE_SIZE", Facts.Vma(vma), new Fact("vma.backing.hostPageSize", Fmt.Size(c.Size), vma.Seq));
+                : "not VM_PFNMAP and not hugetlb: PAGE_SIZE", Facts.Vma(vma), vma.HostPageSizeFact(c.Size));
             return null;
         }
 
