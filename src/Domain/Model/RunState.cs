@@ -165,6 +165,9 @@ public sealed class RunState
 
     internal Fact PolicyFact { get; }
 
+    /// <summary>The array a fault's explanation is collected in, between decisions (Why); not state, never saved.</summary>
+    internal ExplanationStep[]? WhyScratch;
+
     private HostDescribed? _host;
     private Fact? _fwbFact, _dicFact;
 

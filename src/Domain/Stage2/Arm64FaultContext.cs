@@ -10,7 +10,7 @@ internal sealed class Arm64FaultContext(RunState s, GuestFaulted f, long seq)
     public RunState S { get; } = s;
     public GuestFaulted F { get; } = f;
     public long Seq { get; } = seq;
-    public Why Why { get; } = new();
+    public Why Why { get; } = new(s);
     public Fact Fault { get; } = Facts.Fault(f, seq);
 
     /// <summary>kvm_is_write_fault; the S1PTW rules may change it.</summary>

@@ -9,7 +9,7 @@ internal sealed class X86FaultContext(RunState s, GuestFaulted f, long seq)
     public RunState S { get; } = s;
     public GuestFaulted F { get; } = f;
     public long Seq { get; } = seq;
-    public Why Why { get; } = new();
+    public Why Why { get; } = new(s);
     public Fact Fault { get; } = Facts.Fault(f, seq);
     public bool Write { get; } = f.Access == Access.Write;
     public bool FaultPrivate { get; } = X86Fault.FaultIsPrivate(s, f);
