@@ -81,11 +81,14 @@ export class AddressMap {
     this.lod = Boolean(view.lod);
     const { gaps, lengths, kinds, counts, decidedAt } = view.blocks;
     const blocks = new Array(gaps.length);
-    let end = 0, total = 0;
+    let end = 0, total = 0, cells = 0;
+    const drawn = new Set();
     for (let i = 0; i < gaps.length; i++) {
       const lo = end + gaps[i], k = view.kinds[kinds[i]];
       end = lo + lengths[i];
-      total += counts[i];
+      // Cells (ADR 0015) say which kinds a stretch of space holds, not how many blocks: they are counted apart.
+      if (k.cells) cells += counts[i]; else total += counts[i];
+      drawn.add(typeName(k.memType, k.ipat));
       blocks[i] = { lo, hi: end, memType: k.memType, ipat: k.ipat, perms: k.perms, granule: k.granule, policy: k.policy, cells: Boolean(k.cells), count: counts[i], decidedAt: decidedAt[i] };
     }
     this.blocks = blocks;
@@ -93,6 +96,8 @@ export class AddressMap {
     this.overlay = overlayOf(view, this.slots);
     this.root.dataset.at = String(view.at);
     this.root.dataset.blocks = String(total);
+    this.root.dataset.cells = String(cells);
+    this.root.dataset.kinds = [...drawn].sort().join(',');
     this.root.dataset.spans = String(blocks.length);
     this.root.dataset.windows = windowsParam(this.loaded);
     this.updateSelectedBlock();
