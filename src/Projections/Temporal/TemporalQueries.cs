@@ -88,6 +88,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
         const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
         // The cells of a level through the small projections' btree: a cell has few versions, and the box index would visit every stage-2 row in view.
+        // A cell row spans one cell or more (neighbours of the same kinds share one), each in exactly one pixel: split by pixel as the stage-2 rows are.
         const string cells = $"{Of} and projection <> '{RunProjections.Stage2Name}' and projection = '{Stage2Cells.Prefix}' || cw.bits and from_seq <= $2 and (to_seq is null or to_seq > $2)";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
 
@@ -114,8 +115,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             ew as (select w.* from w, has where w.bits = 0 or not has.cells),
             cw as (select w.* from w, has where w.bits > 0 and has.cells),
             r as (
-                select ew.i, ew.lo as wlo, ew.cell, p.lo, p.hi, p.from_seq, p.kind,
-                    (greatest(p.lo, ew.lo) - ew.lo) / ew.cell as px0, (least(p.hi, ew.hi) - 1 - ew.lo) / ew.cell as px1
+                select ew.i, ew.lo as wlo, ew.hi as whi, ew.cell, p.lo, p.hi, p.from_seq, p.kind, null::bigint as kinds, 0::bigint as size
                 from ew cross join lateral (
                     select lo, hi, from_seq, {kind} as kind from projection_rows
                     where {stage2} and {Span} && box(point(ew.lo::float8, $2::float8), point(ew.hi::float8, $2::float8))
@@ -123,24 +123,22 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
                     union all
                     select lo, hi, from_seq, {kind} from projection_rows
                     where {stage2} and to_seq is null and from_seq + 0 <= $2 and lo < ew.hi and hi > ew.lo and {mapped}
-                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= ew.lo), ew.lo)) p),
+                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= ew.lo), ew.lo)) p
+                union all
+                select cw.i, cw.lo, cw.hi, cw.cell, p.lo, p.hi, p.from_seq, null, (p.data->>'kinds')::bigint, 1::bigint << cw.bits
+                from cw cross join lateral (select lo, hi, from_seq, data from projection_rows where {cells} and lo < cw.hi and hi > cw.lo) p),
             x as (
-                select r.i, g.px, r.kind, r.from_seq, g.first,
+                select r.i, g.px, r.kind, r.kinds, r.size, r.from_seq, g.first,
                     greatest(r.lo, r.wlo + g.px * r.cell) as lo, least(r.hi, r.wlo + (g.last + 1) * r.cell) as hi
-                from r cross join lateral (values (r.px0, r.px0, true), (r.px0 + 1, r.px1 - 1, false), (r.px1, r.px1, false)) as g(px, last, first)
+                from (select r.*, (greatest(lo, wlo) - wlo) / cell as px0, (least(hi, whi) - 1 - wlo) / cell as px1 from r) r
+                cross join lateral (values (r.px0, r.px0, true), (r.px0 + 1, r.px1 - 1, false), (r.px1, r.px1, false)) as g(px, last, first)
                 where g.first or (g.px > r.px0 and g.px <= g.last)),
             k as (
-                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, count(*) filter (where first) as n, max(from_seq) as last
-                from x group by i, px, kind),
-            c as (
-                select cw.i, (p.lo - cw.lo) / cw.cell as px, p.lo, p.hi, p.from_seq, (p.data->>'kinds')::bigint as kinds
-                from cw cross join lateral (
-                    select lo, hi, from_seq, data from projection_rows where {cells} and lo >= cw.lo and lo < cw.hi) p)
-            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px, null::bigint, bytes, 0::bigint
+                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, max(from_seq) as last, bit_or(kinds) as kinds, max(size) as size,
+                    coalesce(sum((hi - lo) / nullif(size, 0)), count(*) filter (where first)) as n
+                from x group by i, px, kind)
+            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px, kinds, bytes, size
             from k window p as (partition by i, px)
-            union all
-            select min(c.lo), max(c.hi), count(*)::int, max(c.from_seq), null, c.i, c.px, bit_or(c.kinds), 0, 1::bigint << min(cw.bits)
-            from c join cw using (i) group by c.i, c.px
             order by 6, 7, 9 desc
             """);
         query.Parameters.Add(new NpgsqlParameter { Value = runId });
