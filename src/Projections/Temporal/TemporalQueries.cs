@@ -88,7 +88,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         const string mapped = "(starts_with(data::text, '{\"kind\":\"mapped\"') or not starts_with(data::text, '{\"kind\":\"'))";
         // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
         const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
-        // The cells of a level through the small projections' btree, once for all windows of that level: a cell has few versions, and the box index would visit every stage-2 row in view.
+        // The cells of a level through the small projections' btree, once for all windows of that level (inlined, the scan ran once a window:
+        // 3 x 4,250 versions, 29 ms on the 10M run): a cell has few versions, and the box index would visit every stage-2 row in view.
         // A cell row spans one cell or more (neighbours of the same kinds share one), each in exactly one pixel: split by pixel as the stage-2 rows are.
         const string cells = $"{Of} and projection <> '{RunProjections.Stage2Name}' and projection = '{Stage2Cells.Prefix}' || l.bits and from_seq <= $2 and (to_seq is null or to_seq > $2)";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
@@ -115,7 +116,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             has as (select exists (select from projection_checkpoints where run_id = $1 and gen = {Gen} and projection = '{Stage2Cells.Name(Stage2Cells.LevelBits[0])}') as cells),
             ew as (select w.* from w, has where w.bits = 0 or not has.cells),
             cw as (select w.* from w, has where w.bits > 0 and has.cells),
-            cr as (
+            cr as materialized (
                 select l.bits, p.* from (select distinct bits from cw) l
                 cross join lateral (select lo, hi, from_seq, (data->>'kinds')::bigint as kinds from projection_rows where {cells}) p),
             r as (

@@ -39,7 +39,7 @@ public sealed class UiBench(string connectionString, Action<string> log)
     /// <summary>
     /// Times the page on a run of <paramref name="inputs"/> synthetic inputs in schema bench_ui_INPUTS.
     /// With <paramref name="keep"/> the schema stays, and the next bench of the same size measures the run
-    /// stored there instead of storing it again (2M events take this host about ten minutes).
+    /// stored there instead of storing it again (the 9,992,647 events of 5M inputs took this host four minutes, about 41,000 events/s, on 2026-12-04).
     /// </summary>
     /// <param name="rebuild">rebuild the kept run's projections first (they were stored by an older fold), timed.</param>
     public async Task<List<Figure>> RunAsync(long inputs, int moves, string chromium, bool keep, CancellationToken ct, bool rebuild = false)
