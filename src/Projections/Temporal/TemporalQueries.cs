@@ -255,9 +255,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// Every distinct span the rows of the projections whose name starts with <paramref name="prefix"/>
     /// ever had in the active generation: for the memslots, where the guest's address space is populated
     /// at some point of the run. A handful of rows, through the small projections' partial btree (its
-    /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run).
+    /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run),
+    /// by the names the run's checkpoints give (the coarse stage-2 cells share that btree, ADR 0015).
     /// </summary>
-    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo";
+    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and projection = any(array(select c.projection from projection_checkpoints c where c.run_id = $1 and c.gen = {Gen} and starts_with(c.projection, $2))) order by lo";
 
     public async Task<IReadOnlyList<(long Lo, long Hi)>> SpansEverAsync(string runId, string prefix, CancellationToken ct = default)
     {
