@@ -81,18 +81,23 @@ export class AddressMap {
     this.lod = Boolean(view.lod);
     const { gaps, lengths, kinds, counts, decidedAt } = view.blocks;
     const blocks = new Array(gaps.length);
-    let end = 0, total = 0;
+    let end = 0, total = 0, cells = 0;
+    const drawn = new Set();
     for (let i = 0; i < gaps.length; i++) {
       const lo = end + gaps[i], k = view.kinds[kinds[i]];
       end = lo + lengths[i];
-      total += counts[i];
-      blocks[i] = { lo, hi: end, memType: k.memType, ipat: k.ipat, perms: k.perms, granule: k.granule, policy: k.policy, count: counts[i], decidedAt: decidedAt[i] };
+      // Cells (ADR 0015) say which kinds a stretch of space holds, not how many blocks: they are counted apart.
+      if (k.cells) cells += counts[i]; else total += counts[i];
+      drawn.add(typeName(k.memType, k.ipat));
+      blocks[i] = { lo, hi: end, memType: k.memType, ipat: k.ipat, perms: k.perms, granule: k.granule, policy: k.policy, cells: Boolean(k.cells), count: counts[i], decidedAt: decidedAt[i] };
     }
     this.blocks = blocks;
     this.slots = view.memslots.map(m => ({ lo: Number(m.gpa), hi: Number(m.gpa) + m.size, slot: m.slot, asId: m.asId, flags: m.flags, hva: m.hva, gmem: m.guestMemfd, gmemOffset: m.guestMemfdOffset == null ? 0 : Number(m.guestMemfdOffset) }));
     this.overlay = overlayOf(view, this.slots);
     this.root.dataset.at = String(view.at);
     this.root.dataset.blocks = String(total);
+    this.root.dataset.cells = String(cells);
+    this.root.dataset.kinds = [...drawn].sort().join(',');
     this.root.dataset.spans = String(blocks.length);
     this.root.dataset.windows = windowsParam(this.loaded);
     this.updateSelectedBlock();
@@ -140,7 +145,9 @@ export class AddressMap {
   updateSelectedBlock() {
     // Outside the windows the blocks were asked for, the map does not know: the last answer stands.
     if (this.selected != null && this.loaded.length && !this.loaded.some(o => this.selected >= o.lo && this.selected < o.hi)) return;
-    const b = this.selected == null ? null : this.blockAt(this.selected);
+    const found = this.selected == null ? null : this.blockAt(this.selected);
+    // A span of cells (ADR 0015) says which kinds are there, not the block: zoom in for it.
+    const b = found && !found.cells ? found : null;
     // The one block holding the page (a merged span is blocks of one granule).
     const lo = b ? b.lo + Math.floor((this.selected - b.lo) / b.granule) * b.granule : 0;
     this.root.dataset.selectedBlock = b ? `${hex(lo)} ${b.memType}${b.ipat ? '+IPAT' : ''} ${size(b.granule)} ${b.perms}` : '';
@@ -253,7 +260,7 @@ export class AddressMap {
         for (let sx = x0; sx < x1; sx += 6) c.fillRect(sx, y, Math.min(2, x1 - sx), hgt);
       }
       if (x1 - x0 > 60) {
-        const what = b.count > 1 ? `${b.count} × ${size(b.granule)}` : size(b.hi - b.lo);
+        const what = b.cells ? `in ${size(b.hi - b.lo)}` : b.count > 1 ? `${b.count} × ${size(b.granule)}` : size(b.hi - b.lo);
         this.text(c, `${typeName(b.memType, b.ipat)} ${what} ${b.perms ?? ''}`, x0, x1, y + hgt / 2, b.memType === 'NormalNC' || b.memType === 'WC' ? '#222' : '#fff');
       }
     }
@@ -420,9 +427,12 @@ export class AddressMap {
       const b = this.blockNear(x, w);
       if (b) {
         const blocks = b.count > 1 ? `${b.count} blocks of ${size(b.granule)}` : `${size(b.granule)} block`;
-        // At a level of detail the span is every block starting in its pixel(s): the kind covering most of it, and the latest change.
-        text = this.lod && b.count > 1
-          ? `${hex(b.lo)} - ${hex(b.hi)}\n${b.count} blocks here, mostly ${typeName(b.memType, b.ipat)} ${size(b.granule)} ${b.perms}\nlatest change at seq ${b.decidedAt} under ${b.policy}; zoom in for each block`
+        // At a level of detail the span is every block in its pixel(s), drawn as the least cacheable kind there, with the latest change;
+        // zoomed out, the span is cells of guest space (ADR 0015): which kinds they hold, not the blocks.
+        text = b.cells
+          ? `${hex(b.lo)} - ${hex(b.hi)}\n${b.count} cells of ${size(b.granule)} holding blocks, drawn as ${typeName(b.memType, b.ipat)} (the least cacheable kind in them)\nthe kinds in them last changed at seq ${b.decidedAt}; zoom in for each block`
+          : this.lod && b.count > 1
+          ? `${hex(b.lo)} - ${hex(b.hi)}\n${b.count} blocks here, drawn as ${typeName(b.memType, b.ipat)} ${size(b.granule)} ${b.perms} (the least cacheable kind here)\nlatest change at seq ${b.decidedAt} under ${b.policy}; zoom in for each block`
           : `${hex(b.lo)} - ${hex(b.hi)}\n${typeName(b.memType, b.ipat)}  ${blocks}  ${b.perms}\n${b.count > 1 ? 'last ' : ''}decided at seq ${b.decidedAt} under ${b.policy}`;
         const m = this.marks.find(m => m.lo < b.hi && m.hi > b.lo);
         if (m) text += `\ndiffers: ${m.label}`;

@@ -90,6 +90,7 @@ public sealed class RunProjections(bool streaming = false)
     private readonly Dictionary<int, TemporalView<ShareData>> _gmem = [];
     private readonly Dictionary<(int AsId, int Slot), (ulong Lo, ulong Hi, MemslotData Data)> _slots = [];
     private (long Seq, InputEvent Event)? _lastInput;
+    private readonly Stage2Cells _cells = new(Ser);
 
     public TemporalView<Stage2Data> Stage2 { get; } = new(Stage2Name, Stage2Text.Write);
 
@@ -100,7 +101,7 @@ public sealed class RunProjections(bool streaming = false)
     public ChangeLog Log { get; private set; } = new(streaming);
 
     /// <summary>The number of rows that hold now.</summary>
-    public int OpenCount => Stage2.Rows.Count + Vmas.Rows.Count + Attributes.Rows.Count + _memslots.Values.Sum(v => v.Rows.Count) + _gmem.Values.Sum(v => v.Rows.Count);
+    public int OpenCount => Stage2.Rows.Count + CellViews.Sum(v => v.Rows.Count) + Vmas.Rows.Count + Attributes.Rows.Count + _memslots.Values.Sum(v => v.Rows.Count) + _gmem.Values.Sum(v => v.Rows.Count);
 
     /// <summary>From here on the log tracks open rows as the inline projection's does (a rebuild's tail, after the rows that hold were stored).</summary>
     public void StopStreaming() => Log = new ChangeLog();
@@ -117,12 +118,17 @@ public sealed class RunProjections(bool streaming = false)
 
     /// <summary>Every projection this run has (each gets its own checkpoint).</summary>
     public IEnumerable<string> Names() =>
-        new[] { Stage2Name, VmasName, AttributesName }.Concat(_memslots.Values.Select(v => v.Projection)).Concat(_gmem.Values.Select(v => v.Projection));
+        new[] { Stage2Name, VmasName, AttributesName }.Concat(_memslots.Values.Select(v => v.Projection)).Concat(_gmem.Values.Select(v => v.Projection))
+            .Concat(CellViews.Select(v => v.Projection));
+
+    /// <summary>The coarse projection of stage-2 (<see cref="Stage2Cells"/>); none for a run stored before it existed and not rebuilt since.</summary>
+    public IReadOnlyList<TemporalView<CellData>> CellViews => _cells.Complete ? _cells.Views : [];
 
     public IEnumerable<TemporalRow> Current() =>
         Stage2.Current().Concat(Vmas.Current()).Concat(Attributes.Current())
             .Concat(_memslots.Values.SelectMany(v => v.Current()))
-            .Concat(_gmem.Values.SelectMany(v => v.Current()));
+            .Concat(_gmem.Values.SelectMany(v => v.Current()))
+            .Concat(CellViews.SelectMany(v => v.Current()));
 
     public void Apply(Recorded r)
     {
@@ -158,7 +164,7 @@ public sealed class RunProjections(bool streaming = false)
             case Stage2Unmapped u:
                 foreach (var range in u.Ranges)
                 {
-                    Stage2.Set(range.Start.Value, range.End.Value, new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts, Log);
+                    SetStage2(range.Start.Value, range.End.Value, new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts);
                 }
 
                 break;
@@ -192,7 +198,12 @@ public sealed class RunProjections(bool streaming = false)
         switch (row.Projection)
         {
             case Stage2Name:
-                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, Stage2Text.Read(row.Data, row.FromSeq));
+                var stage2 = Stage2Text.Read(row.Data, row.FromSeq);
+                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, stage2);
+                _cells.LoadStage2(lo, hi, stage2);
+                break;
+            case var p when Stage2Cells.IsCells(p):
+                _cells.Load(row);
                 break;
             case VmasName:
                 Vmas.Load(lo, hi, row.FromSeq, row.FromTs, De<VmaData>(row.Data));
@@ -226,8 +237,8 @@ public sealed class RunProjections(bool streaming = false)
     {
         if (f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed && f.Mapping is { } m)
         {
-            Stage2.Set(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
-                Stage2RowKind.Mapped, m.Size, m.MemType, m.Ipat, m.Perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts, Log);
+            SetStage2(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
+                Stage2RowKind.Mapped, m.Size, m.MemType, m.Ipat, m.Perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts);
             return;
         }
 
@@ -242,7 +253,28 @@ public sealed class RunProjections(bool streaming = false)
             return;
         }
 
-        Stage2.Set(page, page + 4096, new Stage2Data(Stage2RowKind.Gap, Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts, Log);
+        SetStage2(page, page + 4096, new Stage2Data(Stage2RowKind.Gap, Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts);
+    }
+
+    /// <summary>
+    /// Sets stage-2 [lo, hi) and keeps its cells: the kinds inside the range are uncounted before and
+    /// counted after (rows trimmed outside it keep their data). A write-protection changes no kind, so
+    /// it needs no such care.
+    /// </summary>
+    private void SetStage2(ulong lo, ulong hi, Stage2Data data, long seq, long? ts)
+    {
+        var cells = _cells.Complete;
+        if (cells)
+        {
+            _cells.Count(Stage2.Rows, lo, hi, -1);
+        }
+
+        Stage2.Set(lo, hi, data, seq, ts, Log);
+        if (cells)
+        {
+            _cells.Count(Stage2.Rows, lo, hi, 1);
+            _cells.Flush(seq, ts, Log);
+        }
     }
 
     private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)

@@ -16,6 +16,14 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// <summary>The rows of the run's active generation.</summary>
     private const string Of = "run_id = $1 and gen = " + Gen;
 
+    /// <summary>
+    /// The rows of the small projections (memslots, VMAs, attributes, shareability) through their partial
+    /// btree, by name: the coarse stage-2 cells (ADR 0015) share that index, and 18,000 of them were read
+    /// at each map request of the 10M-event run (26-600 ms) while the names came as a join. As an array
+    /// the names lead the index scan.
+    /// </summary>
+    private const string Small = $"projection <> '{RunProjections.Stage2Name}' and projection = any(array(select c.projection from projection_checkpoints c where c.run_id = $1 and c.gen = {Gen} and c.projection <> '{RunProjections.Stage2Name}' and not starts_with(c.projection, '{Stage2Cells.Prefix}')))";
+
     /// <summary>A closed row that held at seq $2.</summary>
     private const string ClosedAt = "to_seq is not null and from_seq <= $2 and to_seq > $2";
 
@@ -40,8 +48,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
             ? $"from_seq + 0 <= $2 and lo < $4 and hi > $3 and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= $3), $3)"
             : "from_seq <= $2";
         var small = lo is not null
-            ? $"projection <> '{RunProjections.Stage2Name}' and (lo < $4 and hi > $3 or not (projection = '{RunProjections.AttributesName}' or projection like 'memslots/%'))"
-            : $"projection <> '{RunProjections.Stage2Name}'";
+            ? $"{Small} and (lo < $4 and hi > $3 or not (projection = '{RunProjections.AttributesName}' or projection like 'memslots/%'))"
+            : Small;
         var rows = await QueryAsync($"""
             select {Columns} from projection_rows where {stage2} and {closed} and {ClosedAt}
             union all
@@ -54,12 +62,16 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// The stage-2 rows holding at <paramref name="at"/> inside each window, at the window's resolution:
-    /// one span per pixel (Cell bytes from the window's Lo) that holds a row's start, of the kind covering
-    /// the most bytes there, with how many rows it stands for and the latest seq any of them opened at.
-    /// The answer is O(pixels), not O(rows): the rows never leave the server. A row's kind is its data
-    /// up to "decidedAt" (granule, type, IPAT, permissions, policy; what follows differs per decision), and
-    /// the whole data when the text is not laid out so: then nothing merges, but nothing is wrong either.
+    /// The stage-2 blocks holding at <paramref name="at"/> inside each window, at the window's resolution:
+    /// one span per pixel (Cell bytes from the window's Lo) holding any mapped block, clipped to the pixel,
+    /// of the kind drawn for the kinds there (<see cref="Stage2Cells.Drawn"/>: the least cacheable), with
+    /// how many blocks start in it and the latest seq one of them opened at. A block wider than a pixel
+    /// counts in each pixel it covers (its inner pixels as one span: no other block can be there). The
+    /// answer is O(pixels), not O(rows): the rows never leave the server.
+    /// A window with CellBits (<see cref="Stage2Cells.Snap"/>) is answered from the coarse cells instead of
+    /// the rows, when the run has them: its pixels are whole cells, so the kinds are the same, and the
+    /// count is of cells. A row's kind is its data up to "decidedAt" (granule, type, IPAT, permissions,
+    /// policy; what follows differs per decision), and the whole data when the text is not laid out so.
     /// </summary>
     /// <remarks>
     /// Every answer comes from one batch (on a loaded host each round trip waited for a core): the rows
@@ -76,6 +88,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         const string mapped = "(starts_with(data::text, '{\"kind\":\"mapped\"') or not starts_with(data::text, '{\"kind\":\"'))";
         // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
         const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
+        // The cells of a level through the small projections' btree, once for all windows of that level (inlined, the scan ran once a window:
+        // 3 x 4,250 versions, 29 ms on the 10M run): a cell has few versions, and the box index would visit every stage-2 row in view.
+        // A cell row spans one cell or more (neighbours of the same kinds share one), each in exactly one pixel: split by pixel as the stage-2 rows are.
+        const string cells = $"{Of} and projection <> '{RunProjections.Stage2Name}' and projection = '{Stage2Cells.Prefix}' || l.bits and from_seq <= $2 and (to_seq is null or to_seq > $2)";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
 
         // SET LOCAL holds only inside a transaction block: in a bare batch the server ignored it with a
@@ -85,7 +101,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         batch.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_custom_plan"));
         batch.BatchCommands.Add(new NpgsqlBatchCommand("set local jit = off"));
         var small = new NpgsqlBatchCommand(
-            $"select {Columns} from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and from_seq <= $2 and (to_seq is null or to_seq > $2)");
+            $"select {Columns} from projection_rows where {Of} and {Small} and from_seq <= $2 and (to_seq is null or to_seq > $2)");
         small.Parameters.Add(new NpgsqlParameter { Value = runId });
         small.Parameters.Add(new NpgsqlParameter { Value = at });
         batch.BatchCommands.Add(small);
@@ -96,29 +112,46 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         // The rows are grouped by pixel and kind text in memory: with the default 4 MB the server sorted 31,000 of them through a temporary file.
         batch.BatchCommands.Add(new NpgsqlBatchCommand("set local work_mem = '64MB'"));
         var query = new NpgsqlBatchCommand($"""
-            with w as (select * from unnest($3::bigint[], $4::bigint[], $5::bigint[]) with ordinality as w(lo, hi, cell, i)),
+            with w as (select * from unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::int[]) with ordinality as w(lo, hi, cell, bits, i)),
+            has as (select exists (select from projection_checkpoints where run_id = $1 and gen = {Gen} and projection = '{Stage2Cells.Name(Stage2Cells.LevelBits[0])}') as cells),
+            ew as (select w.* from w, has where w.bits = 0 or not has.cells),
+            cw as (select w.* from w, has where w.bits > 0 and has.cells),
+            cr as materialized (
+                select l.bits, p.* from (select distinct bits from cw) l
+                cross join lateral (select lo, hi, from_seq, (data->>'kinds')::bigint as kinds from projection_rows where {cells}) p),
             r as (
-                select w.i, (greatest(p.lo, w.lo) - w.lo) / w.cell as px, p.lo, p.hi, p.from_seq, p.kind
-                from w cross join lateral (
+                select ew.i, ew.lo as wlo, ew.hi as whi, ew.cell, p.lo, p.hi, p.from_seq, p.kind, null::bigint as kinds, 0::bigint as size
+                from ew cross join lateral (
                     select lo, hi, from_seq, {kind} as kind from projection_rows
-                    where {stage2} and {Span} && box(point(w.lo::float8, $2::float8), point(w.hi::float8, $2::float8))
-                      and lo < w.hi and hi > w.lo and {ClosedAt} and {mapped}
+                    where {stage2} and {Span} && box(point(ew.lo::float8, $2::float8), point(ew.hi::float8, $2::float8))
+                      and lo < ew.hi and hi > ew.lo and {ClosedAt} and {mapped}
                     union all
                     select lo, hi, from_seq, {kind} from projection_rows
-                    where {stage2} and to_seq is null and from_seq + 0 <= $2 and lo < w.hi and hi > w.lo and {mapped}
-                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= w.lo), w.lo)) p),
+                    where {stage2} and to_seq is null and from_seq + 0 <= $2 and lo < ew.hi and hi > ew.lo and {mapped}
+                      and lo >= coalesce((select max(lo) from projection_rows where {stage2} and to_seq is null and lo <= ew.lo), ew.lo)) p
+                union all
+                select cw.i, cw.lo, cw.hi, cw.cell, p.lo, p.hi, p.from_seq, null, p.kinds, 1::bigint << cw.bits
+                from cw join cr p on p.bits = cw.bits and p.lo < cw.hi and p.hi > cw.lo),
+            x as (
+                select r.i, g.px, r.kind, r.kinds, r.size, r.from_seq, g.first,
+                    greatest(r.lo, r.wlo + g.px * r.cell) as lo, least(r.hi, r.wlo + (g.last + 1) * r.cell) as hi
+                from (select r.*, (greatest(lo, wlo) - wlo) / cell as px0, (least(hi, whi) - 1 - wlo) / cell as px1 from r) r
+                cross join lateral (values (r.px0, r.px0, true), (r.px0 + 1, r.px1 - 1, false), (r.px1, r.px1, false)) as g(px, last, first)
+                where g.first or (g.px > r.px0 and g.px <= g.last)),
             k as (
-                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, count(*) as n, max(from_seq) as last
-                from r group by i, px, kind)
-            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px
+                select i, px, kind, sum(hi - lo) as bytes, min(lo) as lo, max(hi) as hi, max(from_seq) as last, bit_or(kinds) as kinds, max(size) as size,
+                    coalesce(sum((hi - lo) / nullif(size, 0)), count(*) filter (where first)) as n
+                from x group by i, px, kind)
+            select min(lo) over p, max(hi) over p, (sum(n) over p)::int, max(last) over p, kind, i, px, kinds, bytes, size
             from k window p as (partition by i, px)
-            order by i, px, bytes desc
+            order by 6, 7, 9 desc
             """);
         query.Parameters.Add(new NpgsqlParameter { Value = runId });
         query.Parameters.Add(new NpgsqlParameter { Value = at });
         query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)w.Lo).ToArray() });
         query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Min(w.Hi, long.MaxValue)).ToArray() });
         query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => (long)Math.Max(w.Cell, 1)).ToArray() });
+        query.Parameters.Add(new NpgsqlParameter { Value = windows.Select(w => w.CellBits).ToArray() });
         batch.BatchCommands.Add(query);
         await batch.PrepareAsync(ct);
         var result = await ReadMapAsync(batch, ct);
@@ -146,18 +179,38 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
 
         await r.NextResultAsync(ct);
         (long I, long Px) last = (-1, -1);
+        var kinds = new Dictionary<string, int>(StringComparer.Ordinal);
         while (await r.ReadAsync(ct))
         {
-            // The first row of each pixel is its dominant kind; the pixel's other kinds only added to its counts.
+            // A pixel's rows come with its kinds, the most bytes first; the span takes the kind drawn for them all.
             var pixel = (r.GetInt64(5), r.GetInt64(6));
+            Stage2Span span = r.IsDBNull(7)
+                ? new(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt64(3), r.GetString(4), BitOf(r.GetString(4), kinds))
+                : new(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt64(3), "", Stage2Cells.Drawn(r.GetInt64(7)), (ulong)r.GetInt64(9));
             if (pixel != last)
             {
-                rows.Add(new Stage2Span(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt64(3), r.GetString(4)));
+                rows.Add(span);
                 last = pixel;
+            }
+            else if (span.Bit >= 0 && (rows[^1].Bit < 0 || Stage2Cells.Rank(span.Bit) < Stage2Cells.Rank(rows[^1].Bit)))
+            {
+                rows[^1] = span;
             }
         }
 
         return new MapRows(smallRows, slotSpans, rows);
+    }
+
+    /// <summary>The kind bit of a row's kind text (-1 when it is not a mapping), read once per text.</summary>
+    private static int BitOf(string kind, Dictionary<string, int> known)
+    {
+        if (!known.TryGetValue(kind, out var bit))
+        {
+            var d = RunProjections.De<Stage2Data>(kind.EndsWith('}') ? kind : kind + "}");
+            bit = known[kind] = d is { IsMapped: true, MemType: { } t } ? Stage2Cells.Bit(t, d.Ipat) : -1;
+        }
+
+        return bit;
     }
 
     private static int ByProjectionThenAddress(TemporalRow a, TemporalRow b) =>
@@ -202,9 +255,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// Every distinct span the rows of the projections whose name starts with <paramref name="prefix"/>
     /// ever had in the active generation: for the memslots, where the guest's address space is populated
     /// at some point of the run. A handful of rows, through the small projections' partial btree (its
-    /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run).
+    /// predicate is repeated here: with `like` the server scanned all 67,000 rows of a 200,000-event run),
+    /// by the names the run's checkpoints give (the coarse stage-2 cells share that btree, ADR 0015).
     /// </summary>
-    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and starts_with(projection, $2) order by lo";
+    private const string SpansEverSql = $"select distinct lo, hi from projection_rows where {Of} and projection <> '{RunProjections.Stage2Name}' and projection = any(array(select c.projection from projection_checkpoints c where c.run_id = $1 and c.gen = {Gen} and starts_with(c.projection, $2))) order by lo";
 
     public async Task<IReadOnlyList<(long Lo, long Hi)>> SpansEverAsync(string runId, string prefix, CancellationToken ct = default)
     {
@@ -274,11 +328,15 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         r.IsDBNull(5) ? null : r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6), r.GetString(7));
 }
 
-/// <summary>A part of the guest address space drawn Cell bytes to a pixel.</summary>
-public readonly record struct MapWindow(ulong Lo, ulong Hi, ulong Cell);
+/// <summary>A part of the guest address space drawn Cell bytes to a pixel; with CellBits, from the coarse cells of that size (<see cref="Stage2Cells.Snap"/>).</summary>
+public readonly record struct MapWindow(ulong Lo, ulong Hi, ulong Cell, int CellBits = 0);
 
-/// <summary>Stage-2 rows drawn as one: [Lo, Hi), how many rows, the latest seq one opened at, and the kind (the row data up to its per-decision fields).</summary>
-public sealed record Stage2Span(long Lo, long Hi, int Count, long LastSeq, string Kind);
+/// <summary>
+/// Stage-2 blocks drawn as one: [Lo, Hi), how many rows, the latest seq one opened at, the kind (the row data
+/// up to its per-decision fields) and its bit (<see cref="Stage2Cells.Bit"/>). From the coarse cells: no kind
+/// text, the count is of cells of CellSize bytes, and the seq is the latest change of their sets of kinds.
+/// </summary>
+public sealed record Stage2Span(long Lo, long Hi, int Count, long LastSeq, string Kind, int Bit, ulong CellSize = 0);
 
 /// <summary>What the map at a point needs: the rows of the small projections, every memslot span ever, and the stage-2 spans of its windows.</summary>
 public sealed record MapRows(IReadOnlyList<TemporalRow> Small, IReadOnlyList<(long Lo, long Hi)> MemslotSpansEver, IReadOnlyList<Stage2Span> Stage2);

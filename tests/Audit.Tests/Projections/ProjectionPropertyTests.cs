@@ -16,10 +16,11 @@ public sealed class ProjectionPropertyTests(SchemaFixture schema) : DatabaseTest
 {
     private Task<List<StoredEvent>> Append(string run, List<InputEvent> inputs, int batches) => Append(DataSource, run, inputs, batches);
 
-    private static async Task<List<StoredEvent>> Append(Npgsql.NpgsqlDataSource dataSource, string run, List<InputEvent> inputs, int batches)
+    /// <summary>Decides and appends a run in batches; with <paramref name="reload"/> each batch through a new store, so the projection folds back the rows that hold instead of its cached views.</summary>
+    internal static async Task<List<StoredEvent>> Append(Npgsql.NpgsqlDataSource dataSource, string run, List<InputEvent> inputs, int batches, bool reload = false)
     {
-        var projections = new ProjectionStore(dataSource);
-        var store = new EventStore(dataSource, TimeProvider.System, [projections]);
+        EventStore NewStore() => new(dataSource, TimeProvider.System, [new ProjectionStore(dataSource)]);
+        var store = NewStore();
         var host = (HostDescribed)inputs[0];
         var state = Engine.Start(Policies.DefaultFor(host));
         long seq = 0;
@@ -38,6 +39,7 @@ public sealed class ProjectionPropertyTests(SchemaFixture schema) : DatabaseTest
                 }
             }
 
+            store = reload ? NewStore() : store;
             var r = await store.AppendAsync(run, batch);
             Assert.Equal(AppendStatus.Appended, r.Status);
         }
@@ -82,7 +84,8 @@ public sealed class ProjectionPropertyTests(SchemaFixture schema) : DatabaseTest
         foreach (var e in stored)
         {
             fold.Apply(e.Recorded);
-            var current = fold.Current().ToList();
+            // The coarse cells are not among the rows a point query gives: Stage2CellsTests compare them.
+            var current = fold.Current().Where(r => !Stage2Cells.IsCells(r.Projection)).ToList();
             var expected = Key(current);
             var actual = Key(await queries.RowsAtAsync(run, e.Seq));
             Assert.True(expected.SetEquals(actual), $"seed {seed}, seq {e.Seq} ({e.Type}): {expected.Except(actual).Count()} rows only in memory, {actual.Except(expected).Count()} only in the database");

@@ -58,8 +58,11 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
         Assert.Equal(["gh", UiServer.SecondRun, "pvm", "snp"], await rows.EvaluateAllAsync<string[]>("rs => rs.map(r => r.dataset.run)"));
         await Expect(Scrubber).ToHaveAttributeAsync("data-last", "26");
         await Expect(Map).ToHaveAttributeAsync("data-at", "26");
-        // At its end gh holds the GPU's 1G block and two RAM mappings: the BAR was unmapped.
-        await Expect(Map).ToHaveAttributeAsync("data-blocks", "3");
+        // At its end gh holds the GPU's 1G block and two RAM mappings, all Normal: the BAR was unmapped. Zoomed out, RAM and
+        // GPU memory are drawn from their cells (ADR 0015), which know the kinds there but not the blocks; the BAR is not.
+        await Expect(Map).ToHaveAttributeAsync("data-kinds", "Normal");
+        await Expect(Map).ToHaveAttributeAsync("data-blocks", "0");
+        await Expect(Map).Not.ToHaveAttributeAsync("data-cells", "0");
         await Shot("runs-and-map");
 
         await rows.Filter(new() { HasText = "snp" }).ClickAsync();
@@ -250,7 +253,7 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
         await _page.Locator("#token-input").FillAsync(UiServer.Token);
         await _page.Locator("#token-dialog button[value=ok]").ClickAsync();
         await Expect(Map).ToHaveAttributeAsync("data-marked", new System.Text.RegularExpressions.Regex("0x40000000000"));
-        await Expect(Map).ToHaveAttributeAsync("data-blocks", "3");
+        await Expect(Map).ToHaveAttributeAsync("data-kinds", "Normal");
         await _page.Locator("#compare").SelectOptionAsync("policy:arm64/5.10");
         await Expect(_page.Locator("#compare-title")).ToContainTextAsync("arm64/5.10");
         await Expect(dialog).Not.ToBeVisibleAsync();

@@ -19,6 +19,7 @@ public static class BenchCommand
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards (with --ui: the next --ui bench of the same --events measures the kept run instead of storing it again)" };
+        var rebuild = new Option<bool>("--rebuild") { Description = "with --ui and a kept run: rebuild its projections before measuring (after a change to them), and report how long that took" };
         var ui = new Option<bool>("--ui") { Description = "measure only the web UI in headless Chromium: scrubber move to repaint, and first load (default 100,000 synthetic inputs; --events to change)" };
         var chromium = new Option<string>("--chromium") { Description = "the Chromium --ui drives", DefaultValueFactory = _ => "/usr/bin/chromium" };
         var peers = new Option<bool>("--peers") { Description = "also run Marten beside our store on the same events (bench/Audit.Bench.Peers, in a process of its own)" };
@@ -34,7 +35,7 @@ public static class BenchCommand
             PostgreSQL beside ours (example: ./audit bench --events 600000 --peers).
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep, ui, chromium, peers, fuzz,
+            quick, engineOnly, importOnly, events, json, keep, ui, rebuild, chromium, peers, fuzz,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -81,7 +82,7 @@ public static class BenchCommand
                     (figures, peerReport) = mode switch
                     {
                         "import" => ([await suite.ImportOnlyAsync(ct)], null),
-                        "ui" => (await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct), null),
+                        "ui" => (await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct, parse.GetValue(rebuild)), null),
                         _ => await suite.RunAsync(n, parse.GetValue(keep), parse.GetValue(peers), ct),
                     };
                     peerError = suite.PeerError;

@@ -82,7 +82,8 @@ public sealed class CheckDatabaseHandler(EventStore store, TemporalQueries queri
 
     private async Task<string?> DisagreementAsync(string run, StoredEvent at, RunProjections fold, Random rng, CancellationToken ct)
     {
-        var current = fold.Current().ToList();
+        // The coarse cells (ADR 0015) are not among the rows a point query gives; they are compared by Stage2CellsTests.
+        var current = fold.Current().Where(r => !Stage2Cells.IsCells(r.Projection)).ToList();
         IEnumerable<TemporalRow> expected = current;
         IReadOnlyList<TemporalRow> actual;
         var stage2 = current.Where(r => r.Projection == RunProjections.Stage2Name).ToList();

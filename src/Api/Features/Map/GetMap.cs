@@ -20,8 +20,11 @@ public sealed record GetMap(string Run, string? At, string? Windows = null) : IR
 /// <summary>A populated guest range: the union of every memslot range the run ever had that touches it.</summary>
 public sealed record GpaExtent(string Gpa, ulong Size);
 
-/// <summary>What a stage-2 block is: its memory type (with x86's IPAT), permissions, block size and the policy that decided it.</summary>
-public sealed record MapKind(string MemType, bool? Ipat, string Perms, ulong Granule, string Policy);
+/// <summary>
+/// What a stage-2 block is: its memory type (with x86's IPAT), permissions, block size and the policy that decided it.
+/// With Cells, a summary of the blocks in cells of Granule bytes (ADR 0015): the kind drawn for them, no permissions or policy.
+/// </summary>
+public sealed record MapKind(string MemType, bool? Ipat, string Perms, ulong Granule, string Policy, bool Cells = false);
 
 /// <summary>
 /// Stage-2 blocks as columns, one entry per span of contiguous blocks of one kind (a sweep that mapped

@@ -32,7 +32,8 @@ public static class MapWindows
             }
 
             var span = range.Hi - range.Lo;
-            list.Add(new MapWindow(range.Lo, range.Hi, (span / (ulong)px) + (span % (ulong)px == 0 ? 0UL : 1UL)));
+            var cell = (span / (ulong)px) + (span % (ulong)px == 0 ? 0UL : 1UL);
+            list.Add(Stage2Cells.Snap(range.Lo, range.Hi, cell) ?? new MapWindow(range.Lo, range.Hi, cell));
         }
 
         if (list.Count is 0 or > MaxWindows)
@@ -45,7 +46,7 @@ public static class MapWindows
         return true;
     }
 
-    /// <summary>The server's per-pixel spans as the map's columns, each kind read once from its text.</summary>
+    /// <summary>The server's per-pixel spans as the map's columns, each kind read once from its text; a span of cells has the kind drawn for them, its granule the cell size.</summary>
     internal static (IReadOnlyList<MapKind> Kinds, MapBlocks Blocks) Columns(IReadOnlyList<Stage2Span> spans)
     {
         var kinds = new Dictionary<string, MapKind?>(StringComparer.Ordinal);
@@ -60,9 +61,15 @@ public static class MapWindows
             return kind;
         }
 
+        static MapKind CellKind(Stage2Span s)
+        {
+            var (memType, ipat) = Stage2Cells.KindOf(s.Bit);
+            return new MapKind(memType.ToString(), ipat, "", s.CellSize, "", Cells: true);
+        }
+
         return GetMapHandler.Columns(spans
             .OrderBy(s => s.Lo)
-            .Select(s => (Span: s, Kind: KindOf(s.Kind)))
+            .Select(s => (Span: s, Kind: s.CellSize > 0 ? CellKind(s) : KindOf(s.Kind)))
             .Where(p => p.Kind is not null)
             .Select(p => new MapPiece((ulong)p.Span.Lo, (ulong)(p.Span.Hi - p.Span.Lo), p.Kind!, p.Span.Count, p.Span.LastSeq)));
     }
