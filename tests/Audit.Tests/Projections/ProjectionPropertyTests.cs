@@ -213,7 +213,7 @@ public sealed class ProjectionPropertyTests(SchemaFixture schema) : DatabaseTest
                 from pg_index i join pg_class c on c.oid = i.indexrelid where i.indrelid = '{leaf}'::regclass
                 """);
             Assert.Equal(
-                $"ix_{leaf}:ix_projection_rows_closed ixf_{leaf}:ix_projection_rows_open_from ixo_{leaf}:ix_projection_rows_open ixs_{leaf}:ix_projection_rows_small",
+                $"ix_{leaf}:ix_projection_rows_closed ixc_{leaf}:ix_projection_rows_cells ixf_{leaf}:ix_projection_rows_open_from ixo_{leaf}:ix_projection_rows_open ixs_{leaf}:ix_projection_rows_small",
                 (string?)await cmd.ExecuteScalarAsync());
         }
         finally

@@ -296,7 +296,8 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
     private async Task<List<Figure>> Concurrent(NpgsqlDataSource ds, long events, CancellationToken ct)
     {
         var batches = events >= 5_000_000 ? 400 : 150;
-        log($"8 concurrent writers: {batches} batches of 100 events each");
+        var heap = GC.GetGCMemoryInfo();
+        log($"8 concurrent writers: {batches} batches of 100 events each (this process's GC heap {heap.HeapSizeBytes >> 20:N0} MiB, {GC.GetTotalMemory(false) >> 20:N0} MiB in use, gen2 collections so far {GC.CollectionCount(2)})");
         var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
         var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
         var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch)>();
