@@ -29,7 +29,7 @@ public static class Partitions
     /// come from the index alone (migration 0017): through the small index every version opened before the
     /// seq was a heap visit, 10,333 of them for 144 holding mid-way through the 10M-event run (91 ms warm).
     /// </summary>
-    public const string CellsIndexDefinition = "(projection, from_seq) include (to_seq, lo, hi, run_id, gen, data) where projection >= 'stage2cells/' and projection < 'stage2cells0'";
+    public const string CellsIndexDefinition = "(projection, from_seq) include (to_seq, lo, hi, run_id, gen, data) where projection >= '" + Stage2Cells.Prefix + "' and projection < '" + Stage2Cells.PrefixEnd + "'";
 
     /// <summary>projection_rows_&lt;first 16 hex digits of md5(run)&gt;_&lt;gen&gt;, as migration 0005 names them.</summary>
     public static string LeafName(string runId, int gen) =>

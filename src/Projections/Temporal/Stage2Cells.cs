@@ -20,6 +20,9 @@ public sealed class Stage2Cells
 {
     public const string Prefix = "stage2cells/";
 
+    /// <summary>The first name after every name starting with <see cref="Prefix"/> ('0' follows '/'): the cells index's upper bound (migration 0017).</summary>
+    public const string PrefixEnd = "stage2cells0";
+
     /// <summary>2 MiB, 32 MiB and 512 MiB: a view uses the largest cell not wider than one of its pixels.</summary>
     public static readonly IReadOnlyList<int> LevelBits = [21, 25, 29];
 

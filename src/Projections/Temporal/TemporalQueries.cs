@@ -91,7 +91,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
         // The cells of a level through the small projections' btree, once for all windows of that level (inlined, the scan ran once a window:
         // 3 x 4,250 versions, 29 ms on the 10M run): a cell has few versions, and the box index would visit every stage-2 row in view.
         // A cell row spans one cell or more (neighbours of the same kinds share one), each in exactly one pixel: split by pixel as the stage-2 rows are.
-        const string cells = $"{Of} and projection <> '{RunProjections.Stage2Name}' and projection = '{Stage2Cells.Prefix}' || l.bits and from_seq <= $2 and (to_seq is null or to_seq > $2)";
+        // The bounds on projection repeat the cells index's predicate (migration 0017): the level's name is computed, so the planner could not infer them.
+        const string cells = $"{Of} and projection <> '{RunProjections.Stage2Name}' and projection >= '{Stage2Cells.Prefix}' and projection < '{Stage2Cells.PrefixEnd}' and projection = '{Stage2Cells.Prefix}' || l.bits and from_seq <= $2 and (to_seq is null or to_seq > $2)";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
 
         // SET LOCAL holds only inside a transaction block: in a bare batch the server ignored it with a

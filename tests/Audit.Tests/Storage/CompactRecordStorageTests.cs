@@ -122,6 +122,50 @@ public sealed class CompactRecordStorageTests(SchemaFixture schema) : DatabaseTe
         Assert.True(before.Sum(b => b.Errors + b.MemoryFaultExits) > 0, "the pvm run has no refused fault or memory-fault exit to count");
     }
 
+    [Theory]
+    [InlineData(7)]
+    [InlineData(16)]
+    [InlineData(100)]
+    [InlineData(484)]
+    [InlineData(1000)]
+    public async Task Seq_slices_of_a_large_run_from_its_seqs_and_marker_rows_equal_those_of_a_scan_of_every_event(int buckets)
+    {
+        var v1 = await LoadV1Async("pvm");
+        var v2 = await StoreAgainAsync(await ReadAllAsync(Store(), v1), v1);
+        var density = new Audit.Projections.Timeline.EventDensity(DataSource);
+        foreach (var run in new[] { v1, v2 })
+        {
+            var scanned = await density.BucketsAsync(run, 484, null, null, buckets, byTime: false);
+            var counted = await density.BucketsAsync(run, 484, null, null, buckets, byTime: false, scanLimit: 0);
+
+            Assert.Equal(scanned, counted);
+            Assert.True(counted.Sum(b => b.Errors + b.MemoryFaultExits + b.Unmaps) > 0, "nothing marked to compare");
+        }
+    }
+
+    [Fact]
+    public async Task The_markers_of_a_run_are_read_through_their_own_index_whose_predicate_is_the_codes()
+    {
+        await using var cmd = DataSource.CreateCommand($"explain select seq from events where run_id = 'x' and {Audit.Projections.Timeline.EventDensity.MarkerPredicate}");
+        var plan = string.Join("\n", await ReadLinesAsync(cmd));
+        Assert.Contains("ix_events_markers", plan, StringComparison.Ordinal);
+
+        var migration = File.ReadAllText(Path.Combine(Paths.Repo, "migrations", "0018_event_markers_index.sql"));
+        Assert.Contains(Audit.Projections.Timeline.EventDensity.MarkerPredicate, migration, StringComparison.Ordinal);
+    }
+
+    private static async Task<List<string>> ReadLinesAsync(Npgsql.NpgsqlCommand cmd)
+    {
+        var lines = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+        {
+            lines.Add(r.GetString(0));
+        }
+
+        return lines;
+    }
+
     private static string Without(JsonElement body, string property) =>
         JsonSerializer.Serialize(body.EnumerateObject().Where(p => p.Name != property).ToDictionary(p => p.Name, p => p.Value));
 }
