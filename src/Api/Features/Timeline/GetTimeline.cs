@@ -19,7 +19,8 @@ public sealed record TimelineView(string Run, string By, int Buckets, long LastS
 
 /// <summary>
 /// Timelines already counted, by run, version and slicing: counting scans every event of the run (about
-/// a second for 200,000 events on a loaded 2-core machine), and a run's events never change below its
+/// a second for 200,000 events on a loaded 2-core machine; a run of more than a million is sliced by seq
+/// from its marker rows instead, EventDensity.ScanLimit), and a run's events never change below its
 /// version, so a page reloaded or a second user costs nothing.
 /// </summary>
 public sealed class TimelineCache
