@@ -144,7 +144,7 @@ public sealed class CompactRecordStorageTests(SchemaFixture schema) : DatabaseTe
     }
 
     [Fact]
-    public async Task The_markers_of_a_run_are_read_through_their_own_index_whose_predicate_is_the_codes()
+    public async Task The_markers_of_a_run_are_read_through_their_own_indexes_whose_predicates_are_the_codes()
     {
         // Without a sequential scan to fall back on, as on a large run: a small table is read whole however its indexes match.
         await using var conn = await DataSource.OpenConnectionAsync();
@@ -154,13 +154,19 @@ public sealed class CompactRecordStorageTests(SchemaFixture schema) : DatabaseTe
             await off.ExecuteNonQueryAsync();
         }
 
-        await using var cmd = new Npgsql.NpgsqlCommand($"explain select seq from events where run_id = 'x' and {Audit.Projections.Timeline.EventDensity.MarkerPredicate}", conn, tx);
-        var plan = string.Join("\n", await ReadLinesAsync(cmd));
-        await tx.RollbackAsync();
-        Assert.Contains("ix_events_markers", plan, StringComparison.Ordinal);
-
         var migration = File.ReadAllText(Path.Combine(Paths.Repo, "migrations", "0018_event_markers_index.sql"));
-        Assert.Contains(Audit.Projections.Timeline.EventDensity.MarkerPredicate, migration, StringComparison.Ordinal);
+        foreach (var (predicate, index) in new[]
+        {
+            (Audit.Projections.Timeline.EventDensity.KindMarkers, "ix_events_marker_kinds"),
+            (Audit.Projections.Timeline.EventDensity.DecisionMarkers, "ix_events_marker_decisions"),
+        })
+        {
+            await using var cmd = new Npgsql.NpgsqlCommand($"explain select seq from events where run_id = 'x' and {predicate}", conn, tx);
+            Assert.Contains(index, string.Join("\n", await ReadLinesAsync(cmd)), StringComparison.Ordinal);
+            Assert.Contains(predicate, migration, StringComparison.Ordinal);
+        }
+
+        await tx.RollbackAsync();
     }
 
     private static async Task<List<string>> ReadLinesAsync(Npgsql.NpgsqlCommand cmd)
