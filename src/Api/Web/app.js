@@ -96,6 +96,7 @@ const timeline = new Timeline($('scrubber'), {
 });
 
 // The windows are read when the request goes out: a zoom while one is in flight is served by the next.
+let awaitingPaint = [];
 const loadState = coalesced(async ({ run, at, gen }) => {
   const issued = performance.now();
   const windows = map.windows();
@@ -103,13 +104,14 @@ const loadState = coalesced(async ({ run, at, gen }) => {
   if (gen !== generation) return;
   lastState = state;
   map.setMap(state, windows);
-  // A scrub is served by the first repaint of a state asked for after it.
-  const served = bench.pendingScrubs.filter(s => s.t <= issued);
+  // A scrub is served by the first repaint of a state asked for after it. Two states can arrive before one
+  // repaint: the scrubs the first served wait for that repaint too (they were dropped from the figures before).
+  awaitingPaint.push(...bench.pendingScrubs.filter(s => s.t <= issued));
   bench.pendingScrubs = bench.pendingScrubs.filter(s => s.t > issued);
   map.onPainted = () => {
     const now = performance.now();
-    for (const s of served) bench.scrubs.push(now - s.t);
-    served.length = 0;
+    for (const s of awaitingPaint) bench.scrubs.push(now - s.t);
+    awaitingPaint = [];
   };
 });
 
