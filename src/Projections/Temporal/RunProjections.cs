@@ -266,13 +266,13 @@ public sealed class RunProjections(bool streaming = false)
         var cells = _cells.Complete;
         if (cells)
         {
-            _cells.Count(Stage2.Rows, lo, hi, -1);
+            _cells.Uncount(Stage2.Rows, lo, hi);
         }
 
         Stage2.Set(lo, hi, data, seq, ts, Log);
         if (cells)
         {
-            _cells.Count(Stage2.Rows, lo, hi, 1);
+            _cells.CountSet(lo, hi, data);
             _cells.Flush(seq, ts, Log);
         }
     }

@@ -92,15 +92,24 @@ public sealed class Stage2Cells
         return new MapWindow(lo & ~(cell - 1), hi, bytesPerPixel / cell * cell, bits);
     }
 
-    /// <summary>Counts (+1) or uncounts (-1) the mapped parts of the stage-2 rows inside [lo, hi); the cells touched are looked at in <see cref="Flush"/>.</summary>
-    public void Count(IntervalMap<TemporalView<Stage2Data>.Open> rows, ulong lo, ulong hi, int sign)
+    /// <summary>Uncounts the mapped parts of the stage-2 rows inside [lo, hi) before a Set replaces them; the cells touched are looked at in <see cref="Flush"/>.</summary>
+    public void Uncount(IntervalMap<TemporalView<Stage2Data>.Open> rows, ulong lo, ulong hi)
     {
         foreach (var x in rows.Overlapping(lo, hi))
         {
             if (x.Value.Data is { IsMapped: true, MemType: { } t } d)
             {
-                Add(Math.Max(x.Start, lo), Math.Min(x.End, hi), Bit(t, d.Ipat), sign, dirty: true);
+                Add(Math.Max(x.Start, lo), Math.Min(x.End, hi), Bit(t, d.Ipat), -1, dirty: true);
             }
+        }
+    }
+
+    /// <summary>Counts what a Set of [lo, hi) to <paramref name="data"/> leaves there: the whole span holds that data, so no rows need reading.</summary>
+    public void CountSet(ulong lo, ulong hi, Stage2Data data)
+    {
+        if (data is { IsMapped: true, MemType: { } t })
+        {
+            Add(lo, hi, Bit(t, data.Ipat), 1, dirty: true);
         }
     }
 
