@@ -195,6 +195,8 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
         await _page.Keyboard.PressAsync("ArrowLeft");
         await _page.Keyboard.PressAsync("ArrowLeft");
         await Expect(Scrubber).ToHaveAttributeAsync("data-at", "19");
+        // A step replaces the URL a moment later (one replace per 250 ms while keys or a drag move it): the last one lands.
+        await Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("at=19(&|$)"));
 
         // The page's changes, as the history endpoint lists them: shift steps to the nearest one each way.
         using var doc = JsonDocument.Parse(await server.Http.GetStringAsync(server.BaseUrl + "/runs/gh/history?gpa=0x10000040"));
