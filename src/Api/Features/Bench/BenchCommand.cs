@@ -16,6 +16,7 @@ public static class BenchCommand
         var quick = new Option<bool>("--quick") { Description = "1M events instead of 10M (a few minutes)" };
         var engineOnly = new Option<bool>("--engine") { Description = "measure only the decision engine (no database)" };
         var importOnly = new Option<bool>("--import") { Description = "measure only the import of a 1M-line tracefs file" };
+        var writersOnly = new Option<bool>("--writers") { Description = "measure only the 8 concurrent writers (400 appends of 100 inputs each, as in the full run; about 20 s)" };
         var events = new Option<long?>("--events") { Description = "synthetic events to store (overrides --quick)" };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON, one key per figure" };
         var keep = new Option<bool>("--keep") { Description = "keep the bench schema afterwards (with --ui: the next --ui bench of the same --events measures the kept run instead of storing it again)" };
@@ -35,7 +36,7 @@ public static class BenchCommand
             PostgreSQL beside ours (example: ./audit bench --events 600000 --peers).
             """)
         {
-            quick, engineOnly, importOnly, events, json, keep, ui, rebuild, chromium, peers, fuzz,
+            quick, engineOnly, importOnly, writersOnly, events, json, keep, ui, rebuild, chromium, peers, fuzz,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -47,7 +48,7 @@ public static class BenchCommand
             List<Figure> figures;
             PeerReport? peerReport = null;
             string? peerError = null;
-            var mode = parse.GetValue(ui) ? "ui" : parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
+            var mode = parse.GetValue(ui) ? "ui" : parse.GetValue(engineOnly) ? "engine" : parse.GetValue(importOnly) ? "import" : parse.GetValue(writersOnly) ? "writers" : parse.GetValue(events) is not null ? "custom" : parse.GetValue(quick) ? "quick" : "full";
             var n = parse.GetValue(events) ?? (mode == "ui" ? 100_000 : parse.GetValue(quick) ? 1_000_000 : 10_000_000);
             if (mode == "ui" && !File.Exists(parse.GetValue(chromium)))
             {
@@ -82,6 +83,7 @@ public static class BenchCommand
                     (figures, peerReport) = mode switch
                     {
                         "import" => ([await suite.ImportOnlyAsync(ct)], null),
+                        "writers" => (await suite.WritersOnlyAsync(ct), null),
                         "ui" => (await new UiBench(cs, m => cli.Err.WriteLine(m)).RunAsync(n, 300, parse.GetValue(chromium)!, parse.GetValue(keep), ct, parse.GetValue(rebuild)), null),
                         _ => await suite.RunAsync(n, parse.GetValue(keep), parse.GetValue(peers), ct),
                     };
@@ -166,9 +168,12 @@ public static class BenchCommand
     {
         var path = DocPath();
         var s = new StringBuilder();
-        s.AppendLine(mode == "import"
-            ? $"## import run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, a 1,000,000-line tracefs file (`./audit bench --import`; also part of quick and full runs)"
-            : $"## {mode} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {events:N0} events");
+        s.AppendLine(mode switch
+        {
+            "import" => $"## import run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, a 1,000,000-line tracefs file (`./audit bench --import`; also part of quick and full runs)",
+            "writers" => $"## writers run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, 8 writers of 400 appends each into an empty schema (`./audit bench --writers`; also part of quick and full runs)",
+            _ => $"## {mode} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {events:N0} events",
+        });
         s.AppendLine();
         s.AppendLine($"Machine: {Machine()}; PostgreSQL {pgVersion}; .NET {Environment.Version}.");
         s.AppendLine();

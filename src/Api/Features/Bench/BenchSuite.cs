@@ -95,6 +95,23 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         }
     }
 
+    /// <summary>Only the 8 concurrent writers, with the full run's 400 batches each, in a schema of its own.</summary>
+    public async Task<List<Figure>> WritersOnlyAsync(CancellationToken ct)
+    {
+        var schema = "bench_writers_" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        await Baselines.CreateSchemaAsync(connectionString, schema, ct);
+        try
+        {
+            await using var ds = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { SearchPath = schema, MaxPoolSize = 40 }.ConnectionString);
+            await Migrator.MigrateAsync(ds, ct);
+            return await Concurrent(ds, 10_000_000, ct);
+        }
+        finally
+        {
+            await Baselines.DropSchemaAsync(connectionString, schema, CancellationToken.None);
+        }
+    }
+
     /// <summary>Events + decisions + inline projections, batch by batch, against raw COPY BINARY of the same event rows into a bare table.</summary>
     private async Task<(Figure, long)> Ingest(NpgsqlDataSource ds, long events, CancellationToken ct)
     {
@@ -302,6 +319,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
         var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch)>();
         long stored = 0;
+        var (collections, paused0) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
         var wall = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
@@ -321,7 +339,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         return
         [
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
-            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {Tail(appends.ToList())}"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
         ];
     }
 
