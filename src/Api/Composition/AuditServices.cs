@@ -35,6 +35,7 @@ public static class AuditServices
         services.AddTransient<IRequestHandler<Features.Export.ExportRun, Features.Shared.QueryResult<Features.Export.ExportedRun>>, Features.Export.ExportRunHandler>();
         services.AddTransient<IRequestHandler<Features.Timeline.GetTimeline, Features.Shared.QueryResult<Features.Timeline.TimelineView>>, Features.Timeline.GetTimelineHandler>();
         services.AddTransient<IRequestHandler<Features.Timeline.FindEvent, Features.Shared.QueryResult<Features.Timeline.FoundEvent>>, Features.Timeline.FindEventHandler>();
+        services.AddTransient<IRequestHandler<Features.Timeline.FindRule, Features.Shared.QueryResult<Features.Timeline.FoundEvent>>, Features.Timeline.FindRuleHandler>();
         services.AddTransient<IRequestHandler<Features.Replay.ListPolicies, IReadOnlyList<Features.Replay.PolicyView>>, Features.Replay.ListPoliciesHandler>();
         services.AddTransient<IRequestHandler<Features.Map.GetMap, Features.Shared.QueryResult<Features.Map.MapView>>, Features.Map.GetMapHandler>();
         services.AddTransient<IRequestHandler<Features.Lint.GetLint, Features.Shared.QueryResult<Features.Lint.LintReport>>, Features.Lint.GetLintHandler>();

@@ -164,8 +164,10 @@ public static class HttpApp
 
             return Answer(r);
         });
-        app.MapGet("/runs/{run}/find", async (string run, string? type, long? after, string? direction, IMediator m, CancellationToken ct) =>
-            Answer(await m.Send(new Features.Timeline.FindEvent(run, type ?? "", after ?? 0, direction == "back"), ct)));
+        app.MapGet("/runs/{run}/find", async (string run, string? type, string? rule, long? after, string? direction, IMediator m, CancellationToken ct) =>
+            Answer(rule is not null && type is null
+                ? await m.Send(new Features.Timeline.FindRule(run, rule, after ?? 0, direction == "back"), ct)
+                : await m.Send(new Features.Timeline.FindEvent(run, type ?? "", after ?? 0, direction == "back"), ct)));
         app.MapGet("/policies", async (IMediator m, CancellationToken ct) => Results.Json(await m.Send(new Features.Replay.ListPolicies(), ct), Cli.Output.Json));
         app.MapGet("/diff", async (string? a, string? b, IMediator m, CancellationToken ct) =>
             Answer(await m.Send(new Features.Diff.DiffRuns(a ?? "", b ?? ""), ct)));

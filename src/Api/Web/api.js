@@ -75,6 +75,7 @@ export const api = {
   history: (id, gpa) => call('GET', `${run(id)}/history${q({ gpa })}`),
   timeline: (id, by, buckets) => call('GET', `${run(id)}/timeline${q({ by, buckets })}`),
   find: (id, type, after, back) => call('GET', `${run(id)}/find${q({ type, after, direction: back ? 'back' : '' })}`),
+  findRule: (id, rule, after, back) => call('GET', `${run(id)}/find${q({ rule, after, direction: back ? 'back' : '' })}`),
   replay: (id, policy) => call('POST', `${run(id)}/replay${q({ policy })}`),
   diff: (a, b) => call('GET', `/diff${q({ a, b })}`),
   lint: id => call('GET', `${run(id)}/lint`),

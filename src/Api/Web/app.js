@@ -292,10 +292,21 @@ async function search(text) {
   }
   if (/^[a-z0-9_]+(\.[a-z0-9_]+)+$/i.test(t)) {
     const li = $('why').querySelector(`li[data-rule="${CSS.escape(t)}"]`);
-    if (!li) throw new Error(`rule ${t} is not in the decision of the selected page at seq ${view.at}; select a page first (click the map)`);
+    if (li) {
+      highlightRule = t;
+      li.classList.add('found');
+      li.scrollIntoView({ block: 'nearest' });
+      return;
+    }
+    // Not in the open decision: the next decision after the cursor that cites it, with its page opened.
+    const found = await api.findRule(view.run, t, view.at);
+    moveTo(found.seq, true);
+    if (found.gpa != null) {
+      const gpa = num(found.gpa);
+      map.focus(gpa);
+      selectGpa(Math.floor(gpa / 4096) * 4096, true);
+    }
     highlightRule = t;
-    li.classList.add('found');
-    li.scrollIntoView({ block: 'nearest' });
     return;
   }
   const found = await api.find(view.run, t, view.at);

@@ -138,6 +138,39 @@ public sealed partial class WebUiTests(SchemaFixture schema) : DatabaseTest(sche
     }
 
     [Fact]
+    public async Task Find_by_rule_gives_the_decision_that_cites_it_with_its_page()
+    {
+        var (app, client) = await StartWithGh();
+        await using var _ = app;
+        const string rule = "arm64.user_mem_abort.force_noncacheable";
+        var why = await Json(await client.GetAsync("/runs/gh/why?gpa=0x10000040&at=20"));
+        Assert.Contains(why.GetProperty("explanation").EnumerateArray(), s => s.GetProperty("rule").GetString() == rule);
+        var mapping = why.GetProperty("mapping");
+        var decided = mapping.GetProperty("decidedAt").GetInt64();
+        var lo = Convert.ToUInt64(mapping.GetProperty("gpa").GetString(), 16);
+
+        // The first decision that cites it: the why of its page at its seq cites it too.
+        var first = await Json(await client.GetAsync($"/runs/gh/find?rule={rule}&after=0"));
+        var firstSeq = first.GetProperty("seq").GetInt64();
+        Assert.InRange(firstSeq, 1, decided);
+        var firstWhy = await Json(await client.GetAsync($"/runs/gh/why?gpa={first.GetProperty("gpa").GetString()}&at={firstSeq}"));
+        Assert.Equal(firstSeq, firstWhy.GetProperty("mapping").GetProperty("decidedAt").GetInt64());
+        Assert.Contains(firstWhy.GetProperty("explanation").EnumerateArray(), s => s.GetProperty("rule").GetString() == rule);
+
+        // From just before the BAR page's decision: that decision, of a fault inside the BAR block.
+        var found = await Json(await client.GetAsync($"/runs/gh/find?rule={rule}&after={decided - 1}"));
+        Assert.Equal(decided, found.GetProperty("seq").GetInt64());
+        Assert.Equal("fault_resolved", found.GetProperty("type").GetString());
+        Assert.InRange(Convert.ToUInt64(found.GetProperty("gpa").GetString(), 16), lo, lo + mapping.GetProperty("size").GetUInt64() - 1);
+        Assert.Equal(decided, (await Json(await client.GetAsync($"/runs/gh/find?rule={rule}&after={decided + 1}&direction=back"))).GetProperty("seq").GetInt64());
+        var last = (await Json(await client.GetAsync("/runs/gh/timeline"))).GetProperty("lastSeq").GetInt64();
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/runs/gh/find?rule={rule}&after={last}")).StatusCode);
+        var unknown = await client.GetAsync("/runs/gh/find?rule=arm64.no_such_rule");
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("not a rule id", (await Json(unknown)).GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Find_gives_the_next_or_previous_event_of_a_type_by_either_name()
     {
         var (app, client) = await StartWithGh();

@@ -245,6 +245,25 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
     }
 
     [SkippableFact]
+    public async Task Searching_a_rule_id_with_no_page_open_goes_to_the_decision_that_cites_it()
+    {
+        using var why = JsonDocument.Parse(await server.Http.GetStringAsync(server.BaseUrl + "/runs/gh/why?gpa=0x10000040&at=20"));
+        var decided = why.RootElement.GetProperty("mapping").GetProperty("decidedAt").GetInt64().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // From just before the BAR page's decision (an earlier decision, of another page, cites the rule too).
+        await Open($"/?run=gh&at={long.Parse(decided, System.Globalization.CultureInfo.InvariantCulture) - 1}");
+        await _page.Locator("#search").FillAsync(ForceNc);
+        await _page.Locator("#search").PressAsync("Enter");
+        await Expect(Scrubber).ToHaveAttributeAsync("data-at", decided);
+        await Expect(Why).ToHaveAttributeAsync("data-gpa", "0x10000000");
+        await Expect(Why.Locator($"li[data-rule='{ForceNc}']")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("found"));
+        await Expect(Map).ToHaveAttributeAsync("data-selected-block", "0x10000000 NormalNC 2M rw-");
+        await Shot("rule-search-found-the-bar");
+        await _page.Locator("#search").FillAsync("arm64.no_such_rule");
+        await _page.Locator("#search").PressAsync("Enter");
+        await Expect(_page.Locator("#error-text")).ToContainTextAsync("not a rule id");
+    }
+
+    [SkippableFact]
     public async Task A_guarded_server_makes_the_page_ask_for_the_token_once_and_send_it()
     {
         // The first call the server guards (today the replay, a POST; reads too once every endpoint is

@@ -9,8 +9,11 @@ namespace Audit.Api.Features.Timeline;
 /// <summary>The next (or previous) event of a type after (before) a seq: the web UI's search for an event type.</summary>
 public sealed record FindEvent(string Run, string Type, long After, bool Backwards) : IRequest<QueryResult<FoundEvent>>;
 
-/// <summary>The body of GET /runs/{run}/find: the event's seq, stored type and time.</summary>
-public sealed record FoundEvent(string Run, long Seq, string Type, string? Ts);
+/// <summary>The body of GET /runs/{run}/find: the event's seq, stored type and time; with ?rule=, the page the decision is about when it has one.</summary>
+public sealed record FoundEvent(string Run, long Seq, string Type, string? Ts)
+{
+    public string? Gpa { get; init; }
+}
 
 public sealed class FindEventHandler(EventStore store, EventDensity density) : IRequestHandler<FindEvent, QueryResult<FoundEvent>>
 {
