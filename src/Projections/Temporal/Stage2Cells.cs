@@ -34,6 +34,9 @@ public sealed class Stage2Cells
     private readonly Dictionary<ulong, long[]>[] _bytes;
     private readonly HashSet<(int Level, ulong Cell)> _dirty = [];
 
+    /// <summary>The dirty cells of a flush in (level, cell) order, kept between flushes: a flush follows every event.</summary>
+    private readonly List<(int Level, ulong Cell)> _ordered = [];
+
     public Stage2Cells(Func<CellData, long, string> serialize)
     {
         _views = LevelBits.Select(b => new TemporalView<CellData>(Name(b), serialize)).ToArray();
@@ -138,35 +141,38 @@ public sealed class Stage2Cells
     /// </summary>
     public void Flush(long seq, long? ts, ChangeLog log)
     {
-        foreach (var group in _dirty.GroupBy(d => d.Level))
+        if (_dirty.Count == 0)
         {
-            var level = group.Key;
-            var bits = LevelBits[level];
-            (ulong Lo, ulong Hi, long Kinds)? run = null;
-            foreach (var cell in group.Select(d => d.Cell).Order())
-            {
-                var (lo, hi, kinds) = (cell << bits, (cell + 1) << bits, KindsOf(level, cell));
-                if (run is { } r && r.Hi == lo && r.Kinds == kinds)
-                {
-                    run = r with { Hi = hi };
-                    continue;
-                }
-
-                if (run is { } done)
-                {
-                    Write(_views[level], done.Lo, done.Hi, done.Kinds, seq, ts, log);
-                }
-
-                run = (lo, hi, kinds);
-            }
-
-            if (run is { } last)
-            {
-                Write(_views[level], last.Lo, last.Hi, last.Kinds, seq, ts, log);
-            }
+            return;
         }
 
+        _ordered.Clear();
+        _ordered.AddRange(_dirty);
+        _ordered.Sort();
         _dirty.Clear();
+        (int Level, ulong Lo, ulong Hi, long Kinds)? run = null;
+        foreach (var (level, cell) in _ordered)
+        {
+            var bits = LevelBits[level];
+            var (lo, hi, kinds) = (cell << bits, (cell + 1) << bits, KindsOf(level, cell));
+            if (run is { } r && r.Level == level && r.Hi == lo && r.Kinds == kinds)
+            {
+                run = r with { Hi = hi };
+                continue;
+            }
+
+            if (run is { } done)
+            {
+                Write(_views[done.Level], done.Lo, done.Hi, done.Kinds, seq, ts, log);
+            }
+
+            run = (level, lo, hi, kinds);
+        }
+
+        if (run is { } last)
+        {
+            Write(_views[last.Level], last.Lo, last.Hi, last.Kinds, seq, ts, log);
+        }
     }
 
     private long KindsOf(int level, ulong cell)

@@ -95,8 +95,15 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
     /// <summary>Sets [lo, hi) to data, unless it already holds that data everywhere.</summary>
     public void Set(ulong lo, ulong hi, T data, long seq, long? ts, ChangeLog log)
     {
+        // Most sets of a coarse cell (ADR 0015) land inside one row that already holds the data: answered
+        // without building the list of overlapping rows (a tenth of the bytes an append allocated).
+        if (Rows.TryFind(lo, out var holding) && holding.End >= hi && EqualityComparer<T>.Default.Equals(holding.Value.Data, data))
+        {
+            return;
+        }
+
         var old = Rows.Overlapping(lo, hi);
-        if (Covers(old, lo, hi) && old.All(x => EqualityComparer<T>.Default.Equals(x.Value.Data, data)))
+        if (Covers(old, lo, hi) && AllHold(old, data))
         {
             return;
         }
@@ -104,6 +111,19 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
         Cut(old, lo, hi, seq, ts, log);
         Rows.Set(lo, hi, new Open(seq, ts, data));
         log.Open(Projection, lo, hi, seq, ts, data, serialize);
+    }
+
+    private static bool AllHold(List<Interval<Open>> rows, T data)
+    {
+        foreach (var x in rows)
+        {
+            if (!EqualityComparer<T>.Default.Equals(x.Value.Data, data))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     public void Remove(ulong lo, ulong hi, long seq, long? ts, ChangeLog log)
