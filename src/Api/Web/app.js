@@ -361,7 +361,10 @@ $('compare-view').addEventListener('change', () => {
 $('first-divergence').addEventListener('click', () => comparison?.first && comparison.jump(comparison.first));
 $('search-form').addEventListener('submit', e => {
   e.preventDefault();
-  search($('search').value).catch(showError);
+  // A rule id not in the open decision reads the run from the cursor on (seconds on a run of millions of events).
+  const box = $('search');
+  box.setAttribute('aria-busy', 'true');
+  search(box.value).catch(showError).finally(() => box.removeAttribute('aria-busy'));
 });
 window.addEventListener('popstate', () => {
   // A replace still waiting belongs to the entry just left: it must not land on this one.

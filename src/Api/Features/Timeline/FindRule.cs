@@ -24,14 +24,14 @@ public sealed class FindRuleHandler(EventStore store) : IRequestHandler<FindRule
             return QueryResult<FoundEvent>.Bad($"'{request.Rule}' is not a rule id (docs/rules.md lists them, e.g. {Rules.Arm64ForceNonCacheable.Id})");
         }
 
-        if (await store.GetRunAsync(request.Run, cancellationToken) is null)
+        if (await store.GetRunAsync(request.Run, cancellationToken) is not { } run)
         {
             return QueryResult<FoundEvent>.NotFound($"no run '{request.Run}' (see `audit runs`)");
         }
 
         var found = request.Backwards
-            ? await LastBeforeAsync(request.Run, id, request.After, cancellationToken)
-            : await FirstAfterAsync(request.Run, id, request.After, cancellationToken);
+            ? await LastBeforeAsync(request.Run, id, Math.Min(request.After, run.EventCount + 1), cancellationToken)
+            : await FirstAfterAsync(request.Run, id, request.After, run.EventCount, cancellationToken);
         if (found is null)
         {
             return QueryResult<FoundEvent>.NotFound($"no decision {(request.Backwards ? "before" : "after")} seq {request.After} in run '{request.Run}' cites {id}");
@@ -44,36 +44,46 @@ public sealed class FindRuleHandler(EventStore store) : IRequestHandler<FindRule
         });
     }
 
+    /// <summary>
+    /// Seqs read per query. One read of the whole rest of a 10M-event run was planned as a scan and sort of
+    /// the run: 10.6 s before a decision at seq 17 came back. A window is read through the primary key.
+    /// </summary>
+    private const long Window = 50_000;
+
     /// <summary>The first citing event after a seq; a fault's page from its input when the scan read it.</summary>
-    private async Task<(StoredEvent Event, string? Gpa)?> FirstAfterAsync(string run, string id, long after, CancellationToken ct)
+    private async Task<(StoredEvent Event, string? Gpa)?> FirstAfterAsync(string run, string id, long after, long last, CancellationToken ct)
     {
-        (long Seq, Gpa Gpa)? lastFault = null;
-        await foreach (var e in store.ReadAsync(run, after + 1, ct: ct))
+        for (var from = after + 1; from <= last; from += Window)
         {
-            if (e.Event is GuestFaulted f)
+            if (await FindInAsync(run, id, from, Math.Min(from + Window - 1, last), latest: false, ct) is { } found)
             {
-                lastFault = (e.Seq, f.Gpa);
-            }
-            else if (Cites(e.Event, id))
-            {
-                return (e, PageOf(e.Event, lastFault));
+                return found;
             }
         }
 
         return null;
     }
 
-    /// <summary>The last citing event before a seq (a forward read that keeps the latest: the store reads in seq order).</summary>
+    /// <summary>The last citing event before a seq: windows read from the seq down, the latest hit of the first window with one.</summary>
     private async Task<(StoredEvent Event, string? Gpa)?> LastBeforeAsync(string run, string id, long before, CancellationToken ct)
+    {
+        for (var to = before - 1; to >= 1; to -= Window)
+        {
+            if (await FindInAsync(run, id, Math.Max(to - Window + 1, 1), to, latest: true, ct) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The first (or latest) citing event in [from, to].</summary>
+    private async Task<(StoredEvent Event, string? Gpa)?> FindInAsync(string run, string id, long from, long to, bool latest, CancellationToken ct)
     {
         (long Seq, Gpa Gpa)? lastFault = null;
         (StoredEvent, string?)? found = null;
-        if (before <= 1)
-        {
-            return null;
-        }
-
-        await foreach (var e in store.ReadAsync(run, 1, before - 1, ct: ct))
+        await foreach (var e in store.ReadAsync(run, from, to, ct: ct))
         {
             if (e.Event is GuestFaulted f)
             {
@@ -82,6 +92,10 @@ public sealed class FindRuleHandler(EventStore store) : IRequestHandler<FindRule
             else if (Cites(e.Event, id))
             {
                 found = (e, PageOf(e.Event, lastFault));
+                if (!latest)
+                {
+                    break;
+                }
             }
         }
 
