@@ -264,6 +264,41 @@ public sealed class UiTests(UiServer server) : IClassFixture<UiServer>, IAsyncLi
     }
 
     [SkippableFact]
+    public async Task A_run_of_over_a_million_events_is_linted_only_when_asked()
+    {
+        Skip.If(server.Problem is not null, server.Problem);
+
+        // The page judges a run's length by its timeline's last seq: gh's answer is made to say two million.
+        await _page.RouteAsync("**/runs/gh/timeline*", async route =>
+        {
+            var response = await route.FetchAsync();
+            var body = System.Text.Json.Nodes.JsonNode.Parse(await response.TextAsync())!;
+            body["lastSeq"] = 2_000_000;
+            await route.FulfillAsync(new() { Response = response, Body = body.ToJsonString() });
+        });
+        var lints = 0;
+        _page.Request += (_, r) =>
+        {
+            if (r.Url.Contains("/runs/gh/lint", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref lints);
+            }
+        };
+
+        await Open("/?run=gh&at=20");
+        var button = _page.Locator("#lint-run");
+        await Expect(button).ToBeVisibleAsync();
+        await Expect(Scrubber).Not.ToHaveAttributeAsync("data-findings", new System.Text.RegularExpressions.Regex("."));
+        Assert.Equal(0, lints);
+        await Shot("long-run-lint-button");
+
+        await button.ClickAsync();
+        await Expect(Scrubber).ToHaveAttributeAsync("data-findings", new System.Text.RegularExpressions.Regex(@"\bexec-noncacheable@18\b"));
+        await Expect(button).ToBeHiddenAsync();
+        Assert.Equal(1, lints);
+    }
+
+    [SkippableFact]
     public async Task A_guarded_server_makes_the_page_ask_for_the_token_once_and_send_it()
     {
         // The first call the server guards (today the replay, a POST; reads too once every endpoint is
