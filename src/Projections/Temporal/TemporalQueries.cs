@@ -70,8 +70,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     /// answer is O(pixels), not O(rows): the rows never leave the server.
     /// A window with CellBits (<see cref="Stage2Cells.Snap"/>) is answered from the coarse cells instead of
     /// the rows, when the run has them: its pixels are whole cells, so the kinds are the same, and the
-    /// count is of cells. A row's kind is its data up to "decidedAt" (granule, type, IPAT, permissions,
-    /// policy; what follows differs per decision), and the whole data when the text is not laid out so.
+    /// count is of cells. A row's kind is the part of its data that names granule, type, IPAT, permissions
+    /// and policy (<see cref="Stage2Text.ReadKind"/>); what follows differs per decision.
     /// </summary>
     /// <remarks>
     /// Every answer comes from one batch (on a loaded host each round trip waited for a core): the rows
@@ -85,9 +85,10 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     {
         const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
         // Only mapped rows are drawn; a row written with its kind elsewhere is left to the caller to judge by its kind text.
-        const string mapped = "(starts_with(data::text, '{\"kind\":\"mapped\"') or not starts_with(data::text, '{\"kind\":\"'))";
+        const string mapped = "(starts_with(data::text, '[\"mapped\"') or starts_with(data::text, '{\"kind\":\"mapped\"') or not (starts_with(data::text, '[\"') or starts_with(data::text, '{\"kind\":\"')))";
+        // A row's kind (Stage2Text): the compact array up to its object of the rest, or the object form up to "decidedAt".
         // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.
-        const string kind = "split_part(data::text, ',\"decidedAt\"', 1)";
+        const string kind = "case when starts_with(data::text, '[') then rtrim(split_part(data::text, ',{', 1), ']') else split_part(data::text, ',\"decidedAt\"', 1) end";
         // The cells of a level through the small projections' btree, once for all windows of that level (inlined, the scan ran once a window:
         // 3 x 4,250 versions, 29 ms on the 10M run): a cell has few versions, and the box index would visit every stage-2 row in view.
         // A cell row spans one cell or more (neighbours of the same kinds share one), each in exactly one pixel: split by pixel as the stage-2 rows are.
@@ -207,7 +208,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     {
         if (!known.TryGetValue(kind, out var bit))
         {
-            var d = RunProjections.De<Stage2Data>(kind.EndsWith('}') ? kind : kind + "}");
+            var d = Stage2Text.ReadKind(kind);
             bit = known[kind] = d is { IsMapped: true, MemType: { } t } ? Stage2Cells.Bit(t, d.Ipat) : -1;
         }
 

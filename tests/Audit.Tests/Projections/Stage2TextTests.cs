@@ -37,9 +37,38 @@ public sealed class Stage2TextTests
 
         var text = Stage2Text.Write(d, fromSeq: 41);
 
-        Assert.Equal("""{"kind":"mapped","granule":4096,"memType":"NormalNC","perms":"rw-","policy":"arm64/6.17","decidedAt":41}""", text);
+        Assert.Equal("""["mapped",4096,"NormalNC",null,"rw-","arm64/6.17"]""", text);
         Assert.Equal(d, Stage2Text.Read(text, 41));
+        Assert.Equal(d with { DecidedAt = 0, InputSeq = null, LastChange = 0, LastChangeType = null }, Stage2Text.ReadKind(text));
     }
+
+    [Fact]
+    public void A_compact_row_with_more_than_its_kind_keeps_the_rest_in_an_object_and_its_kind_text_reads_alone()
+    {
+        var d = new Stage2Data(Stage2RowKind.Mapped, 2097152, Stage2MemType.WB, true, Perms.R | Perms.W | Perms.X, "x86/6.12-tdp", 30, 9, 30, "Stage2WriteProtected", ValueList.Of(30L), WriteProtectRule: "x86.kvm_mmu_slot_remove_write_access");
+
+        var text = Stage2Text.Write(d, fromSeq: 30);
+
+        Assert.StartsWith("""["mapped",2097152,"WB",true,"rwx","x86/6.12-tdp",{""", text, StringComparison.Ordinal);
+        Assert.Equal(d, Stage2Text.Read(text, 30));
+        // What the map groups by: the text before the object.
+        var kind = text[..text.IndexOf(",{", StringComparison.Ordinal)];
+        Assert.Equal((Stage2MemType.WB, (bool?)true, Perms.R | Perms.W | Perms.X, (ulong?)2097152, "x86/6.12-tdp"), Kind(Stage2Text.ReadKind(kind)));
+        Assert.Equal(Kind(d), Kind(Stage2Text.ReadKind("{\"kind\":\"mapped\",\"granule\":2097152,\"memType\":\"WB\",\"ipat\":true,\"perms\":\"rwx\",\"policy\":\"x86/6.12-tdp\"")));
+    }
+
+    [Fact]
+    public void A_row_decided_before_it_opened_keeps_the_object_form()
+    {
+        var d = new Stage2Data(Stage2RowKind.Mapped, 4096, Stage2MemType.Normal, null, Perms.R, "arm64/6.17", 13, 12, 13, "FaultResolved");
+
+        var text = Stage2Text.Write(d, fromSeq: 30);
+
+        Assert.StartsWith("""{"kind":"mapped",""", text, StringComparison.Ordinal);
+        Assert.Equal(d, Stage2Text.Read(text, 30));
+    }
+
+    private static (Stage2MemType?, bool?, Perms?, ulong?, string?) Kind(Stage2Data d) => (d.MemType, d.Ipat, d.Perms, d.Granule, d.Policy);
 
     [Fact]
     public void A_piece_left_by_a_later_change_keeps_the_seqs_that_differ_from_its_row()

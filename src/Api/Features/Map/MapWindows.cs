@@ -54,7 +54,7 @@ public static class MapWindows
         {
             if (!kinds.TryGetValue(text, out var kind))
             {
-                var d = RunProjections.De<Stage2Data>(text.EndsWith('}') ? text : text + "}");
+                var d = Stage2Text.ReadKind(text);
                 kind = kinds[text] = d.IsMapped ? new MapKind(d.MemType!.Value.ToString(), d.Ipat, Domain.Model.Fmt.Perms(d.Perms!.Value), d.Granule!.Value, d.Policy!) : null;
             }
 
