@@ -298,9 +298,9 @@ async function search(text) {
       li.scrollIntoView({ block: 'nearest' });
       return;
     }
-    // Not in the open decision: the next decision after the cursor that cites it, with its page opened.
+    // Not in the open decision: the next decision after the cursor that cites it, with its page opened (one history entry).
     const found = await api.findRule(view.run, t, view.at);
-    moveTo(found.seq, true);
+    moveTo(found.seq, found.gpa == null);
     if (found.gpa != null) {
       const gpa = num(found.gpa);
       map.focus(gpa);

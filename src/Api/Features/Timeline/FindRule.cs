@@ -104,10 +104,8 @@ public sealed class FindRuleHandler(EventStore store) : IRequestHandler<FindRule
 
     private static bool Cites(RunEvent e, string id) => e switch
     {
-        FaultResolved f => f.Explanation.Any(s => s.Rule == id),
-        MemslotDecided m => m.Explanation.Any(s => s.Rule == id),
-        IoctlDecided i => i.Explanation.Any(s => s.Rule == id),
         Stage2Unmapped u => u.Rule == id,
+        DerivedEvent d => Replay.ReplayRunHandler.Steps(d).Any(s => s.Rule == id),
         _ => false,
     };
 
