@@ -39,7 +39,7 @@ public sealed class StoreIntegrity(NpgsqlDataSource dataSource)
     private async Task CheckSequenceAsync(string run, List<Problem> problems, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
-            select r.version, r.input_count, count(e.seq), coalesce(min(e.seq), 0), coalesce(max(e.seq), 0), count(e.seq) filter (where e.type = any($2))
+            select r.version, r.input_count, count(e.seq), coalesce(min(e.seq), 0), coalesce(max(e.seq), 0), count(e.seq) filter (where e.type = any($2::event_type[]))
             from runs r left join events e on e.run_id = $1 and e.run_id = r.run_id
             where r.run_id = $1
             group by r.version, r.input_count
@@ -95,7 +95,7 @@ public sealed class StoreIntegrity(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand("""
             select b.batch_key, b.first_seq, b.last_seq, b.input_count, b.event_count,
                    (select count(*) from events e where e.run_id = $1 and e.seq between b.first_seq and b.last_seq),
-                   (select count(*) from events e where e.run_id = $1 and e.seq between b.first_seq and b.last_seq and e.type = any($2))
+                   (select count(*) from events e where e.run_id = $1 and e.seq between b.first_seq and b.last_seq and e.type = any($2::event_type[]))
             from batches b where b.run_id = $1 and b.event_count > 0
             order by b.first_seq
             """);

@@ -107,7 +107,7 @@ public static class Baselines
 
         await using var conn = await ds.OpenConnectionAsync(ct);
         var record = table == "events" ? "case when payload is null then fold end" : "null::bytea";
-        await using var cmd = new NpgsqlCommand($"select seq, type, version, ts_ns, recorded_at, payload::text, {record} from {table} where run_id = $1 order by seq", conn);
+        await using var cmd = new NpgsqlCommand($"select seq, type::text, version, ts_ns, payload::text, {record} from {table} where run_id = $1 order by seq", conn);
         cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         long n = 0;
@@ -115,7 +115,7 @@ public static class Baselines
         {
             _ = r.GetInt64(0);
             _ = r.GetString(1);
-            _ = r.IsDBNull(5) ? r.GetFieldValue<byte[]>(6).Length : r.GetString(5).Length;
+            _ = r.IsDBNull(4) ? r.GetFieldValue<byte[]>(5).Length : r.GetString(4).Length;
             n++;
         }
 

@@ -12,7 +12,7 @@ public sealed record NewEvent(RunEvent Event, long? TsNs = null, IReadOnlyList<K
 
 /// <summary>One stored event of a run.</summary>
 /// <param name="StoredPayload">The jsonb payload as stored; null for a compact record (ADR 0013).</param>
-public sealed record StoredEvent(string RunId, long Seq, string Type, int Version, long? TsNs, DateTimeOffset RecordedAt, string? StoredPayload, RunEvent Event)
+public sealed record StoredEvent(string RunId, long Seq, string Type, int Version, long? TsNs, string? StoredPayload, RunEvent Event)
 {
     public Recorded Recorded => new(Seq, TsNs, Event);
 
@@ -146,7 +146,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         long? firstTs = null, lastTs = null;
         var inputs = 0;
         await using var copy = await conn.BeginBinaryImportAsync(
-            "copy events (run_id, seq, type, version, ts_ns, recorded_at, payload, fold) from stdin (format binary)", ct);
+            "copy events (run_id, seq, type, version, ts_ns, payload, fold) from stdin (format binary)", ct);
         var seq = version;
         foreach (var e in events)
         {
@@ -173,7 +173,6 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
                 await copy.WriteNullAsync(ct);
             }
 
-            await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
             if (payload is null)
             {
                 await copy.WriteNullAsync(ct);
@@ -197,7 +196,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
                 inputs++;
             }
 
-            stored.Add(new StoredEvent(runId, seq, type.StoredName, storedVersion, e.TsNs, now, payload, e.Event));
+            stored.Add(new StoredEvent(runId, seq, type.StoredName, storedVersion, e.TsNs, payload, e.Event));
         }
 
         await copy.CompleteAsync(ct);
@@ -308,7 +307,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         var payloadColumn = withoutExplanations ? "(payload - 'explanation')::text" : "payload::text";
         await using var cmd = new NpgsqlCommand(
-            $"select seq, type, version, ts_ns, recorded_at, {payloadColumn}, {RecordColumn} from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
+            $"select seq, type::text, version, ts_ns, {payloadColumn}, {RecordColumn} from events where run_id = $1 and seq >= $2 and seq <= $3 order by seq",
             conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = fromSeq });
@@ -345,7 +344,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
 
         using var cmd = new NpgsqlCommand($"""
-            select seq, ts_ns, fold, type, version,
+            select seq, ts_ns, fold, type::text, version,
                    case when fold is null or length(fold) < 2 or get_byte(fold, 0) not in ({FoldCodec.Format}, {CompactRecord.Format}) then payload - 'explanation' end
             from events where run_id = $1 and seq > $2 and seq <= $3 order by seq
             """, conn, tx);
@@ -387,7 +386,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            $"select seq, type, version, ts_ns, recorded_at, payload::text, {RecordColumn} from events where run_id = $1 and seq = any($2)", conn);
+            $"select seq, type::text, version, ts_ns, payload::text, {RecordColumn} from events where run_id = $1 and seq = any($2)", conn);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = seqs.ToArray() });
         var rows = new List<Row>();
@@ -414,13 +413,13 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
     private const string RecordColumn = "case when payload is null then fold end";
 
     /// <summary>A row as read by <see cref="ReadAsync"/> and <see cref="GetAsync"/>: a jsonb payload, or a compact record.</summary>
-    private sealed record Row(long Seq, string Type, short Version, long? TsNs, DateTimeOffset RecordedAt, string? Payload, byte[]? Record)
+    private sealed record Row(long Seq, string Type, short Version, long? TsNs, string? Payload, byte[]? Record)
     {
         public static Row Read(NpgsqlDataReader r) => new(
-            r.GetInt64(0), r.GetString(1), r.GetInt16(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4),
-            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetFieldValue<byte[]>(6));
+            r.GetInt64(0), r.GetString(1), r.GetInt16(2), r.IsDBNull(3) ? null : r.GetInt64(3),
+            r.IsDBNull(4) ? null : r.GetString(4), r.IsDBNull(5) ? null : r.GetFieldValue<byte[]>(5));
 
-        public StoredEvent Stored(string runId, RunEvent e) => new(runId, Seq, Type, Version, TsNs, RecordedAt, Payload, e);
+        public StoredEvent Stored(string runId, RunEvent e) => new(runId, Seq, Type, Version, TsNs, Payload, e);
     }
 
     /// <summary>Decodes a row; a step committed after the read began (with the events using it) reloads the table once.</summary>

@@ -90,12 +90,12 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     {
         var rows = new List<TemporalRow>();
         await using var cmd = new NpgsqlCommand(
-            $"select projection, lo, hi, from_seq, from_ts, data::text from {table} where run_id = $1 and to_seq is null", conn, tx);
+            $"select projection, lo, hi, from_seq, data::text from {table} where run_id = $1 and to_seq is null", conn, tx);
         cmd.Parameters.Add(new() { Value = runId });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
         {
-            rows.Add(new TemporalRow(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), null, r.IsDBNull(4) ? null : r.GetInt64(4), null, r.GetString(5)));
+            rows.Add(new TemporalRow(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), null, r.GetString(4)));
         }
 
         return rows;
@@ -108,15 +108,14 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         if (log.Closed.Count > 0)
         {
             await using var cmd = new NpgsqlCommand($"""
-                update {leaf} p set to_seq = c.to_seq, to_ts = c.to_ts
-                from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) as c(projection, lo, from_seq, to_seq, to_ts)
-                where p.run_id = $6 and p.to_seq is null and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
+                update {leaf} p set to_seq = c.to_seq
+                from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) as c(projection, lo, from_seq, to_seq)
+                where p.run_id = $5 and p.to_seq is null and p.projection = c.projection and p.lo = c.lo and p.from_seq = c.from_seq
                 """, conn, tx);
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Projection).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.Lo).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.FromSeq).ToArray() });
             cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToSeq).ToArray() });
-            cmd.Parameters.Add(new() { Value = log.Closed.Select(c => c.ToTs).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
             cmd.Parameters.Add(new() { Value = runId });
             var updated = await cmd.ExecuteNonQueryAsync(ct);
             if (updated != log.Closed.Count)
@@ -132,7 +131,7 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     public static async Task CopyAsync(NpgsqlConnection conn, string table, string runId, int gen, IEnumerable<TemporalRow> rows, CancellationToken ct)
     {
         await using var copy = await conn.BeginBinaryImportAsync(
-            $"copy {table} (run_id, gen, projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data) from stdin (format binary)", ct);
+            $"copy {table} (run_id, gen, projection, lo, hi, from_seq, to_seq, data) from stdin (format binary)", ct);
         foreach (var row in rows)
         {
             await copy.StartRowAsync(ct);
@@ -143,8 +142,6 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
             await copy.WriteAsync(row.Hi, NpgsqlDbType.Bigint, ct);
             await copy.WriteAsync(row.FromSeq, NpgsqlDbType.Bigint, ct);
             await WriteNullable(copy, row.ToSeq, ct);
-            await WriteNullable(copy, row.FromTs, ct);
-            await WriteNullable(copy, row.ToTs, ct);
             await copy.WriteAsync(row.Data, NpgsqlDbType.Json, ct);
         }
 

@@ -133,38 +133,37 @@ public sealed class RunProjections(bool streaming = false)
     public void Apply(Recorded r)
     {
         Seq = r.Seq;
-        var ts = r.TsNs;
         switch (r.Event)
         {
             case VmaMapped v:
                 foreach (var (lo, hi) in Placement(v))
                 {
-                    Vmas.Set(lo, hi, VmaOf(v, r.Seq), r.Seq, ts, Log);
+                    Vmas.Set(lo, hi, VmaOf(v, r.Seq), r.Seq, Log);
                 }
 
                 break;
             case VmaUnmapped v:
-                Vmas.Remove(v.Range.Start.Value, v.Range.End.Value, r.Seq, ts, Log);
+                Vmas.Remove(v.Range.Start.Value, v.Range.End.Value, r.Seq, Log);
                 break;
             case VmaProtectionChanged p:
-                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = p.Prot, MemType = p.MemType ?? d.MemType, ProtSeq = r.Seq }, r.Seq, ts, Log);
+                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = p.Prot, MemType = p.MemType ?? d.MemType, ProtSeq = r.Seq }, r.Seq, Log);
                 break;
             case MemslotDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemslotSet m:
-                Memslot(d, m, r.Seq, ts);
+                Memslot(d, m, r.Seq);
                 break;
             case IoctlDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemoryAttributesSet a:
-                Attributes.Set(a.Gpa.Value, a.Gpa.Value + a.Size, new AttributeData(a.Private), r.Seq, ts, Log);
+                Attributes.Set(a.Gpa.Value, a.Gpa.Value + a.Size, new AttributeData(a.Private), r.Seq, Log);
                 break;
             case IoctlDecided d when d.PredictedErrno == 0 && _lastInput?.Event is GuestMemfdConverted c:
-                Gmem(c.Fd).Set(c.Offset, c.Offset + c.Size, new ShareData(c.To == Shareability.Shared), r.Seq, ts, Log);
+                Gmem(c.Fd).Set(c.Offset, c.Offset + c.Size, new ShareData(c.To == Shareability.Shared), r.Seq, Log);
                 break;
             case FaultResolved f:
-                Fault(f, r.Seq, ts);
+                Fault(f, r.Seq);
                 break;
             case Stage2Unmapped u:
                 foreach (var range in u.Ranges)
                 {
-                    SetStage2(range.Start.Value, range.End.Value, new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq, ts);
+                    SetStage2(range.Start.Value, range.End.Value, new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: r.Seq, LastChangeType: "Stage2Unmapped", CauseSeq: u.CauseSeq, CauseType: CauseType(u.CauseSeq), CauseRule: u.Rule), r.Seq);
                 }
 
                 break;
@@ -179,7 +178,7 @@ public sealed class RunProjections(bool streaming = false)
                         LastChangeType = "Stage2WriteProtected",
                         WriteProtectRule = w.Rule,
                         WriteProtectedAt = (d.WriteProtectedAt ?? ValueList<long>.Empty).Add(w.CauseSeq),
-                    }, r.Seq, ts, Log);
+                    }, r.Seq, Log);
                 }
 
                 break;
@@ -199,25 +198,25 @@ public sealed class RunProjections(bool streaming = false)
         {
             case Stage2Name:
                 var stage2 = Stage2Text.Read(row.Data, row.FromSeq);
-                Stage2.Load(lo, hi, row.FromSeq, row.FromTs, stage2);
+                Stage2.Load(lo, hi, row.FromSeq, stage2);
                 _cells.LoadStage2(lo, hi, stage2);
                 break;
             case var p when Stage2Cells.IsCells(p):
                 _cells.Load(row);
                 break;
             case VmasName:
-                Vmas.Load(lo, hi, row.FromSeq, row.FromTs, De<VmaData>(row.Data));
+                Vmas.Load(lo, hi, row.FromSeq, De<VmaData>(row.Data));
                 break;
             case AttributesName:
-                Attributes.Load(lo, hi, row.FromSeq, row.FromTs, De<AttributeData>(row.Data));
+                Attributes.Load(lo, hi, row.FromSeq, De<AttributeData>(row.Data));
                 break;
             case var p when p.StartsWith("memslots/", StringComparison.Ordinal):
                 var slot = De<MemslotData>(row.Data);
-                Memslots(slot.AsId).Load(lo, hi, row.FromSeq, row.FromTs, slot);
+                Memslots(slot.AsId).Load(lo, hi, row.FromSeq, slot);
                 _slots[(slot.AsId, slot.Slot)] = (lo, hi, slot);
                 break;
             case var p when p.StartsWith("gmem/", StringComparison.Ordinal):
-                Gmem(int.Parse(p["gmem/".Length..], System.Globalization.CultureInfo.InvariantCulture)).Load(lo, hi, row.FromSeq, row.FromTs, De<ShareData>(row.Data));
+                Gmem(int.Parse(p["gmem/".Length..], System.Globalization.CultureInfo.InvariantCulture)).Load(lo, hi, row.FromSeq, De<ShareData>(row.Data));
                 break;
         }
 
@@ -233,12 +232,12 @@ public sealed class RunProjections(bool streaming = false)
     /// there. A re-fault the engine decided <see cref="FaultOutcome.Kept"/> (the walker left the leaf,
     /// rules arm64.stage2_map_walker_try_leaf.same_leaf and x86.mmu_set_spte.spurious) changes nothing.
     /// </summary>
-    private void Fault(FaultResolved f, long seq, long? ts)
+    private void Fault(FaultResolved f, long seq)
     {
         if (f.Outcome is FaultOutcome.Mapped or FaultOutcome.Relaxed && f.Mapping is { } m)
         {
             SetStage2(m.Gpa.Value, m.Gpa.Value + m.Size, new Stage2Data(
-                Stage2RowKind.Mapped, m.Size, m.MemType, m.Ipat, m.Perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq, ts);
+                Stage2RowKind.Mapped, m.Size, m.MemType, m.Ipat, m.Perms, f.Policy, seq, f.InputSeq, seq, "FaultResolved"), seq);
             return;
         }
 
@@ -253,7 +252,7 @@ public sealed class RunProjections(bool streaming = false)
             return;
         }
 
-        SetStage2(page, page + 4096, new Stage2Data(Stage2RowKind.Gap, Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq, ts);
+        SetStage2(page, page + 4096, new Stage2Data(Stage2RowKind.Gap, Outcome: FaultOutcomes.Name(f.Outcome), LastChange: seq, LastChangeType: "FaultResolved", CauseSeq: f.InputSeq, CauseType: "GuestFaulted"), seq);
     }
 
     /// <summary>
@@ -261,7 +260,7 @@ public sealed class RunProjections(bool streaming = false)
     /// counted after (rows trimmed outside it keep their data). A write-protection changes no kind, so
     /// it needs no such care.
     /// </summary>
-    private void SetStage2(ulong lo, ulong hi, Stage2Data data, long seq, long? ts)
+    private void SetStage2(ulong lo, ulong hi, Stage2Data data, long seq)
     {
         var cells = _cells.Complete;
         if (cells)
@@ -269,15 +268,15 @@ public sealed class RunProjections(bool streaming = false)
             _cells.Uncount(Stage2.Rows, lo, hi);
         }
 
-        Stage2.Set(lo, hi, data, seq, ts, Log);
+        Stage2.Set(lo, hi, data, seq, Log);
         if (cells)
         {
             _cells.CountSet(lo, hi, data);
-            _cells.Flush(seq, ts, Log);
+            _cells.Flush(seq, Log);
         }
     }
 
-    private void Memslot(MemslotDecided d, MemslotSet m, long seq, long? ts)
+    private void Memslot(MemslotDecided d, MemslotSet m, long seq)
     {
         var key = (m.AsId, m.Slot);
         _slots.TryGetValue(key, out var old);
@@ -287,20 +286,20 @@ public sealed class RunProjections(bool streaming = false)
             case SlotChange.Create:
             {
                 var data = new MemslotData(m.Slot, m.AsId, m.Hva.Value, m.Flags, m.GuestMemfd, m.GuestMemfdOffset, d.InputSeq, d.InputSeq);
-                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, ts, Log);
+                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, Log);
                 _slots[key] = (m.Gpa.Value, m.Gpa.Value + m.Size, data);
                 break;
             }
 
             case SlotChange.Delete when old.Data is not null:
-                view.Remove(old.Lo, old.Hi, seq, ts, Log);
+                view.Remove(old.Lo, old.Hi, seq, Log);
                 _slots.Remove(key);
                 break;
             case SlotChange.Move when old.Data is not null:
             {
-                view.Remove(old.Lo, old.Hi, seq, ts, Log);
+                view.Remove(old.Lo, old.Hi, seq, Log);
                 var data = old.Data with { Seq = d.InputSeq };
-                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, ts, Log);
+                view.Set(m.Gpa.Value, m.Gpa.Value + m.Size, data, seq, Log);
                 _slots[key] = (m.Gpa.Value, m.Gpa.Value + m.Size, data);
                 break;
             }
@@ -308,7 +307,7 @@ public sealed class RunProjections(bool streaming = false)
             case SlotChange.FlagsOnly when old.Data is not null:
             {
                 var data = old.Data with { Flags = m.Flags, FlagsSeq = d.InputSeq };
-                view.Set(old.Lo, old.Hi, data, seq, ts, Log);
+                view.Set(old.Lo, old.Hi, data, seq, Log);
                 _slots[key] = (old.Lo, old.Hi, data);
                 break;
             }

@@ -130,7 +130,7 @@ public sealed class Stage2Cells
     public void Load(TemporalRow row)
     {
         var level = _views.Select((v, i) => (v, i)).First(p => p.v.Projection == row.Projection).i;
-        _views[level].Load((ulong)row.Lo, (ulong)row.Hi, row.FromSeq, row.FromTs, RunProjections.De<CellData>(row.Data));
+        _views[level].Load((ulong)row.Lo, (ulong)row.Hi, row.FromSeq, RunProjections.De<CellData>(row.Data));
         _loadedCells++;
     }
 
@@ -139,7 +139,7 @@ public sealed class Stage2Cells
     /// cells of the same kinds share a row: a guest mapped alike costs a row per level, not a row per cell
     /// (a 1 TiB guest is 524,288 cells of 2 MiB).
     /// </summary>
-    public void Flush(long seq, long? ts, ChangeLog log)
+    public void Flush(long seq, ChangeLog log)
     {
         if (_dirty.Count == 0)
         {
@@ -163,7 +163,7 @@ public sealed class Stage2Cells
 
             if (run is { } done)
             {
-                Write(_views[done.Level], done.Lo, done.Hi, done.Kinds, seq, ts, log);
+                Write(_views[done.Level], done.Lo, done.Hi, done.Kinds, seq, log);
             }
 
             run = (level, lo, hi, kinds);
@@ -171,7 +171,7 @@ public sealed class Stage2Cells
 
         if (run is { } last)
         {
-            Write(_views[last.Level], last.Lo, last.Hi, last.Kinds, seq, ts, log);
+            Write(_views[last.Level], last.Lo, last.Hi, last.Kinds, seq, log);
         }
     }
 
@@ -192,11 +192,11 @@ public sealed class Stage2Cells
         return kinds;
     }
 
-    private static void Write(TemporalView<CellData> view, ulong lo, ulong hi, long kinds, long seq, long? ts, ChangeLog log)
+    private static void Write(TemporalView<CellData> view, ulong lo, ulong hi, long kinds, long seq, ChangeLog log)
     {
         if (kinds == 0)
         {
-            view.Remove(lo, hi, seq, ts, log);
+            view.Remove(lo, hi, seq, log);
             return;
         }
 
@@ -210,7 +210,7 @@ public sealed class Stage2Cells
             hi = right.End;
         }
 
-        view.Set(lo, hi, new CellData(kinds), seq, ts, log);
+        view.Set(lo, hi, new CellData(kinds), seq, log);
     }
 
     private void Add(ulong lo, ulong hi, int bit, int sign, bool dirty)

@@ -19,10 +19,12 @@ namespace Audit.Projections.Temporal;
 public static class Stage2Text
 {
     /// <summary>
-    /// The data of a row opened at <paramref name="fromSeq"/>, without what the row implies. A row decided at
-    /// the seq it opened (nearly every row a fault opens) is written as an array of the fields that make its
-    /// kind, then, when there is more, an object of the rest: ["mapped",4096,"Normal",null,"rw-","arm64/6.17"],
-    /// 46 characters where the object form took 101. Rows in the object form read as before.
+    /// The data of a row opened at <paramref name="fromSeq"/>, without what the row implies, as an array of
+    /// the fields that make its kind, then, when there is more, an object of the rest:
+    /// a mapping ["mapped",4096,"Normal",null,"rw-","arm64/6.17"], 46 characters where the object form took
+    /// 101, its "decidedAt" in the rest when it was decided before the row opened (a split or write-protected
+    /// piece); a gap ["gap","unmapped",83908,"GuestFaulted","arm64.stage2_map_walk_leaf.break_block"],
+    /// 81 where the object form took 143 (ADR 0017). Rows in the object form read as before.
     /// </summary>
     public static string Write(Stage2Data data, long fromSeq)
     {
@@ -32,7 +34,11 @@ public static class Stage2Text
             LastChange = data.LastChange == fromSeq ? 0 : data.LastChange,
             LastChangeType = data.LastChangeType == ImpliedChangeType(data) ? null : data.LastChangeType,
         };
-        return slim.DecidedAt == fromSeq ? WriteCompact(slim) : JsonSerializer.Serialize(slim, RunProjections.Json);
+
+        // A mapping without the seq that decided it has no compact form (the array's absent decidedAt means fromSeq),
+        // nor has a gap with a mapping's fields (the projection makes none).
+        var compact = slim.IsMapped ? slim.DecidedAt is not null : (slim.Granule, slim.MemType, slim.Ipat, slim.Perms, slim.Policy) == default;
+        return compact ? WriteCompact(slim, fromSeq) : JsonSerializer.Serialize(slim, RunProjections.Json);
     }
 
     /// <summary>The whole data of a row opened at <paramref name="fromSeq"/>, stored in any of its forms.</summary>
@@ -48,8 +54,8 @@ public static class Stage2Text
     }
 
     /// <summary>
-    /// The kind fields of a row from the text the map groups rows by (TemporalQueries.MapAtAsync): the
-    /// compact array's first six elements, or the object form up to "decidedAt".
+    /// The kind fields of a row from the text the map groups rows by (TemporalQueries.MapAtAsync): a compact
+    /// mapping's first six elements, or the object form up to "decidedAt".
     /// </summary>
     public static Stage2Data ReadKind(string kindText) =>
         kindText.StartsWith('[')
@@ -58,6 +64,7 @@ public static class Stage2Text
 
     /// <summary>What follows the kind in the compact form; the names and forms are the object form's.</summary>
     private sealed record Rest(
+        long? DecidedAt,
         long? InputSeq,
         [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] long LastChange,
         string? LastChangeType,
@@ -68,30 +75,37 @@ public static class Stage2Text
         string? CauseRule,
         string? WriteProtectRule)
     {
-        public bool IsEmpty => this == new Rest(null, 0, null, null, null, null, null, null, null);
+        [JsonIgnore]
+        public bool IsEmpty => this == new Rest(null, null, 0, null, null, null, null, null, null, null);
     }
 
-    private static string WriteCompact(Stage2Data d)
+    private static string WriteCompact(Stage2Data d, long fromSeq)
     {
         var buffer = new ArrayBufferWriter<byte>(96);
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartArray();
-            w.WriteStringValue(d.IsMapped ? "mapped" : "gap");
-            WriteOrNull(w, d.Granule, (x, g) => x.WriteNumberValue(g));
-            WriteOrNull(w, d.MemType, (x, t) => x.WriteStringValue(t.ToString()));
-            WriteOrNull(w, d.Ipat, (x, i) => x.WriteBooleanValue(i));
-            WriteOrNull(w, d.Perms, (x, p) => x.WriteStringValue(Fmt.Perms(p)));
-            if (d.Policy is null)
+            Rest rest;
+            if (d.IsMapped)
             {
-                w.WriteNullValue();
+                w.WriteStringValue("mapped");
+                WriteOrNull(w, d.Granule, (x, g) => x.WriteNumberValue(g));
+                WriteOrNull(w, d.MemType, (x, t) => x.WriteStringValue(t.ToString()));
+                WriteOrNull(w, d.Ipat, (x, i) => x.WriteBooleanValue(i));
+                WriteOrNull(w, d.Perms, (x, p) => x.WriteStringValue(Fmt.Perms(p)));
+                WriteOrNull(w, d.Policy);
+                rest = new Rest(d.DecidedAt == fromSeq ? null : d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, d.Outcome, d.CauseSeq, d.CauseType, d.CauseRule, d.WriteProtectRule);
             }
             else
             {
-                w.WriteStringValue(d.Policy);
+                w.WriteStringValue("gap");
+                WriteOrNull(w, d.Outcome);
+                WriteOrNull(w, d.CauseSeq, (x, c) => x.WriteNumberValue(c));
+                WriteOrNull(w, d.CauseType);
+                WriteOrNull(w, d.CauseRule);
+                rest = new Rest(d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, null, null, null, null, d.WriteProtectRule);
             }
 
-            var rest = new Rest(d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, d.Outcome, d.CauseSeq, d.CauseType, d.CauseRule, d.WriteProtectRule);
             if (!rest.IsEmpty)
             {
                 JsonSerializer.Serialize(w, rest, RunProjections.Json);
@@ -101,6 +115,18 @@ public static class Stage2Text
         }
 
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteOrNull(Utf8JsonWriter w, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNullValue();
+        }
+        else
+        {
+            w.WriteStringValue(value);
+        }
     }
 
     private static void WriteOrNull<T>(Utf8JsonWriter w, T? value, Action<Utf8JsonWriter, T> write)
@@ -121,6 +147,11 @@ public static class Stage2Text
         using var doc = JsonDocument.Parse(json);
         var a = doc.RootElement;
         static bool Has(JsonElement e) => e.ValueKind != JsonValueKind.Null;
+        if (a[0].GetString() == "gap")
+        {
+            return ReadCompactGap(a);
+        }
+
         var perms = Perms.None;
         if (Has(a[4]) && !KernelNames.TryParsePerms(a[4].GetString() ?? "", out perms))
         {
@@ -129,13 +160,13 @@ public static class Stage2Text
 
         var rest = a.GetArrayLength() > 6 ? a[6].Deserialize<Rest>(RunProjections.Json) : null;
         return new Stage2Data(
-            a[0].GetString() == "mapped" ? Stage2RowKind.Mapped : Stage2RowKind.Gap,
+            Stage2RowKind.Mapped,
             Has(a[1]) ? a[1].GetUInt64() : null,
             Has(a[2]) ? Enum.Parse<Stage2MemType>(a[2].GetString()!) : null,
             Has(a[3]) ? a[3].GetBoolean() : null,
             Has(a[4]) ? perms : null,
             Has(a[5]) ? a[5].GetString() : null,
-            fromSeq,
+            rest?.DecidedAt ?? fromSeq,
             rest?.InputSeq,
             rest?.LastChange ?? 0,
             rest?.LastChangeType,
@@ -145,6 +176,25 @@ public static class Stage2Text
             rest?.CauseType,
             rest?.CauseRule,
             rest?.WriteProtectRule);
+    }
+
+    /// <summary>A compact gap: ["gap", outcome, causeSeq, causeType, causeRule(, rest)].</summary>
+    private static Stage2Data ReadCompactGap(JsonElement a)
+    {
+        static bool Has(JsonElement e) => e.ValueKind != JsonValueKind.Null;
+        var rest = a.GetArrayLength() > 5 ? a[5].Deserialize<Rest>(RunProjections.Json) : null;
+        return new Stage2Data(
+            Stage2RowKind.Gap,
+            DecidedAt: rest?.DecidedAt,
+            InputSeq: rest?.InputSeq,
+            LastChange: rest?.LastChange ?? 0,
+            LastChangeType: rest?.LastChangeType,
+            WriteProtectedAt: rest?.WriteProtectedAt,
+            Outcome: Has(a[1]) ? a[1].GetString() : null,
+            CauseSeq: Has(a[2]) ? a[2].GetInt64() : null,
+            CauseType: Has(a[3]) ? a[3].GetString() : null,
+            CauseRule: Has(a[4]) ? a[4].GetString() : null,
+            WriteProtectRule: rest?.WriteProtectRule);
     }
 
     /// <summary>

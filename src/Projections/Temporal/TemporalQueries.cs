@@ -5,7 +5,7 @@ namespace Audit.Projections.Temporal;
 /// <summary>Indexed reads of the active generation: no replay.</summary>
 public sealed class TemporalQueries(NpgsqlDataSource dataSource)
 {
-    private const string Columns = "projection, lo, hi, from_seq, to_seq, from_ts, to_ts, data::text";
+    private const string Columns = "projection, lo, hi, from_seq, to_seq, data::text";
 
     /// <summary>The active generation, inside each query: one round trip.</summary>
     private const string Gen = "(select coalesce((select active_gen from projection_generations where run_id = $1), 1))";
@@ -238,7 +238,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<TemporalRow>> RowsCoveringAsync(string runId, IReadOnlyList<(string Projection, ulong Address)> probes, CancellationToken ct = default)
     {
         return await QueryAsync($"""
-            select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.from_ts, p.to_ts, p.data::text from projection_rows p
+            select p.projection, p.lo, p.hi, p.from_seq, p.to_seq, p.data::text from projection_rows p
             join unnest($2::text[], $3::bigint[]) as q(projection, address)
               on projection_span(p.lo, p.hi, p.from_seq, p.to_seq) && box(point(q.address::float8, '-infinity'::float8), point(q.address::float8, 'infinity'::float8))
               and p.projection = q.projection and p.lo <= q.address and p.hi > q.address
@@ -326,8 +326,7 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
 
     /// <summary>A row read in the order of <see cref="Columns"/>.</summary>
     private static TemporalRow Row(NpgsqlDataReader r) => new(
-        r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4),
-        r.IsDBNull(5) ? null : r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6), r.GetString(7));
+        r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt64(4), r.GetString(5));
 }
 
 /// <summary>A part of the guest address space drawn Cell bytes to a pixel; with CellBits, from the coarse cells of that size (<see cref="Stage2Cells.Snap"/>).</summary>

@@ -3,7 +3,7 @@ using Audit.Domain.Intervals;
 namespace Audit.Projections.Temporal;
 
 /// <summary>A row as it is stored: a span of addresses, the seqs [FromSeq, ToSeq) in which it held, and its data.</summary>
-public sealed record TemporalRow(string Projection, long Lo, long Hi, long FromSeq, long? ToSeq, long? FromTs, long? ToTs, string Data);
+public sealed record TemporalRow(string Projection, long Lo, long Hi, long FromSeq, long? ToSeq, string Data);
 
 /// <summary>
 /// The row changes of a batch of events. A row opened and closed within the batch is written once,
@@ -21,25 +21,25 @@ public sealed class ChangeLog(bool streaming = false)
     private readonly List<TemporalRow> _done = [];
 
     /// <summary>Closes of rows this log never opened (they were written by an earlier batch).</summary>
-    public List<(string Projection, long Lo, long FromSeq, long ToSeq, long? ToTs)> Closed { get; } = [];
+    public List<(string Projection, long Lo, long FromSeq, long ToSeq)> Closed { get; } = [];
 
     /// <summary>A view opened [lo, hi) at seq with data.</summary>
-    public void Open<T>(string projection, ulong lo, ulong hi, long seq, long? ts, T data, Func<T, long, string> serialize)
+    public void Open<T>(string projection, ulong lo, ulong hi, long seq, T data, Func<T, long, string> serialize)
     {
         if (!streaming)
         {
-            _open[(projection, (long)lo, seq)] = new TemporalRow(projection, (long)lo, (long)hi, seq, null, ts, null, serialize(data, seq));
+            _open[(projection, (long)lo, seq)] = new TemporalRow(projection, (long)lo, (long)hi, seq, null, serialize(data, seq));
         }
     }
 
     /// <summary>A view closed its row [lo, hi), open since fromSeq with data, at toSeq.</summary>
-    public void Close<T>(string projection, ulong lo, ulong hi, long fromSeq, long? fromTs, long toSeq, long? toTs, T data, Func<T, long, string> serialize)
+    public void Close<T>(string projection, ulong lo, ulong hi, long fromSeq, long toSeq, T data, Func<T, long, string> serialize)
     {
         if (streaming)
         {
             if (toSeq != fromSeq)
             {
-                _done.Add(new TemporalRow(projection, (long)lo, (long)hi, fromSeq, toSeq, fromTs, toTs, serialize(data, fromSeq)));
+                _done.Add(new TemporalRow(projection, (long)lo, (long)hi, fromSeq, toSeq, serialize(data, fromSeq)));
             }
 
             return;
@@ -49,13 +49,13 @@ public sealed class ChangeLog(bool streaming = false)
         {
             if (toSeq != fromSeq)
             {
-                _done.Add(row with { ToSeq = toSeq, ToTs = toTs });
+                _done.Add(row with { ToSeq = toSeq });
             }
 
             return;
         }
 
-        Closed.Add((projection, (long)lo, fromSeq, toSeq, toTs));
+        Closed.Add((projection, (long)lo, fromSeq, toSeq));
     }
 
     /// <summary>Every row to write for the batch: the closed ones and those that still hold.</summary>
@@ -84,7 +84,7 @@ public sealed class ChangeLog(bool streaming = false)
 public sealed class TemporalView<T>(string projection, Func<T, long, string> serialize)
     where T : notnull
 {
-    public readonly record struct Open(long FromSeq, long? FromTs, T Data);
+    public readonly record struct Open(long FromSeq, T Data);
 
     public string Projection { get; } = projection;
 
@@ -93,7 +93,7 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
     public bool TryFind(ulong at, out Interval<Open> row) => Rows.TryFind(at, out row);
 
     /// <summary>Sets [lo, hi) to data, unless it already holds that data everywhere.</summary>
-    public void Set(ulong lo, ulong hi, T data, long seq, long? ts, ChangeLog log)
+    public void Set(ulong lo, ulong hi, T data, long seq, ChangeLog log)
     {
         // Most sets of a coarse cell (ADR 0015) land inside one row that already holds the data: answered
         // without building the list of overlapping rows (a tenth of the bytes an append allocated).
@@ -108,9 +108,9 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
             return;
         }
 
-        Cut(old, lo, hi, seq, ts, log);
-        Rows.Set(lo, hi, new Open(seq, ts, data));
-        log.Open(Projection, lo, hi, seq, ts, data, serialize);
+        Cut(old, lo, hi, seq, log);
+        Rows.Set(lo, hi, new Open(seq, data));
+        log.Open(Projection, lo, hi, seq, data, serialize);
     }
 
     private static bool AllHold(List<Interval<Open>> rows, T data)
@@ -126,7 +126,7 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
         return true;
     }
 
-    public void Remove(ulong lo, ulong hi, long seq, long? ts, ChangeLog log)
+    public void Remove(ulong lo, ulong hi, long seq, ChangeLog log)
     {
         var old = Rows.Overlapping(lo, hi);
         if (old.Count == 0)
@@ -134,12 +134,12 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
             return;
         }
 
-        Cut(old, lo, hi, seq, ts, log);
+        Cut(old, lo, hi, seq, log);
         Rows.Remove(lo, hi);
     }
 
     /// <summary>Replaces the data of the rows inside [lo, hi) by update(data); gaps stay gaps.</summary>
-    public void Update(ulong lo, ulong hi, Func<T, T> update, long seq, long? ts, ChangeLog log)
+    public void Update(ulong lo, ulong hi, Func<T, T> update, long seq, ChangeLog log)
     {
         foreach (var x in Rows.Overlapping(lo, hi))
         {
@@ -151,34 +151,34 @@ public sealed class TemporalView<T>(string projection, Func<T, long, string> ser
 
             var from = Math.Max(x.Start, lo);
             var to = Math.Min(x.End, hi);
-            Cut([x], from, to, seq, ts, log);
-            Rows.Set(from, to, new Open(seq, ts, next));
-            log.Open(Projection, from, to, seq, ts, next, serialize);
+            Cut([x], from, to, seq, log);
+            Rows.Set(from, to, new Open(seq, next));
+            log.Open(Projection, from, to, seq, next, serialize);
         }
     }
 
     /// <summary>Loads a row that holds (from the store) without logging it.</summary>
-    public void Load(ulong lo, ulong hi, long fromSeq, long? fromTs, T data) => Rows.Set(lo, hi, new Open(fromSeq, fromTs, data));
+    public void Load(ulong lo, ulong hi, long fromSeq, T data) => Rows.Set(lo, hi, new Open(fromSeq, data));
 
     public IEnumerable<TemporalRow> Current() =>
-        Rows.All().Select(x => new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, null, x.Value.FromTs, null, serialize(x.Value.Data, x.Value.FromSeq)));
+        Rows.All().Select(x => new TemporalRow(Projection, (long)x.Start, (long)x.End, x.Value.FromSeq, null, serialize(x.Value.Data, x.Value.FromSeq)));
 
     /// <summary>Closes the rows crossing [lo, hi) and reopens their parts outside it.</summary>
-    private void Cut(List<Interval<Open>> old, ulong lo, ulong hi, long seq, long? ts, ChangeLog log)
+    private void Cut(List<Interval<Open>> old, ulong lo, ulong hi, long seq, ChangeLog log)
     {
         foreach (var x in old)
         {
-            log.Close(Projection, x.Start, x.End, x.Value.FromSeq, x.Value.FromTs, seq, ts, x.Value.Data, serialize);
+            log.Close(Projection, x.Start, x.End, x.Value.FromSeq, seq, x.Value.Data, serialize);
             if (x.Start < lo)
             {
-                Rows.Set(x.Start, lo, x.Value with { FromSeq = seq, FromTs = ts });
-                log.Open(Projection, x.Start, lo, seq, ts, x.Value.Data, serialize);
+                Rows.Set(x.Start, lo, x.Value with { FromSeq = seq });
+                log.Open(Projection, x.Start, lo, seq, x.Value.Data, serialize);
             }
 
             if (x.End > hi)
             {
-                Rows.Set(hi, x.End, x.Value with { FromSeq = seq, FromTs = ts });
-                log.Open(Projection, hi, x.End, seq, ts, x.Value.Data, serialize);
+                Rows.Set(hi, x.End, x.Value with { FromSeq = seq });
+                log.Open(Projection, hi, x.End, seq, x.Value.Data, serialize);
             }
         }
     }

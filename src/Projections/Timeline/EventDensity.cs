@@ -134,8 +134,8 @@ public sealed class EventDensity(NpgsqlDataSource dataSource)
     public async Task<(long Seq, long? TsNs)?> NextOfTypeAsync(string runId, string type, long from, bool backwards, CancellationToken ct = default)
     {
         var sql = backwards
-            ? "select seq, ts_ns from events where run_id = $1 and type = $2 and seq < $3 order by seq desc limit 1"
-            : "select seq, ts_ns from events where run_id = $1 and type = $2 and seq > $3 order by seq limit 1";
+            ? "select seq, ts_ns from events where run_id = $1 and type = $2::event_type and seq < $3 order by seq desc limit 1"
+            : "select seq, ts_ns from events where run_id = $1 and type = $2::event_type and seq > $3 order by seq limit 1";
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(sql, conn);
         cmd.Parameters.Add(new() { Value = runId });

@@ -35,7 +35,7 @@ public sealed class IngestAndRunsCommandTests(SchemaFixture schema) : DatabaseTe
         var after = (await RunsJson()).EnumerateArray().Single(r => r.GetProperty("run").GetString() == "gh-listed");
         Assert.Equal(gh.GetProperty("lastSeq").GetInt64(), after.GetProperty("lastSeq").GetInt64());
         var inputTypes = Audit.Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
-        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh-listed' and type = any($1)", (object)inputTypes));
+        Assert.Equal(CountEvents(Gh), await ScalarAsync("select count(*) from events where run_id = 'gh-listed' and type::text = any($1)", (object)inputTypes));
         Assert.True(gh.GetProperty("derived").GetInt64() > 0);
         Assert.Equal("arm64/6.17", gh.GetProperty("policy").GetString());
     }

@@ -63,7 +63,7 @@ public sealed class ServeKillDrillTests(SchemaFixture schema) : DatabaseTest(sch
 
         Assert.True(kills > 0 && retries > 0, $"{kills} kills, {retries} retries");
         var inputTypes = Audit.Projections.Serialization.EventRegistry.Types.Where(t => !t.Derived).Select(t => t.StoredName).ToArray();
-        await using var cmd = DataSource.CreateCommand("select ts_ns from events where run_id = 'drill' and type = any($1) order by seq");
+        await using var cmd = DataSource.CreateCommand("select ts_ns from events where run_id = 'drill' and type::text = any($1) order by seq");
         cmd.Parameters.Add(new() { Value = inputTypes });
         var stored = new List<long>();
         await using (var reader = await cmd.ExecuteReaderAsync())

@@ -58,14 +58,44 @@ public sealed class Stage2TextTests
     }
 
     [Fact]
-    public void A_row_decided_before_it_opened_keeps_the_object_form()
+    public void A_row_decided_before_it_opened_names_its_decision_after_its_kind()
     {
         var d = new Stage2Data(Stage2RowKind.Mapped, 4096, Stage2MemType.Normal, null, Perms.R, "arm64/6.17", 13, 12, 13, "FaultResolved");
 
         var text = Stage2Text.Write(d, fromSeq: 30);
 
-        Assert.StartsWith("""{"kind":"mapped",""", text, StringComparison.Ordinal);
+        Assert.Equal("""["mapped",4096,"Normal",null,"r--","arm64/6.17",{"decidedAt":13,"lastChange":13}]""", text);
         Assert.Equal(d, Stage2Text.Read(text, 30));
+    }
+
+    [Fact]
+    public void A_mapping_without_its_deciding_seq_keeps_the_object_form()
+    {
+        var d = new Stage2Data(Stage2RowKind.Mapped, 4096, Stage2MemType.Normal, null, Perms.R, "arm64/6.17", LastChange: 30);
+
+        var text = Stage2Text.Write(d, fromSeq: 30);
+
+        Assert.StartsWith("""{"kind":"mapped",""", text, StringComparison.Ordinal);
+        Assert.Equal(d with { LastChangeType = "FaultResolved" }, Stage2Text.Read(text, 30));
+    }
+
+    [Fact]
+    public void A_gap_is_stored_as_its_outcome_and_cause_and_reads_back_whole()
+    {
+        var unmapped = new Stage2Data(Stage2RowKind.Gap, Outcome: "unmapped", LastChange: 83910, LastChangeType: "Stage2Unmapped", CauseSeq: 83908, CauseType: "GuestFaulted", CauseRule: "arm64.stage2_map_walk_leaf.break_block");
+        var refused = new Stage2Data(Stage2RowKind.Gap, Outcome: "memory_fault_exit", LastChange: 12, LastChangeType: "FaultResolved", CauseSeq: 11, CauseType: "GuestFaulted");
+
+        var unmappedText = Stage2Text.Write(unmapped, fromSeq: 83910);
+        var piece = Stage2Text.Write(unmapped, fromSeq: 90000);
+        var refusedText = Stage2Text.Write(refused, fromSeq: 12);
+
+        Assert.Equal("""["gap","unmapped",83908,"GuestFaulted","arm64.stage2_map_walk_leaf.break_block"]""", unmappedText);
+        Assert.Equal("""["gap","unmapped",83908,"GuestFaulted","arm64.stage2_map_walk_leaf.break_block",{"lastChange":83910}]""", piece);
+        Assert.Equal("""["gap","memory_fault_exit",11,"GuestFaulted",null]""", refusedText);
+        Assert.Equal(unmapped, Stage2Text.Read(unmappedText, 83910));
+        Assert.Equal(unmapped, Stage2Text.Read(piece, 90000));
+        Assert.Equal(refused, Stage2Text.Read(refusedText, 12));
+        Assert.False(Stage2Text.ReadKind(unmappedText).IsMapped);
     }
 
     private static (Stage2MemType?, bool?, Perms?, ulong?, string?) Kind(Stage2Data d) => (d.MemType, d.Ipat, d.Perms, d.Granule, d.Policy);
@@ -91,7 +121,19 @@ public sealed class Stage2TextTests
         var d = Stage2Text.Read(stored, fromSeq: 26);
 
         Assert.Equal((26L, "Stage2Unmapped", 25L), (d.LastChange, d.LastChangeType, d.CauseSeq));
-        Assert.Equal("""{"kind":"gap","outcome":"unmapped","causeSeq":25,"causeType":"VmaUnmapped","causeRule":"kvm_mmu_notifier_invalidate_range_start"}""", Stage2Text.Write(d, 26));
+        Assert.Equal("""["gap","unmapped",25,"VmaUnmapped","kvm_mmu_notifier_invalidate_range_start"]""", Stage2Text.Write(d, 26));
+    }
+
+    [Fact]
+    public void A_compact_row_of_the_build_that_also_wrote_isEmpty_reads_as_it_was_meant()
+    {
+        const string stored = """["mapped",2097152,"Normal",null,"r-x","arm64/6.17",{"lastChange":22,"writeProtectedAt":[20],"isEmpty":false}]""";
+
+        var d = Stage2Text.Read(stored, fromSeq: 13);
+
+        Assert.Equal((13L, 22L, "Stage2WriteProtected"), (d.DecidedAt, d.LastChange, d.LastChangeType));
+        Assert.Equal(ValueList.Of(20L), d.WriteProtectedAt);
+        Assert.DoesNotContain("isEmpty", Stage2Text.Write(d, 13), StringComparison.Ordinal);
     }
 
     private static void AssertEveryRowReadsBack(IReadOnlyList<InputEvent> inputs, Policy policy)

@@ -22,12 +22,14 @@ public sealed class CompactRecordStorageTests(SchemaFixture schema) : DatabaseTe
     {
         var run = $"{demoRun}-v1-{Guid.NewGuid():N}";
         await using var conn = await DataSource.OpenConnectionAsync();
-        foreach (var (file, table) in new[] { ("demo-runs.tsv", "runs"), ("demo-events.tsv", "events"), ("demo-steps.tsv", "explanation_steps") })
+        // The events were dumped with their recorded_at (the 6th column), which migration 0020 dropped.
+        foreach (var (file, table, dropColumn) in new[] { ("demo-runs.tsv", "runs", -1), ("demo-events.tsv", "events", 5), ("demo-steps.tsv", "explanation_steps", -1) })
         {
             await using var copy = await conn.BeginTextImportAsync($"copy {table} from stdin");
             foreach (var line in File.ReadLines(Path.Combine(V1Dir, file)).Where(l => l.StartsWith(demoRun + "\t", StringComparison.Ordinal)))
             {
-                await copy.WriteLineAsync(run + line[demoRun.Length..]);
+                var fields = (run + line[demoRun.Length..]).Split('\t').Where((_, i) => i != dropColumn);
+                await copy.WriteLineAsync(string.Join('\t', fields));
             }
         }
 

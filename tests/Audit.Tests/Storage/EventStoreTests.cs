@@ -103,7 +103,7 @@ public sealed class EventStoreTests(SchemaFixture schema) : DatabaseTest(schema)
     }
 
     [Fact]
-    public async Task Events_keep_their_time_the_recording_time_and_the_payload()
+    public async Task Events_keep_their_time_type_and_payload_and_the_run_its_recording_time()
     {
         var clock = new FixedClock(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
         var store = Store(clock);
@@ -112,7 +112,7 @@ public sealed class EventStoreTests(SchemaFixture schema) : DatabaseTest(schema)
         var stored = await store.ReadAsync("p").SingleAsync();
         Assert.Equal(e, stored.Event);
         Assert.Equal(42, stored.TsNs);
-        Assert.Equal(clock.GetUtcNow(), stored.RecordedAt);
+        Assert.Equal(clock.GetUtcNow(), (await store.ListRunsAsync()).Single(r => r.RunId == "p").CreatedAt);
         Assert.Equal("memslot_set", stored.Type);
         Assert.Contains("\"vendor\": \"x\"", stored.Payload, StringComparison.Ordinal);
     }
