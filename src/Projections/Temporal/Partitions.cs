@@ -48,6 +48,14 @@ public static class Partitions
     }
 
     /// <summary>
+    /// The parent's columns (migrations 0005, 0007, 0019) in the order a row packs tightest: the four 8-byte
+    /// columns first, then the 4-byte generation, then the texts, which need no alignment. In the parent's order
+    /// the run id and projection name left 7 bytes of padding before lo: 8 bytes of every row (ADR 0017).
+    /// Attaching matches columns by name, so a leaf may order them its own way.
+    /// </summary>
+    public const string LeafColumns = "lo bigint not null, hi bigint not null, from_seq bigint not null, to_seq bigint, gen integer not null, run_id text not null, projection text not null, data json not null";
+
+    /// <summary>
     /// Creates the leaf of a generation, detached and without indexes, its rows bound by a check (so attaching
     /// scans nothing). Autovacuum comes at 1% of its rows dead, unthrottled (migration 0016, ADR 0016): each
     /// row an append closes leaves a dead version, and at the default fifth the dead ones were a third of
@@ -57,7 +65,7 @@ public static class Partitions
     {
         var leaf = LeafName(runId, gen);
         await Exec(conn, tx, $"""
-            create table {leaf} (like projection_rows including defaults,
+            create table {leaf} ({LeafColumns},
                 constraint ck_{leaf} check (run_id = {Literal(runId)} and gen = {gen}))
             with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)
             """, ct);

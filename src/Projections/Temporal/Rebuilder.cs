@@ -71,7 +71,7 @@ public sealed class Rebuilder(EventStore store, int chunk = 100_000, double chec
                 await Partitions.CreateDetachedAsync(conn, null, runId, gen, ct);
                 await Partitions.Exec(conn, null, $"alter table {leaf} set (autovacuum_enabled = false)", ct);
                 await Partitions.CreateIndexesAsync(conn, null, runId, gen, ct);
-                await Partitions.Exec(conn, null, $"create table {snapshot} (like projection_rows including defaults) with (autovacuum_enabled = false)", ct);
+                await Partitions.Exec(conn, null, $"create table {snapshot} ({Partitions.LeafColumns}) with (autovacuum_enabled = false)", ct);
             }
             else
             {

@@ -21,9 +21,9 @@ public static class Stage2Text
     /// <summary>
     /// The data of a row opened at <paramref name="fromSeq"/>, without what the row implies, as an array of
     /// the fields that make its kind, then, when there is more, an object of the rest:
-    /// a mapping ["mapped",4096,"Normal",null,"rw-","arm64/6.17"], 46 characters where the object form took
-    /// 101, its "decidedAt" in the rest when it was decided before the row opened (a split or write-protected
-    /// piece); a gap ["gap","unmapped",83908,"GuestFaulted","arm64.stage2_map_walk_leaf.break_block"],
+    /// a mapping [4096,"Normal",null,"rw-","arm64/6.17"], 37 characters where the object form took 101 (the
+    /// builds of ADR 0016 began it with "mapped"), its "decidedAt" in the rest when it was decided before the
+    /// row opened (a split or write-protected piece); a gap ["gap","unmapped",83908,"GuestFaulted","arm64.stage2_map_walk_leaf.break_block"],
     /// 81 where the object form took 143 (ADR 0017). Rows in the object form read as before.
     /// </summary>
     public static string Write(Stage2Data data, long fromSeq)
@@ -55,7 +55,7 @@ public static class Stage2Text
 
     /// <summary>
     /// The kind fields of a row from the text the map groups rows by (TemporalQueries.MapAtAsync): a compact
-    /// mapping's first six elements, or the object form up to "decidedAt".
+    /// mapping's kind fields (with "mapped" before them in the form of ADR 0016), or the object form up to "decidedAt".
     /// </summary>
     public static Stage2Data ReadKind(string kindText) =>
         kindText.StartsWith('[')
@@ -88,7 +88,6 @@ public static class Stage2Text
             Rest rest;
             if (d.IsMapped)
             {
-                w.WriteStringValue("mapped");
                 WriteOrNull(w, d.Granule, (x, g) => x.WriteNumberValue(g));
                 WriteOrNull(w, d.MemType, (x, t) => x.WriteStringValue(t.ToString()));
                 WriteOrNull(w, d.Ipat, (x, i) => x.WriteBooleanValue(i));
@@ -147,25 +146,28 @@ public static class Stage2Text
         using var doc = JsonDocument.Parse(json);
         var a = doc.RootElement;
         static bool Has(JsonElement e) => e.ValueKind != JsonValueKind.Null;
-        if (a[0].GetString() == "gap")
+        if (a[0].ValueKind == JsonValueKind.String && a[0].GetString() == "gap")
         {
             return ReadCompactGap(a);
         }
 
+        // A mapping; the builds of ADR 0016 put "mapped" before its fields.
+        var at = a[0].ValueKind == JsonValueKind.String ? 1 : 0;
+
         var perms = Perms.None;
-        if (Has(a[4]) && !KernelNames.TryParsePerms(a[4].GetString() ?? "", out perms))
+        if (Has(a[at + 3]) && !KernelNames.TryParsePerms(a[at + 3].GetString() ?? "", out perms))
         {
-            throw new JsonException($"a stage-2 row's permissions are three characters, e.g. \"rw-\": {a[4]}");
+            throw new JsonException($"a stage-2 row's permissions are three characters, e.g. \"rw-\": {a[at + 3]}");
         }
 
-        var rest = a.GetArrayLength() > 6 ? a[6].Deserialize<Rest>(RunProjections.Json) : null;
+        var rest = a.GetArrayLength() > at + 5 ? a[at + 5].Deserialize<Rest>(RunProjections.Json) : null;
         return new Stage2Data(
             Stage2RowKind.Mapped,
-            Has(a[1]) ? a[1].GetUInt64() : null,
-            Has(a[2]) ? Enum.Parse<Stage2MemType>(a[2].GetString()!) : null,
-            Has(a[3]) ? a[3].GetBoolean() : null,
-            Has(a[4]) ? perms : null,
-            Has(a[5]) ? a[5].GetString() : null,
+            Has(a[at]) ? a[at].GetUInt64() : null,
+            Has(a[at + 1]) ? Enum.Parse<Stage2MemType>(a[at + 1].GetString()!) : null,
+            Has(a[at + 2]) ? a[at + 2].GetBoolean() : null,
+            Has(a[at + 3]) ? perms : null,
+            Has(a[at + 4]) ? a[at + 4].GetString() : null,
             rest?.DecidedAt ?? fromSeq,
             rest?.InputSeq,
             rest?.LastChange ?? 0,

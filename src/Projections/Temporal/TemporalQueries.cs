@@ -84,7 +84,8 @@ public sealed class TemporalQueries(NpgsqlDataSource dataSource)
     public async Task<MapRows> MapAtAsync(string runId, long at, IReadOnlyList<MapWindow> windows, CancellationToken ct = default)
     {
         const string stage2 = $"{Of} and projection = '{RunProjections.Stage2Name}'";
-        // Only mapped rows are drawn; a row written with its kind elsewhere is left to the caller to judge by its kind text.
+        // Only mapped rows are drawn: a compact mapping starts with its granule (ADR 0017) or, as ADR 0016 wrote it, "mapped";
+        // a gap with "gap". A row written with its kind elsewhere is left to the caller to judge by its kind text.
         const string mapped = "(starts_with(data::text, '[\"mapped\"') or starts_with(data::text, '{\"kind\":\"mapped\"') or not (starts_with(data::text, '[\"') or starts_with(data::text, '{\"kind\":\"')))";
         // A row's kind (Stage2Text): the compact array up to its object of the rest, or the object form up to "decidedAt".
         // split_part scans the text once (strpos and left took twice as long) and gives the whole text when the field is missing.

@@ -37,7 +37,7 @@ public sealed class Stage2TextTests
 
         var text = Stage2Text.Write(d, fromSeq: 41);
 
-        Assert.Equal("""["mapped",4096,"NormalNC",null,"rw-","arm64/6.17"]""", text);
+        Assert.Equal("""[4096,"NormalNC",null,"rw-","arm64/6.17"]""", text);
         Assert.Equal(d, Stage2Text.Read(text, 41));
         Assert.Equal(d with { DecidedAt = 0, InputSeq = null, LastChange = 0, LastChangeType = null }, Stage2Text.ReadKind(text));
     }
@@ -49,7 +49,7 @@ public sealed class Stage2TextTests
 
         var text = Stage2Text.Write(d, fromSeq: 30);
 
-        Assert.StartsWith("""["mapped",2097152,"WB",true,"rwx","x86/6.12-tdp",{""", text, StringComparison.Ordinal);
+        Assert.StartsWith("""[2097152,"WB",true,"rwx","x86/6.12-tdp",{""", text, StringComparison.Ordinal);
         Assert.Equal(d, Stage2Text.Read(text, 30));
         // What the map groups by: the text before the object.
         var kind = text[..text.IndexOf(",{", StringComparison.Ordinal)];
@@ -64,7 +64,7 @@ public sealed class Stage2TextTests
 
         var text = Stage2Text.Write(d, fromSeq: 30);
 
-        Assert.Equal("""["mapped",4096,"Normal",null,"r--","arm64/6.17",{"decidedAt":13,"lastChange":13}]""", text);
+        Assert.Equal("""[4096,"Normal",null,"r--","arm64/6.17",{"decidedAt":13,"lastChange":13}]""", text);
         Assert.Equal(d, Stage2Text.Read(text, 30));
     }
 
@@ -134,6 +134,17 @@ public sealed class Stage2TextTests
         Assert.Equal((13L, 22L, "Stage2WriteProtected"), (d.DecidedAt, d.LastChange, d.LastChangeType));
         Assert.Equal(ValueList.Of(20L), d.WriteProtectedAt);
         Assert.DoesNotContain("isEmpty", Stage2Text.Write(d, 13), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_mapping_in_the_form_of_ADR_0016_with_its_kind_named_first_reads_as_the_form_without_it()
+    {
+        const string tagged = """["mapped",4096,"NormalNC",null,"rw-","arm64/6.17",{"lastChange":50}]""";
+        const string untagged = """[4096,"NormalNC",null,"rw-","arm64/6.17",{"lastChange":50}]""";
+
+        Assert.Equal(Stage2Text.Read(untagged, 41), Stage2Text.Read(tagged, 41));
+        Assert.Equal(Stage2Text.ReadKind(untagged[..untagged.IndexOf(",{", StringComparison.Ordinal)]), Stage2Text.ReadKind(tagged[..tagged.IndexOf(",{", StringComparison.Ordinal)]));
+        Assert.Equal(untagged, Stage2Text.Write(Stage2Text.Read(tagged, 41), 41));
     }
 
     private static void AssertEveryRowReadsBack(IReadOnlyList<InputEvent> inputs, Policy policy)

@@ -17,8 +17,16 @@ public sealed class LeafVacuumSettingsTests(SchemaFixture schema) : DatabaseTest
     public async Task The_leaf_an_append_creates_is_vacuumed_at_one_percent_dead()
     {
         const string run = "leaf-vacuum-new";
-        var store = new EventStore(DataSource, TimeProvider.System, [new ProjectionStore(DataSource)]);
-        var inputs = Projections.RandomRun.Generate(3, 40);
+        await AppendDecidedAsync(DataSource, run, seed: 3, count: 40);
+
+        Assert.Equal(Wanted, await OptionsAsync(DataSource, Partitions.LeafName(run, 1)));
+    }
+
+    /// <summary>Appends a random run with its decisions, projected: the run's leaf is made on the way.</summary>
+    internal static async Task AppendDecidedAsync(NpgsqlDataSource ds, string run, int seed, int count)
+    {
+        var store = new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]);
+        var inputs = Projections.RandomRun.Generate(seed, count);
         var state = Engine.Start(Policies.DefaultFor((HostDescribed)inputs[0]));
         var batch = new List<NewEvent>();
         long seq = 0;
@@ -32,8 +40,6 @@ public sealed class LeafVacuumSettingsTests(SchemaFixture schema) : DatabaseTest
         }
 
         Assert.Equal(AppendStatus.Appended, (await store.AppendAsync(run, batch)).Status);
-
-        Assert.Equal(Wanted, await OptionsAsync(DataSource, Partitions.LeafName(run, 1)));
     }
 
     [Fact]
