@@ -20,6 +20,8 @@ public sealed class RunScopedSqlTests
             "a one-time move of every run's rows into the partitioned table, before any cluster exists"),
         ("0005_projection_partitions.sql", "select distinct run_id, gen from projection_rows_v1",
             "the same one-time move: one leaf per run found"),
+        ("0021_events_packed_columns.sql", "insert into events (seq, ts_ns, type, version, run_id, payload, fold) select",
+            "a one-time move of every run's events into the table with packed columns, at the upgrade of a single server"),
     ];
 
     private static readonly string[] MigrationTexts = Directory.GetFiles(Path.Combine(Paths.Repo, "migrations"), "*.sql").Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
@@ -30,7 +32,7 @@ public sealed class RunScopedSqlTests
     public void Every_table_the_migrations_create_is_keyed_by_run_id_first()
     {
         Assert.Equal(
-            ["batches", "engine_checkpoints", "events", "explanation_steps", "projection_checkpoints", "projection_generations", "projection_rows", "projection_rows_v1", "runs"],
+            ["batches", "engine_checkpoints", "events", "events_unpacked", "explanation_steps", "projection_checkpoints", "projection_generations", "projection_rows", "projection_rows_v1", "runs"],
             RunKeyed.Order(StringComparer.Ordinal));
         foreach (var sql in MigrationTexts.Select(SqlSources.StripComments))
         {
