@@ -98,7 +98,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         }
 
         var steps = await WriterStepsAsync(conn, tx, runId, lastStepId, ct);
-        var copied = await CopyEventsAsync(conn, runId, version, events, steps, now, ct);
+        var copied = await CopyEventsAsync(conn, runId, version, events, steps, ct);
         await CopyNewStepsAsync(conn, runId, steps, ct);
         var newVersion = version + events.Count;
         var result = new AppendResult(AppendStatus.Appended, version + 1, newVersion, copied.Inputs, events.Count, newVersion);
@@ -140,7 +140,7 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
             : await LoadStepsAsync(conn, tx, runId, 0, new StepTable(writer: true), ct);
 
     /// <summary>COPYs the events after <paramref name="version"/> with their payloads (repeated explanation steps interned into <paramref name="steps"/>) and fold forms.</summary>
-    private static async Task<Copied> CopyEventsAsync(NpgsqlConnection conn, string runId, long version, IReadOnlyList<NewEvent> events, StepTable steps, DateTimeOffset now, CancellationToken ct)
+    private static async Task<Copied> CopyEventsAsync(NpgsqlConnection conn, string runId, long version, IReadOnlyList<NewEvent> events, StepTable steps, CancellationToken ct)
     {
         var stored = new List<StoredEvent>(events.Count);
         long? firstTs = null, lastTs = null;
