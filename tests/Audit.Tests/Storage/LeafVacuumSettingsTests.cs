@@ -1,6 +1,3 @@
-using Audit.Domain;
-using Audit.Domain.Events;
-using Audit.Domain.Model;
 using Audit.Projections.Storage;
 using Audit.Projections.Temporal;
 using Audit.Tests.Infrastructure;
@@ -17,29 +14,9 @@ public sealed class LeafVacuumSettingsTests(SchemaFixture schema) : DatabaseTest
     public async Task The_leaf_an_append_creates_is_vacuumed_at_one_percent_dead()
     {
         const string run = "leaf-vacuum-new";
-        await AppendDecidedAsync(DataSource, run, seed: 3, count: 40);
+        await Projections.ProjectionPropertyTests.Append(DataSource, run, Projections.RandomRun.Generate(3, 40), batches: 1);
 
         Assert.Equal(Wanted, await OptionsAsync(DataSource, Partitions.LeafName(run, 1)));
-    }
-
-    /// <summary>Appends a random run with its decisions, projected: the run's leaf is made on the way.</summary>
-    internal static async Task AppendDecidedAsync(NpgsqlDataSource ds, string run, int seed, int count)
-    {
-        var store = new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]);
-        var inputs = Projections.RandomRun.Generate(seed, count);
-        var state = Engine.Start(Policies.DefaultFor((HostDescribed)inputs[0]));
-        var batch = new List<NewEvent>();
-        long seq = 0;
-        foreach (var e in inputs)
-        {
-            batch.Add(new NewEvent(e, ++seq));
-            foreach (var d in Engine.Step(state, seq, e))
-            {
-                batch.Add(new NewEvent(d, ++seq));
-            }
-        }
-
-        Assert.Equal(AppendStatus.Appended, (await store.AppendAsync(run, batch)).Status);
     }
 
     [Fact]

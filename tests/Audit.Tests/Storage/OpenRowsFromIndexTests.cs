@@ -10,7 +10,7 @@ public sealed class OpenRowsFromIndexTests(SchemaFixture schema) : DatabaseTest(
     public async Task The_leaf_indexes_its_open_rows_by_from_seq_with_brin_and_a_bitmap_read_answers_as_a_scan()
     {
         const string run = "open-from-brin";
-        await LeafVacuumSettingsTests.AppendDecidedAsync(DataSource, run, seed: 7, count: 400);
+        await Projections.ProjectionPropertyTests.Append(DataSource, run, Projections.RandomRun.Generate(7, 400), batches: 1);
         var leaf = Partitions.LeafName(run, 1);
 
         await using var conn = await DataSource.OpenConnectionAsync();

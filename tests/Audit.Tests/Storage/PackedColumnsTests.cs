@@ -22,7 +22,7 @@ public sealed class PackedColumnsTests(SchemaFixture schema) : DatabaseTest(sche
     public async Task An_appended_run_has_a_leaf_with_its_eight_byte_columns_first_read_through_the_parent()
     {
         const string run = "leaf-layout";
-        await LeafVacuumSettingsTests.AppendDecidedAsync(DataSource, run, seed: 5, count: 60);
+        await Projections.ProjectionPropertyTests.Append(DataSource, run, Projections.RandomRun.Generate(5, 60), batches: 1);
 
         Assert.Equal("lo,hi,from_seq,to_seq,gen,run_id,projection,data", await ColumnsAsync(Partitions.LeafName(run, 1)));
         Assert.True(await ScalarAsync("select count(*) from projection_rows where run_id = $1 and projection = 'stage2'", run) > 0);
