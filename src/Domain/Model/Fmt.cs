@@ -62,14 +62,24 @@ public static class Fmt
     public static string Shape(Stage2MemType memType, ulong size, bool? ipat, Perms perms) =>
         Shapes.GetOrAdd((memType, size, ipat, perms), static k => $"{k.Item1}{(k.Item3 == true ? "+IPAT" : "")} {Size(k.Item2)} {Perms(k.Item4)}");
 
-    /// <summary>Cached texts that vary only by a few values; the tag keeps texts with keys of one type apart.</summary>
+    /// <summary>Cached texts that vary only by a few values; the tag, a string literal, keeps texts with keys of one type apart.</summary>
+    /// <remarks>The tag is compared by reference (literals are interned): hashing its characters on every fault cost more than the lookup.</remarks>
     public static string Cached<TKey>(string tag, TKey key, Func<TKey, string> make)
-        where TKey : notnull => TextCache<TKey>.Items.GetOrAdd((tag, key), static (k, make) => make(k.Item2), make);
+        where TKey : notnull => TextCache<TKey>.Items.GetOrAdd((tag, key), static (k, make) => make(k.Key), make);
 
     private static class TextCache<TKey>
         where TKey : notnull
     {
-        public static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, TKey), string> Items = new();
+        public static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Tag, TKey Key), string> Items = new(new TagComparer());
+
+        private sealed class TagComparer : IEqualityComparer<(string Tag, TKey Key)>
+        {
+            public bool Equals((string Tag, TKey Key) a, (string Tag, TKey Key) b) =>
+                ReferenceEquals(a.Tag, b.Tag) && EqualityComparer<TKey>.Default.Equals(a.Key, b.Key);
+
+            public int GetHashCode((string Tag, TKey Key) k) =>
+                HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(k.Tag), EqualityComparer<TKey>.Default.GetHashCode(k.Key));
+        }
     }
 
     public static string Mapping(Mapping m) => $"{m.MemType}{(m.Ipat is { } ipat ? (ipat ? "+IPAT" : "") : "")} {Size(m.Size)} {Perms(m.Perms)} at {m.Gpa}";
@@ -97,15 +107,31 @@ public sealed class Why
         run.WhyScratch = null;
     }
 
-    public Why Add(Rule rule, string text, params Fact[] facts)
+    public Why Add(Rule rule, string text, params ReadOnlySpan<Fact> facts) => Push(new ExplanationStep(rule.Id, text, ValueList<Fact>.Own(facts.ToArray())));
+
+    /// <summary>
+    /// Adds a step of a rule that most faults take with the same text and the same fact objects (a VMA's
+    /// facts, the policy's): the step the memo holds is cited again when it matches, so those faults
+    /// allocate neither a step nor its facts' array.
+    /// </summary>
+    public Why Add(StepMemo memo, Rule rule, string text, params ReadOnlySpan<Fact> facts) => Push(memo.For(rule, text, facts));
+
+    private Why Push(ExplanationStep step)
     {
         if (_count == _steps.Length)
         {
             Array.Resize(ref _steps, _count * 2);
         }
 
-        _steps[_count++] = new ExplanationStep(rule.Id, text, ValueList<Fact>.Own(facts));
+        _steps[_count++] = step;
         return this;
+    }
+
+    /// <summary>Forgets the steps added so far (a context reused for the run's next decision).</summary>
+    internal void Clear()
+    {
+        Array.Clear(_steps, 0, _count);
+        _count = 0;
     }
 
     public ValueList<ExplanationStep> Build()

@@ -34,7 +34,7 @@ public sealed record VmaState(VmaMapped Mapped, ulong Start, ulong End, Perms Pr
         ProtSeq = original.ProtSeq;
     }
 
-    private Fact? _fact, _flagsFact, _memTypeFact, _protFact, _linearFact, _structFact;
+    private Fact? _fact, _flagsFact, _memTypeFact, _protFact, _linearFact, _structFact, _thpFact;
 
     /// <summary>How explanations describe this VMA (computed once).</summary>
     public string Text => _text ??= $"{Fmt.Range(Start, End)} {Fmt.Perms(Prot)} {Backing.Kind.ToString().ToLowerInvariant()}{(Backing.Path is { } p ? " " + p : "")}";
@@ -46,6 +46,9 @@ public sealed record VmaState(VmaMapped Mapped, ulong Start, ulong End, Perms Pr
     internal Fact ProtFact => _protFact ??= new("vma.prot", Fmt.Perms(Prot), ProtSeq);
     internal Fact LinearMapFact => _linearFact ??= new("pfn_is_map_memory", Fmt.Bool(LinearMap), Seq);
     internal Fact StructPageFact => _structFact ??= new("pfn_valid", Fmt.Bool(StructPage), Seq);
+
+    /// <summary>transparent_hugepage_adjust found a huge page backing the fault (a fact of the VMA that maps it).</summary>
+    internal Fact ThpFact => _thpFact ??= new("vma.backing.thp", "true", Seq);
 
     private Fact? _hostPageSizeFact;
 
@@ -167,6 +170,9 @@ public sealed class RunState
 
     /// <summary>The array a fault's explanation is collected in, between decisions (Why); not state, never saved.</summary>
     internal ExplanationStep[]? WhyScratch;
+
+    /// <summary>The context an arm64 fault is decided in, between decisions (Arm64FaultContext.Take); not state, never saved or cloned.</summary>
+    internal Stage2.Arm64FaultContext? Arm64FaultScratch;
 
     private HostDescribed? _host;
     private Fact? _fwbFact, _dicFact;

@@ -33,6 +33,9 @@ internal static class Arm64BlockSize
         return null;
     }
 
+    // Most faults land in a VMA already faulted in: the same step, cited again (StepMemo).
+    private static readonly StepMemo VmaPageShiftMemo = new(), ThpMemo = new(), HugeMappingMemo = new();
+
     /// <summary>5.14+: hugetlb page size; PFNMAP blocks where hva and pa are congruent and the block stays in the VMA.</summary>
     public static FaultResolved? GetVmaPageShift(Ctx c)
     {
@@ -46,7 +49,7 @@ internal static class Arm64BlockSize
         if (!pfnmap)
         {
             c.Size = HugetlbSize(vma) ?? P4K;
-            c.Why.Add(Rules.Arm64VmaPageShift, c.Size > P4K
+            c.Why.Add(VmaPageShiftMemo, Rules.Arm64VmaPageShift, c.Size > P4K
                 ? Fmt.Cached("shift.hugetlb", c.Size, static k => $"hugetlb VMA: the host page size {Fmt.Size(k)} bounds the block")
                 : "not VM_PFNMAP and not hugetlb: PAGE_SIZE", Facts.Vma(vma), vma.HostPageSizeFact(c.Size));
             return null;
@@ -86,17 +89,17 @@ internal static class Arm64BlockSize
         {
             if (c.Size == P1G && SupportsHuge(c.Slot, c.Hva, P1G))
             {
-                c.Why.Add(Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 1G and the block lies inside it: 1G", slotFact);
+                c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 1G and the block lies inside it: 1G", slotFact);
                 return null;
             }
 
-            c.Why.Add(Rules.Arm64HugeMapping, "the memslot cannot hold a 1G block here: try 2M", slotFact);
+            c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, "the memslot cannot hold a 1G block here: try 2M", slotFact);
             c.Size = P2M;
         }
 
         if (c.Size == P32M)
         {
-            c.Why.Add(Rules.Arm64HugeMapping, "contiguous-PMD hugetlb (32M): mapped with 2M blocks", c.VmaFact);
+            c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, "contiguous-PMD hugetlb (32M): mapped with 2M blocks", c.VmaFact);
             c.Size = P2M;
         }
 
@@ -104,17 +107,17 @@ internal static class Arm64BlockSize
         {
             if (SupportsHuge(c.Slot, c.Hva, P2M))
             {
-                c.Why.Add(Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 2M and the block lies inside it: 2M", slotFact);
+                c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, "the memslot's gpa and hva are congruent at 2M and the block lies inside it: 2M", slotFact);
                 return null;
             }
 
-            c.Why.Add(Rules.Arm64HugeMapping, "the memslot cannot hold a 2M block here: 4K, forced (no later THP upgrade)", slotFact);
+            c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, "the memslot cannot hold a 2M block here: 4K, forced (no later THP upgrade)", slotFact);
             c.Size = P4K;
             c.ForcePte = true;
             return null;
         }
 
-        c.Why.Add(Rules.Arm64HugeMapping, c.Size == P64K ? "contiguous-PTE hugetlb (64K): mapped with 4K pages, forced" : $"{Fmt.Size(c.Size)} host pages: mapped with 4K pages, forced", c.VmaFact);
+        c.Why.Add(HugeMappingMemo, Rules.Arm64HugeMapping, c.Size == P64K ? "contiguous-PTE hugetlb (64K): mapped with 4K pages, forced" : $"{Fmt.Size(c.Size)} host pages: mapped with 4K pages, forced", c.VmaFact);
         c.Size = P4K;
         c.ForcePte = true;
         return null;
@@ -148,15 +151,14 @@ internal static class Arm64BlockSize
             return null;
         }
 
-        var thpFact = new Fact("vma.backing.thp", "true", c.Vma.Seq);
         if (SupportsHuge(c.Slot, c.Hva, P2M))
         {
             c.Size = P2M;
-            c.Why.Add(Rules.Arm64Thp, "the host backs this page with a transparent huge page: promoted to a 2M block", c.VmaFact, thpFact);
+            c.Why.Add(ThpMemo, Rules.Arm64Thp, "the host backs this page with a transparent huge page: promoted to a 2M block", c.VmaFact, c.Vma.ThpFact);
         }
         else
         {
-            c.Why.Add(Rules.Arm64Thp, "transparent huge page, but the memslot cannot hold a 2M block here: stays 4K", c.VmaFact, c.SlotFact);
+            c.Why.Add(ThpMemo, Rules.Arm64Thp, "transparent huge page, but the memslot cannot hold a 2M block here: stays 4K", c.VmaFact, c.SlotFact);
         }
 
         return null;

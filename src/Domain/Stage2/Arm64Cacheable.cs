@@ -29,12 +29,15 @@ internal static class Arm64Cacheable
         return null;
     }
 
+    // Most faults land in a VMA already faulted in: the same step, cited again (StepMemo).
+    private static readonly StepMemo ForceNonCacheableMemo = new(), CacheablePfnmapMemo = new();
+
     public static FaultResolved? ForceNonCacheable(Ctx c)
     {
         var vma = c.Vma;
         if (!vma.IsPfnOrMixedMap || vma.LinearMap)
         {
-            c.Why.Add(Rules.Arm64ForceNonCacheable, vma.IsPfnOrMixedMap
+            c.Why.Add(ForceNonCacheableMemo, Rules.Arm64ForceNonCacheable, vma.IsPfnOrMixedMap
                 ? "PFNMAP/MIXEDMAP whose pfn is in the linear map: cacheable"
                 : "not a PFNMAP/MIXEDMAP VMA: assumed cacheable", Facts.VmaFlags(vma), Facts.LinearMap(vma), Facts.Policy(c.S));
             return null;
@@ -60,11 +63,11 @@ internal static class Arm64Cacheable
 
         if (c.S.Host?.Caps.Fwb == true && c.S.Host?.Caps.CacheDic == true)
         {
-            c.Why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, and the host has FWB and DIC: mapped cacheable", Facts.VmaFlags(vma), Facts.VmaMemType(vma), c.S.FwbFact, c.S.DicFact);
+            c.Why.Add(CacheablePfnmapMemo, Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, and the host has FWB and DIC: mapped cacheable", Facts.VmaFlags(vma), Facts.VmaMemType(vma), c.S.FwbFact, c.S.DicFact);
             return null;
         }
 
-        c.Why.Add(Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, but the host lacks FWB or DIC: the fault fails with -EFAULT", Facts.VmaFlags(vma), Facts.VmaMemType(vma), c.S.FwbFact, c.S.DicFact);
+        c.Why.Add(CacheablePfnmapMemo, Rules.Arm64CacheablePfnmap, "cacheable PFNMAP outside the linear map, but the host lacks FWB or DIC: the fault fails with -EFAULT", Facts.VmaFlags(vma), Facts.VmaMemType(vma), c.S.FwbFact, c.S.DicFact);
         return c.Done(FaultOutcome.Error, Errno.EFAULT);
     }
 }

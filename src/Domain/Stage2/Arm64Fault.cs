@@ -51,12 +51,20 @@ internal static class Arm64Fault
         new Step(Rules.Arm64Map, Map),
     ]);
 
+    // Steps most faults take with the same text and fact objects, cited again (StepMemo).
+    private static readonly StepMemo LoggingForcePteMemo = new(), ProtMemo = new(), MapMemo = new(), AllowAnyUncachedMemo = new();
+
+    // "read fault: ..." by the reason ReadGetsWritable gives, one of a few literals: keyed by reference, not hashed.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> ReadFaultTexts = new(ReferenceEqualityComparer.Instance), ExecFaultTexts = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>The FaultResolved first, then anything the walk also changed (the rest of a block it broke).</summary>
     public static IReadOnlyList<DerivedEvent> Decide(RunState s, GuestFaulted f, long seq)
     {
-        var c = new Ctx(s, f, seq);
+        var c = Ctx.Take(s, f, seq);
         var resolved = Chain.Decide(s.Policy, c);
-        return c.Extra is null ? [resolved] : [resolved, .. c.Extra];
+        IReadOnlyList<DerivedEvent> derived = c.Extra is null ? [resolved] : [resolved, .. c.Extra];
+        Ctx.Return(c);
+        return derived;
     }
 
     // Before 6.2 kvm_is_write_fault called every stage-1 page-table walk a write.
@@ -203,7 +211,7 @@ internal static class Arm64Fault
         {
             c.Size = P4K;
             c.ForcePte = true;
-            c.Why.Add(Rules.Arm64LoggingForcePte, "dirty logging is on: 4K pages only (force_pte)", Facts.SlotFlags(c.Slot));
+            c.Why.Add(LoggingForcePteMemo, Rules.Arm64LoggingForcePte, "dirty logging is on: 4K pages only (force_pte)", Facts.SlotFlags(c.Slot));
         }
 
         return null;
@@ -254,7 +262,7 @@ internal static class Arm64Fault
         else
         {
             c.Writable = ReadGetsWritable(c.S, vma, c.Hva, out var why, out var fact);
-            c.Why.Add(Rules.Arm64HostWritable, $"{(c.Exec ? "exec" : "read")} fault: {why}", c.Fault, fact);
+            c.Why.Add(Rules.Arm64HostWritable, (c.Exec ? ExecFaultTexts : ReadFaultTexts).GetOrAdd(why, static (w, exec) => (exec ? "exec fault: " : "read fault: ") + w, c.Exec), c.Fault, fact);
         }
 
         if (c.Slot.ReadOnly)
@@ -347,7 +355,7 @@ internal static class Arm64Fault
         if (c.Device && (c.Vma.Flags & VmaFlags.VM_ALLOW_ANY_UNCACHED) != 0)
         {
             c.MemType = Stage2MemType.NormalNC;
-            c.Why.Add(Rules.Arm64AllowAnyUncached, "device memory in a VM_ALLOW_ANY_UNCACHED VMA (vfio-pci sets it): Normal-NC instead of Device", Facts.VmaFlags(c.Vma), Facts.Policy(c.S));
+            c.Why.Add(AllowAnyUncachedMemo, Rules.Arm64AllowAnyUncached, "device memory in a VM_ALLOW_ANY_UNCACHED VMA (vfio-pci sets it): Normal-NC instead of Device", Facts.VmaFlags(c.Vma), Facts.Policy(c.S));
         }
 
         return null;
@@ -360,7 +368,7 @@ internal static class Arm64Fault
         {
             c.MemType = c.MemType == Stage2MemType.NormalNC ? Stage2MemType.NormalNC : Stage2MemType.Device;
             c.Perms = perms;
-            c.Why.Add(Rules.Arm64Prot, Fmt.Cached("prot.noncacheable", (c.MemType, perms), static k => k.MemType == Stage2MemType.NormalNC
+            c.Why.Add(ProtMemo, Rules.Arm64Prot, Fmt.Cached("prot.noncacheable", (c.MemType, perms), static k => k.MemType == Stage2MemType.NormalNC
                 ? $"non-cacheable: Normal-NC, {Fmt.Perms(k.perms)}"
                 : $"non-cacheable: Device-nGnRE, {Fmt.Perms(k.perms)}"), Facts.VmaFlags(c.Vma), Facts.Policy(c.S));
             return null;
@@ -370,7 +378,7 @@ internal static class Arm64Fault
         var fwb = c.S.Host?.Caps.Fwb == true;
         c.MemType = Stage2MemType.Normal;
         c.Perms = perms | (dic ? Perms.X : 0);
-        c.Why.Add(Rules.Arm64Prot, Fmt.Cached("prot.normal", (fwb, dic, c.Perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.Item3)}"),
+        c.Why.Add(ProtMemo, Rules.Arm64Prot, Fmt.Cached("prot.normal", (fwb, dic, c.Perms), static k => $"cacheable: Normal ({(k.fwb ? "FWB forces write-back whatever the guest's stage-1 says" : "without FWB the guest's stage-1 can weaken it")}){(k.dic ? ", executable up front since CTR_EL0.DIC" : "")}: {Fmt.Perms(k.Item3)}"),
             c.S.FwbFact, c.S.DicFact);
         return null;
     }
@@ -447,7 +455,7 @@ internal static class Arm64Fault
     private static FaultResolved? Map(Ctx c)
     {
         var mapping = new Mapping(c.F.Gpa.AlignDown(c.Size), c.Size, c.MemType, null, c.Perms);
-        c.Why.Add(Rules.Arm64Map, Fmt.Cached("map", (c.MemType, c.Size, c.Perms), static k => $"maps {Fmt.Shape(k.MemType, k.Size, null, k.Perms)}"), c.SlotFact, c.VmaFact);
+        c.Why.Add(MapMemo, Rules.Arm64Map, Fmt.Cached("map", (c.MemType, c.Size, c.Perms), static k => $"maps {Fmt.Shape(k.MemType, k.Size, null, k.Perms)}"), c.SlotFact, c.VmaFact);
         return c.Done(FaultOutcome.Mapped, 0, mapping);
     }
 
