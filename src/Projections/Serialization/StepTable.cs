@@ -23,6 +23,11 @@ public sealed class StepTable(bool writer)
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
     private readonly Dictionary<ExplanationStep, int> _seen = [];
 
+    // The ids of step objects already looked up. The engine cites one step object in many decisions
+    // (StepMemo), and finding it by value hashed its rule, text and facts at every sighting.
+    private const int ReferenceLimit = 50_000;
+    private readonly Dictionary<ExplanationStep, int> _idsByReference = new(ReferenceEqualityComparer.Instance);
+
     // Step shapes (ADR 0013) share the id numbering and the table: an id names a whole step or a shape.
     private readonly Dictionary<StepShape, int> _shapeIds = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, StepShape> _shapes = new();
@@ -60,8 +65,14 @@ public sealed class StepTable(bool writer)
             throw new InvalidOperationException("a reader's step table does not intern");
         }
 
-        if (_ids.TryGetValue(step, out var id))
+        if (_idsByReference.TryGetValue(step, out var id))
         {
+            return id;
+        }
+
+        if (_ids.TryGetValue(step, out id))
+        {
+            Remember(step, id);
             return id;
         }
 
@@ -71,6 +82,7 @@ public sealed class StepTable(bool writer)
             _seen.Remove(step);
             id = ++MaxId;
             Load(id, step);
+            Remember(step, id);
             _added.Add((id, ToJson(step)));
             return id;
         }
@@ -82,6 +94,16 @@ public sealed class StepTable(bool writer)
 
         _seen[step] = seen;
         return null;
+    }
+
+    private void Remember(ExplanationStep step, int id)
+    {
+        if (_idsByReference.Count >= ReferenceLimit)
+        {
+            _idsByReference.Clear();
+        }
+
+        _idsByReference[step] = id;
     }
 
     public bool TryResolve(int id, out ExplanationStep step) => _steps.TryGetValue(id, out step!);

@@ -48,4 +48,23 @@ public sealed class StepTableSerializerTests
         });
         Assert.All(tables, t => Assert.Equal(1, t.MaxId));
     }
+
+    [Fact]
+    public void A_step_object_seen_again_and_an_equal_copy_get_one_id()
+    {
+        // The engine cites one step object in many decisions; a reader's rebuilt copy is another object.
+        var table = new StepTable(writer: true);
+        var copy = Shared with { Facts = ValueList.Of(new Fact("policy", "x86-shadow", null)) };
+        var other = Shared with { Text = "shadow paging: write-back, again" };
+
+        Assert.Null(table.Intern(Shared));
+        var id = table.Intern(Shared);
+        Assert.NotNull(id);
+        Assert.Equal(id, table.Intern(Shared));
+        Assert.Equal(id, table.Intern(copy));
+        Assert.Equal(id, table.Intern(copy));
+        Assert.Null(table.Intern(other));
+        Assert.NotEqual(id, table.Intern(other));
+        Assert.Equal(2, table.TakeAdded().Count);
+    }
 }
