@@ -41,6 +41,9 @@ public sealed record RunSummary(string RunId, long EventCount, long InputCount, 
 /// <summary>A projection that advances in the append's transaction (inline).</summary>
 public interface IInlineProjection
 {
+    /// <summary>Work an append needs done before its transaction, on its connection (a new run's storage): DDL must not hold its locks for the whole append.</summary>
+    Task PrepareAsync(NpgsqlConnection conn, string runId, CancellationToken ct) => Task.CompletedTask;
+
     Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct);
 
     /// <summary>Told after the append's transaction ended, so that caches keep only committed work (the contract of <see cref="RunCache{T}"/>).</summary>
@@ -82,6 +85,11 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         ArgumentException.ThrowIfNullOrEmpty(runId);
         var now = clock.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        foreach (var p in _inline)
+        {
+            await p.PrepareAsync(conn, runId, ct);
+        }
+
         await using var tx = await conn.BeginTransactionAsync(ct);
 
         var (version, lastStepId) = await LockRunAsync(conn, tx, runId, now, ct);

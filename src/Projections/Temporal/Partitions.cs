@@ -92,6 +92,12 @@ public static class Partitions
     public static async Task EnsureAttachedAsync(NpgsqlDataSource ds, string runId, int gen, CancellationToken ct)
     {
         await using var conn = await ds.OpenConnectionAsync(ct);
+        await EnsureAttachedAsync(conn, runId, gen, ct);
+    }
+
+    /// <summary>The same on a connection that has no transaction open (an append's, before it begins).</summary>
+    public static async Task EnsureAttachedAsync(NpgsqlConnection conn, string runId, int gen, CancellationToken ct)
+    {
         await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended($1, 0))", conn, tx))
         {

@@ -16,7 +16,28 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     private readonly RunCache<(int Gen, long Seq, RunProjections View)> _views = new();
     private readonly ConcurrentDictionary<(string Run, int Gen), bool> _attached = new();
 
+    // Runs whose leaf this process attached before an append: later appends need no query to know it.
+    private readonly ConcurrentDictionary<string, bool> _attachedRuns = new(StringComparer.Ordinal);
+
     public NpgsqlDataSource DataSource => dataSource;
+
+    /// <summary>
+    /// A run this process has not attached a leaf for: its leaf is made and attached on the append's own
+    /// connection before the append begins. A new run's first append opened a connection for this alone,
+    /// and eight new runs at once opened eight more backends while they waited for one another's DDL.
+    /// </summary>
+    public async Task PrepareAsync(NpgsqlConnection conn, string runId, CancellationToken ct)
+    {
+        if (_attachedRuns.ContainsKey(runId))
+        {
+            return;
+        }
+
+        var gen = await ActiveGenerationAsync(conn, null, runId, ct, create: true);
+        await Partitions.EnsureAttachedAsync(conn, runId, gen, ct);
+        _attached[(runId, gen)] = true;
+        _attachedRuns[runId] = true;
+    }
 
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct)
     {
@@ -28,7 +49,8 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         var gen = await ActiveGenerationAsync(conn, tx, runId, ct, create: true);
         if (!_attached.ContainsKey((runId, gen)))
         {
-            // In a transaction of its own: the DDL's locks must not last as long as the append.
+            // A generation swapped in since PrepareAsync (a rebuild): in a transaction of its own, so that the
+            // DDL's locks do not last as long as the append.
             await Partitions.EnsureAttachedAsync(dataSource, runId, gen, ct);
             _attached[(runId, gen)] = true;
         }

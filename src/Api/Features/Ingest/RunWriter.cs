@@ -93,12 +93,16 @@ public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000)
             return new Folded(checkpoint.State, checkpoint.Version, null);
         }
 
+        // A run with no events yet (a new run's first append) has nothing stored to fold.
         var stored = new List<(long Seq, InputEvent Event)>();
-        await foreach (var e in store.ReadAsync(run, ct: ct, withoutExplanations: true))
+        if (version > 0)
         {
-            if (e.Event is InputEvent i)
+            await foreach (var e in store.ReadAsync(run, ct: ct, withoutExplanations: true))
             {
-                stored.Add((e.Seq, i));
+                if (e.Event is InputEvent i)
+                {
+                    stored.Add((e.Seq, i));
+                }
             }
         }
 
