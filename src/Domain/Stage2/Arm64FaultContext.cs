@@ -6,9 +6,9 @@ namespace Audit.Domain.Stage2;
 
 /// <summary>What user_mem_abort knows while its rules run: the fault, what each rule found so far, and the explanation.</summary>
 /// <remarks>
-/// A run lends its context from one fault to the next (<see cref="Take"/>, <see cref="Return"/>): it was a
-/// tenth of what the engine allocated per fault. <see cref="Begin"/> sets every field, so nothing a rule
-/// found for one fault is seen by the next.
+/// A run lends its context from one fault to the next (<see cref="Take"/>, <see cref="Return"/>) instead of
+/// allocating one per fault. <see cref="Begin"/> sets every field, so nothing a rule found for one fault is
+/// seen by the next.
 /// </remarks>
 internal sealed class Arm64FaultContext
 {

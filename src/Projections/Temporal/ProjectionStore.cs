@@ -23,8 +23,9 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
 
     /// <summary>
     /// A run this process has not attached a leaf for: its leaf is made and attached on the append's own
-    /// connection before the append begins. A new run's first append opened a connection for this alone,
-    /// and eight new runs at once opened eight more backends while they waited for one another's DDL.
+    /// connection before the append begins, in a short transaction of its own (ADR 0005). A second
+    /// connection for the DDL, while the append held its first, made new runs arriving together open
+    /// twice the backends.
     /// </summary>
     public async Task PrepareAsync(NpgsqlConnection conn, string runId, CancellationToken ct)
     {

@@ -35,7 +35,7 @@ public static class EngineBench
         for (var pass = 0; pass < 5; pass++)
         {
             // Each pass starts from a collected heap: the run state a pass leaves is garbage for the next, and
-            // which pass paid for collecting it moved single passes between 0.84M and 1.25M faults/s in one run.
+            // whichever pass paid for collecting it was the slow one (docs/benchmarks.md).
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
