@@ -85,9 +85,13 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         ArgumentException.ThrowIfNullOrEmpty(runId);
         var now = clock.GetUtcNow();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        foreach (var p in _inline)
+        // An append of nothing prepares nothing, as the projections then apply nothing.
+        if (events.Count > 0)
         {
-            await p.PrepareAsync(conn, runId, ct);
+            foreach (var p in _inline)
+            {
+                await p.PrepareAsync(conn, runId, ct);
+            }
         }
 
         await using var tx = await conn.BeginTransactionAsync(ct);

@@ -14,10 +14,8 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
 {
     // The views of the rows that hold, by the contract of RunCache: (generation, last seq) is the fingerprint.
     private readonly RunCache<(int Gen, long Seq, RunProjections View)> _views = new();
-    private readonly ConcurrentDictionary<(string Run, int Gen), bool> _attached = new();
-
-    // Runs whose leaf this process attached before an append: later appends need no query to know it.
-    private readonly ConcurrentDictionary<string, bool> _attachedRuns = new(StringComparer.Ordinal);
+    // The generation whose leaf this process last made sure of, per run: appends after the first need no query to know it.
+    private readonly ConcurrentDictionary<string, int> _attached = new(StringComparer.Ordinal);
 
     public NpgsqlDataSource DataSource => dataSource;
 
@@ -29,15 +27,14 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     /// </summary>
     public async Task PrepareAsync(NpgsqlConnection conn, string runId, CancellationToken ct)
     {
-        if (_attachedRuns.ContainsKey(runId))
+        if (_attached.ContainsKey(runId))
         {
             return;
         }
 
         var gen = await ActiveGenerationAsync(conn, null, runId, ct, create: true);
         await Partitions.EnsureAttachedAsync(conn, runId, gen, ct);
-        _attached[(runId, gen)] = true;
-        _attachedRuns[runId] = true;
+        _attached[runId] = gen;
     }
 
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct)
@@ -48,12 +45,12 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         }
 
         var gen = await ActiveGenerationAsync(conn, tx, runId, ct, create: true);
-        if (!_attached.ContainsKey((runId, gen)))
+        if (!_attached.TryGetValue(runId, out var attached) || attached != gen)
         {
             // A generation swapped in since PrepareAsync (a rebuild): in a transaction of its own, so that the
             // DDL's locks do not last as long as the append.
             await Partitions.EnsureAttachedAsync(dataSource, runId, gen, ct);
-            _attached[(runId, gen)] = true;
+            _attached[runId] = gen;
         }
 
         var fromSeq = appended[0].Seq;
