@@ -21,7 +21,12 @@ public sealed class StepTable(bool writer)
     // by concurrent reads, which only load and resolve.
     private readonly Dictionary<ExplanationStep, int> _ids = [];
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ExplanationStep> _steps = new();
-    private readonly Dictionary<ExplanationStep, int> _seen = [];
+    // Sightings of steps not yet given an id, by the hash of their value, not by the step: most are
+    // seen once (they cite the fault itself), and holding them kept every such step, its facts and
+    // their texts alive until the table was cleared, which the writers' GC copied from generation to
+    // generation. Two steps with one hash share a count, so one may get its id a sighting early: it is
+    // then stored in explanation_steps like any other, and reads the same.
+    private readonly Dictionary<int, int> _seen = [];
 
     // The ids of step objects already looked up. The engine cites one step object in many decisions
     // (StepMemo), and finding it by value hashed its rule, text and facts at every sighting.
@@ -76,10 +81,11 @@ public sealed class StepTable(bool writer)
             return id;
         }
 
-        var seen = _seen.GetValueOrDefault(step) + 1;
+        var hash = step.GetHashCode();
+        var seen = _seen.GetValueOrDefault(hash) + 1;
         if (seen >= sightings)
         {
-            _seen.Remove(step);
+            _seen.Remove(hash);
             id = ++MaxId;
             Load(id, step);
             Remember(step, id);
@@ -92,7 +98,7 @@ public sealed class StepTable(bool writer)
             _seen.Clear();
         }
 
-        _seen[step] = seen;
+        _seen[hash] = seen;
         return null;
     }
 

@@ -67,4 +67,27 @@ public sealed class StepTableSerializerTests
         Assert.NotEqual(id, table.Intern(other));
         Assert.Equal(2, table.TakeAdded().Count);
     }
+
+    [Fact]
+    public void A_step_seen_once_is_counted_but_not_kept()
+    {
+        // Most steps cite their fault and are seen once: kept, they lived as long as the run's table.
+        var table = new StepTable(writer: true);
+        var once = SeeOnce(table);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(once.TryGetTarget(out _));
+        var again = new ExplanationStep("x86.shadow.memtype", "seen at 0x2a", ValueList.Of(new Fact("fault", "0x2a", 42)));
+        Assert.NotNull(table.Intern(again));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference<ExplanationStep> SeeOnce(StepTable table)
+    {
+        var step = new ExplanationStep("x86.shadow.memtype", "seen at 0x2a", ValueList.Of(new Fact("fault", "0x2a", 42)));
+        Assert.Null(table.Intern(step));
+        return new WeakReference<ExplanationStep>(step);
+    }
 }
