@@ -323,6 +323,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         // while the other writers' first appends ran, and those appends counted it.
         var runs = Enumerable.Range(0, 8).Select(w => SyntheticRun.Generate(batches * 100L, 100 + w).Select(x => new TraceEvent(0, x.TsNs, x.Event, [])).ToList()).ToList();
         var (collections, paused0) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
+        var cpu0 = HostCpu.Read();
         var wall = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
@@ -338,11 +339,12 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
             }
         }, ct)));
         wall.Stop();
+        var cpu1 = HostCpu.Read();
         var list = lat.ToList();
         return
         [
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
-            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {HostCpu.Describe(cpu0, cpu1, list.Count, 8, list.Average())}; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
         ];
     }
 
