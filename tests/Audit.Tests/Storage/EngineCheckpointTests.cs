@@ -49,6 +49,23 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     }
 
     [Fact]
+    public async Task A_writer_whose_kept_state_another_process_overtook_decides_again_from_the_stored_run()
+    {
+        // The first writer keeps the run's state after its append and does not read the run's summary again;
+        // the second process's append in between makes that state stale, and the version check must catch it.
+        var whole = NewRun();
+        await Writer().AppendAsync(whole, Gh, null, null, null, default);
+        var run = NewRun();
+        var first = Writer();
+        await first.AppendAsync(run, Gh[..5], null, null, null, default);
+        await Writer().AppendAsync(run, Gh[5..10], null, null, null, default);
+        var last = await first.AppendAsync(run, Gh[10..], null, null, null, default);
+
+        Assert.Equal(AppendStatus.Appended, last.Result!.Status);
+        Assert.Equal(await EventsAsync(whole), await EventsAsync(run));
+    }
+
+    [Fact]
     public async Task A_new_writer_decides_from_the_saved_state_not_from_a_refold()
     {
         // The run's saved state is replaced by an empty one at the same version: a writer that used it knows
