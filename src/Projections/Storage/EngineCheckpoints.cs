@@ -40,9 +40,12 @@ public sealed class EngineCheckpoints(NpgsqlDataSource dataSource, TimeProvider 
     }
 
     /// <summary>Saves the state folded through <paramref name="version"/>, unless a later one is saved already (a concurrent writer's).</summary>
-    public async Task SaveAsync(string runId, long version, RunState state, CancellationToken ct)
+    public Task SaveAsync(string runId, long version, RunState state, CancellationToken ct) =>
+        SaveAsync(runId, version, state.Policy.Id, EngineStateCodec.Encode(state), ct);
+
+    /// <summary>Saves a state already encoded (<see cref="EngineStateCodec.Encode"/>) under <paramref name="policyId"/>, unless a later one is saved already.</summary>
+    public async Task SaveAsync(string runId, long version, string policyId, byte[] encoded, CancellationToken ct)
     {
-        var bytes = EngineStateCodec.Encode(state);
         await using var cmd = dataSource.CreateCommand("""
             insert into engine_checkpoints (run_id, version, policy, format, state, saved_at)
             values ($1, $2, $3, $4, $5, $6)
@@ -53,9 +56,9 @@ public sealed class EngineCheckpoints(NpgsqlDataSource dataSource, TimeProvider 
             """);
         cmd.Parameters.Add(new() { Value = runId });
         cmd.Parameters.Add(new() { Value = version });
-        cmd.Parameters.Add(new() { Value = state.Policy.Id });
+        cmd.Parameters.Add(new() { Value = policyId });
         cmd.Parameters.Add(new() { Value = (short)EngineStateCodec.Format });
-        cmd.Parameters.Add(new() { Value = bytes });
+        cmd.Parameters.Add(new() { Value = encoded });
         cmd.Parameters.Add(new() { Value = clock.GetUtcNow() });
         await cmd.ExecuteNonQueryAsync(ct);
     }

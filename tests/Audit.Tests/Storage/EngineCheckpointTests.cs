@@ -18,11 +18,30 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     // A writer of its own is what a new process has: nothing of the run in memory.
     private RunWriter Writer(int checkpointEvery = 1) => new(Store(), checkpointEvery);
 
+    // One process: a writer of its own that appends, then ends, writing the engine states it began to save.
+    private async Task<RunWriter.Outcome> AppendAsync(string run, IReadOnlyList<TraceEvent> inputs, int checkpointEvery = 1)
+    {
+        await using var writer = Writer(checkpointEvery);
+        return await writer.AppendAsync(run, inputs, null, null, null, default);
+    }
+
+    [Fact]
+    public async Task Saves_of_one_run_land_in_order_and_the_later_state_stays()
+    {
+        var run = NewRun();
+        await using var writer = Writer();
+        await writer.AppendAsync(run, Gh[..7], null, null, null, default);
+        var last = await writer.AppendAsync(run, Gh[7..], null, null, null, default);
+        await writer.DrainAsync();
+
+        Assert.Equal(last.Result!.Version, await ScalarAsync("select version from engine_checkpoints where run_id = $1", run));
+    }
+
     [Fact]
     public async Task An_append_saves_the_engine_state_at_the_runs_new_version()
     {
         var run = NewRun();
-        var outcome = await Writer().AppendAsync(run, Gh, null, null, null, default);
+        var outcome = await AppendAsync(run, Gh);
 
         Assert.Equal(outcome.Result!.Version, await ScalarAsync("select version from engine_checkpoints where run_id = $1", run));
     }
@@ -31,7 +50,7 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     public async Task Small_appends_below_the_threshold_save_nothing()
     {
         var run = NewRun();
-        await Writer(checkpointEvery: 10_000).AppendAsync(run, Gh, null, null, null, default);
+        await AppendAsync(run, Gh, checkpointEvery: 10_000);
 
         Assert.Equal(0, await ScalarAsync("select count(*) from engine_checkpoints where run_id = $1", run));
     }
@@ -40,10 +59,10 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     public async Task A_run_ingested_in_two_parts_by_two_processes_stores_what_one_ingest_would()
     {
         var whole = NewRun();
-        await Writer().AppendAsync(whole, Gh, null, null, null, default);
+        await AppendAsync(whole, Gh);
         var parts = NewRun();
-        await Writer().AppendAsync(parts, Gh[..7], null, null, null, default);
-        await Writer().AppendAsync(parts, Gh[7..], null, null, null, default);
+        await AppendAsync(parts, Gh[..7]);
+        await AppendAsync(parts, Gh[7..]);
 
         Assert.Equal(await EventsAsync(whole), await EventsAsync(parts));
     }
@@ -54,11 +73,11 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
         // The first writer keeps the run's state after its append and does not read the run's summary again;
         // the second process's append in between makes that state stale, and the version check must catch it.
         var whole = NewRun();
-        await Writer().AppendAsync(whole, Gh, null, null, null, default);
+        await AppendAsync(whole, Gh);
         var run = NewRun();
-        var first = Writer();
+        await using var first = Writer();
         await first.AppendAsync(run, Gh[..5], null, null, null, default);
-        await Writer().AppendAsync(run, Gh[5..10], null, null, null, default);
+        await AppendAsync(run, Gh[5..10]);
         var last = await first.AppendAsync(run, Gh[10..], null, null, null, default);
 
         Assert.Equal(AppendStatus.Appended, last.Result!.Status);
@@ -73,7 +92,7 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
         var run = NewRun();
         var setup = Gh.TakeWhile(e => e.Event is not GuestFaulted).ToList();
         var fault = Gh.First(e => e.Event is GuestFaulted);
-        var stored = await Writer().AppendAsync(run, setup, null, null, null, default);
+        var stored = await AppendAsync(run, setup);
         var checkpoints = new EngineCheckpoints(DataSource, TimeProvider.System);
         await using (var cmd = DataSource.CreateCommand("update engine_checkpoints set state = $2 where run_id = $1"))
         {
@@ -82,7 +101,7 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
             await cmd.ExecuteNonQueryAsync();
         }
 
-        await Writer().AppendAsync(run, [fault], null, null, null, default);
+        await AppendAsync(run, [fault]);
 
         var decided = (await EventsAsync(run)).OfType<FaultResolved>().Single();
         Assert.Null(decided.Mapping);
@@ -93,7 +112,7 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     public async Task A_state_saved_under_another_policy_is_not_used()
     {
         var run = NewRun();
-        var stored = await Writer().AppendAsync(run, Gh, null, null, null, default);
+        var stored = await AppendAsync(run, Gh);
         var other = Policies.Find("arm64/5.15")!;
 
         Assert.Null(await new EngineCheckpoints(DataSource, TimeProvider.System).LoadAsync(run, other, default));

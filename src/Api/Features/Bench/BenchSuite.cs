@@ -315,9 +315,9 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         var batches = events >= 5_000_000 ? 400 : 150;
         var heap = GC.GetGCMemoryInfo();
         log($"8 concurrent writers: {batches} batches of 100 events each (this process's GC heap {heap.HeapSizeBytes >> 20:N0} MiB, {GC.GetTotalMemory(false) >> 20:N0} MiB in use, gen2 collections so far {GC.CollectionCount(2)})");
-        var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
+        await using var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
         var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
-        var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch)>();
+        var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch, double CheckpointMs)>();
         long stored = 0;
         // The writers' inputs are made before the clock starts: made inside each writer, they took the cores
         // while the other writers' first appends ran, and those appends counted it.
@@ -334,10 +334,12 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
                 var paused = GC.GetTotalPauseDuration();
                 var r = await writer.AppendAsync($"writer{w}", inputs.GetRange(b * 100, 100), null, null, null, ct);
                 lat.Add(sw.Elapsed.TotalMilliseconds);
-                appends.Add((sw.Elapsed.TotalMilliseconds, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, b));
+                appends.Add((sw.Elapsed.TotalMilliseconds, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, b, r.CheckpointMs));
                 Interlocked.Add(ref stored, r.Result!.EventCount);
             }
         }, ct)));
+        // The engine states the appends began to save are written before the clock stops: their work is the phase's.
+        await writer.DrainAsync();
         wall.Stop();
         var cpu1 = HostCpu.Read();
         var list = lat.ToList();
@@ -349,14 +351,15 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
     }
 
     /// <summary>What the slowest 1% of appends had in common: this process's GC pauses while they ran, and where in their writer's run they fell.</summary>
-    private static string Tail(List<(double Ms, double GcPauseMs, int Batch)> appends)
+    private static string Tail(List<(double Ms, double GcPauseMs, int Batch, double CheckpointMs)> appends)
     {
         var cut = P99(appends.Select(a => a.Ms).ToList());
         var tail = appends.Where(a => a.Ms >= cut).ToList();
         var paused = tail.Where(a => a.GcPauseMs > 0).ToList();
         var first = appends.Where(a => a.Batch == 0).Select(a => a.Ms).ToList();
+        var saves = appends.Where(a => a.CheckpointMs > 0).ToList();
         return FormattableString.Invariant(
-            $"the slowest {tail.Count}: {paused.Count} ran through a GC pause of this process (median {Median(paused.Select(a => a.GcPauseMs).ToList()):0.0} ms), {tail.Count(a => a.Batch == 0)} were their writer's first (which creates the run's projection leaf: median {Median(first):0.0} ms, max {first.Max():0.0})");
+            $"the slowest {tail.Count}: {paused.Count} ran through a GC pause of this process (median {Median(paused.Select(a => a.GcPauseMs).ToList()):0.0} ms), {tail.Count(a => a.Batch == 0)} were their writer's first (which creates the run's projection leaf: median {Median(first):0.0} ms, max {first.Max():0.0}), {tail.Count(a => a.CheckpointMs > 0)} saved their run's engine state after it (the phase's {saves.Count} saves took a median of {Median(saves.Select(a => a.CheckpointMs).ToList()):0.0} ms each, {saves.Count(a => a.Ms >= 50)} of their appends took 50 ms or more)");
     }
 
     /// <summary>Why the peers bench gave no report, when it was asked for and failed (the suite's figures stand).</summary>

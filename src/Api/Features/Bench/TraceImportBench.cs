@@ -40,7 +40,7 @@ public static class TraceImportBench
             var parsed = await TraceFiles.ReadAsync(trace, "auto", ct);
             parse.Stop();
 
-            var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
+            await using var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
             var ours = Stopwatch.StartNew();
             var result = await new IngestFilesHandler(writer).Handle(new IngestFiles([setup, trace], "bench-trace", "auto", "x86-shadow"), ct);
             ours.Stop();
