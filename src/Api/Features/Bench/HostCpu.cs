@@ -26,7 +26,8 @@ public readonly record struct HostCpu(long BusyTicks, long AllTicks, TimeSpan Ou
             // user nice system idle iowait irq softirq steal: idle and iowait are the not-busy ones.
             var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8).Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
             var all = f.Sum();
-            return new HostCpu(all - f[3] - f[4], all, System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime);
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            return new HostCpu(all - f[3] - f[4], all, self.TotalProcessorTime);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {

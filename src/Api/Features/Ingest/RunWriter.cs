@@ -172,10 +172,11 @@ public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000) : 
         {
             await _checkpoints.SaveAsync(run, version, policy, encoded, CancellationToken.None);
         }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or ObjectDisposedException)
+        catch (Exception)
         {
-            // The append committed; a checkpoint is only a shortcut, and the next process folds on from an older
-            // one or from the start. Nothing waits for this write but DrainAsync.
+            // Whatever the write met (the database gone, the data source disposed), the append committed: a
+            // checkpoint is only a shortcut, and the next process folds on from an older one or from the start.
+            // Nothing waits for this write but DrainAsync, which must not fail a command that succeeded.
         }
     }
 
