@@ -39,11 +39,10 @@ public sealed class EngineCheckpoints(NpgsqlDataSource dataSource, TimeProvider 
         return await cmd.ExecuteScalarAsync(ct) is long v ? v : 0;
     }
 
-    /// <summary>Saves the state folded through <paramref name="version"/>, unless a later one is saved already (a concurrent writer's).</summary>
-    public Task SaveAsync(string runId, long version, RunState state, CancellationToken ct) =>
-        SaveAsync(runId, version, state.Policy.Id, EngineStateCodec.Encode(state), ct);
-
-    /// <summary>Saves a state already encoded (<see cref="EngineStateCodec.Encode"/>) under <paramref name="policyId"/>, unless a later one is saved already.</summary>
+    /// <summary>
+    /// Saves a state folded through <paramref name="version"/>, encoded by <see cref="EngineStateCodec.Encode"/> under
+    /// <paramref name="policyId"/>, unless a later one is saved already (a concurrent writer's).
+    /// </summary>
     public async Task SaveAsync(string runId, long version, string policyId, byte[] encoded, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand("""
