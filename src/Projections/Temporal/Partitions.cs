@@ -6,7 +6,7 @@ namespace Audit.Projections.Temporal;
 
 /// <summary>
 /// The leaves of projection_rows (migration 0005): one table per run and generation. The inline
-/// projection attaches its leaf before the first append; a rebuild creates its leaf detached with its
+/// projection makes its leaf with its indexes and attaches it before the first append; a rebuild creates its leaf detached with its
 /// indexes, loads it, then attaches it. Attaching takes SHARE UPDATE EXCLUSIVE on the parent, which
 /// readers and writers of other leaves never wait for; an old leaf leaves by DETACH CONCURRENTLY.
 /// </summary>
@@ -88,15 +88,15 @@ public static class Partitions
     public static Task AttachAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct) =>
         Exec(conn, tx, $"alter table projection_rows attach partition {LeafName(runId, gen)} for values from ({Literal(runId)}, {gen}) to ({Literal(runId)}, {gen + 1})", ct);
 
-    /// <summary>Makes sure the leaf exists and is attached, in a short transaction of its own (two writers may race: an advisory lock orders them).</summary>
-    public static async Task EnsureAttachedAsync(NpgsqlDataSource ds, string runId, int gen, CancellationToken ct)
+    /// <summary>Makes sure the leaf exists and is attached, in a short transaction of its own (two writers may race: an advisory lock orders them). True when this call made the leaf.</summary>
+    public static async Task<bool> EnsureAttachedAsync(NpgsqlDataSource ds, string runId, int gen, CancellationToken ct)
     {
         await using var conn = await ds.OpenConnectionAsync(ct);
-        await EnsureAttachedAsync(conn, runId, gen, ct);
+        return await EnsureAttachedAsync(conn, runId, gen, ct);
     }
 
     /// <summary>The same on a connection that has no transaction open (an append's, before it begins).</summary>
-    public static async Task EnsureAttachedAsync(NpgsqlConnection conn, string runId, int gen, CancellationToken ct)
+    public static async Task<bool> EnsureAttachedAsync(NpgsqlConnection conn, string runId, int gen, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended($1, 0))", conn, tx))
@@ -108,7 +108,10 @@ public static class Partitions
         var (exists, attached) = await StateAsync(conn, tx, runId, gen, ct);
         if (!exists)
         {
+            // Its indexes are made before the attach, which then only links them to the parent's: the attach holds
+            // the parent's lock, which the first appends of other new runs wait for, while it builds none.
             await CreateDetachedAsync(conn, tx, runId, gen, ct);
+            await CreateIndexesAsync(conn, tx, runId, gen, ct);
         }
 
         if (!attached)
@@ -117,6 +120,7 @@ public static class Partitions
         }
 
         await tx.CommitAsync(ct);
+        return !exists;
     }
 
     /// <summary>Removes a generation's leaf: detached concurrently when attached (readers are not blocked), then dropped.</summary>

@@ -16,6 +16,10 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     private readonly RunCache<(int Gen, long Seq, RunProjections View)> _views = new();
     // The generation whose leaf this process last made sure of, per run: appends after the first need no query to know it.
     private readonly ConcurrentDictionary<string, int> _attached = new(StringComparer.Ordinal);
+    // The generation of each leaf this process made and has not analyzed yet, and of those an append analyzed
+    // and has not committed (AnalyzeNewLeafAsync).
+    private readonly ConcurrentDictionary<string, int> _unanalyzed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _analyzing = new(StringComparer.Ordinal);
 
     public NpgsqlDataSource DataSource => dataSource;
 
@@ -33,7 +37,11 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         }
 
         var gen = await ActiveGenerationAsync(conn, null, runId, ct, create: true);
-        await Partitions.EnsureAttachedAsync(conn, runId, gen, ct);
+        if (await Partitions.EnsureAttachedAsync(conn, runId, gen, ct))
+        {
+            _unanalyzed[runId] = gen;
+        }
+
         _attached[runId] = gen;
     }
 
@@ -49,7 +57,11 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         {
             // A generation swapped in since PrepareAsync (a rebuild): in a transaction of its own, so that the
             // DDL's locks do not last as long as the append.
-            await Partitions.EnsureAttachedAsync(dataSource, runId, gen, ct);
+            if (await Partitions.EnsureAttachedAsync(dataSource, runId, gen, ct))
+            {
+                _unanalyzed[runId] = gen;
+            }
+
             _attached[runId] = gen;
         }
 
@@ -70,12 +82,40 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         }
 
         await WriteAsync(conn, tx, runId, gen, view.Log, ct);
+        await AnalyzeNewLeafAsync(conn, tx, runId, gen, view.Log, ct);
         view.Log.Clear();
         await CheckpointAsync(conn, tx, runId, gen, appended[^1].Seq, view.Names(), ct);
         _views.Stage(runId, (gen, appended[^1].Seq, view));
     }
 
-    public void Completed(string runId, bool committed) => _views.Complete(runId, committed);
+    public void Completed(string runId, bool committed)
+    {
+        _views.Complete(runId, committed);
+        if (_analyzing.TryRemove(runId, out var gen) && !committed)
+        {
+            _unanalyzed.TryAdd(runId, gen);
+        }
+    }
+
+    /// <summary>
+    /// Gives a leaf this process made its first statistics, in the first append that writes rows to it. A leaf
+    /// nobody analyzed yet has none, and the planner then takes `run_id = $5` and `to_seq is null` at a default
+    /// selectivity of 1 row: it closed an append's rows by reading every open row of the leaf and matching each
+    /// against every row to close. That cost grew with the run until autovacuum analyzed the leaf, which it may
+    /// do only a minute later (docs/benchmarks.md). One row in the statistics is enough for the planner to see that every row is the run's: it then looks
+    /// each row to close up in the open-row index. Autovacuum keeps the statistics from there.
+    /// </summary>
+    private async Task AnalyzeNewLeafAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, ChangeLog log, CancellationToken ct)
+    {
+        if (!log.Rows.Any() || !_unanalyzed.TryGetValue(runId, out var made) || made != gen || !_unanalyzed.TryRemove(runId, out _))
+        {
+            return;
+        }
+
+        _analyzing[runId] = gen;
+        await using var cmd = new NpgsqlCommand($"analyze {Partitions.LeafName(runId, gen)}", conn, tx);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
 
     /// <summary>The generation readers use (1 until a rebuild swapped another in); writers create the row.</summary>
     public static async Task<int> ActiveGenerationAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, CancellationToken ct, bool create = false)
