@@ -200,7 +200,7 @@ public static class CompactRecord
             }
 
             args.Clear();
-            Put(w, (ulong)steps.InternShape(StepShape.Of(step, inputSeq, args)));
+            Put(w, (ulong)steps.InternShape(step, inputSeq, args));
             foreach (var a in args)
             {
                 Put(w, a);

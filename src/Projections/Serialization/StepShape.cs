@@ -70,6 +70,15 @@ public sealed record StepShape(string Rule, ValueList<string> Text, ValueList<Fa
         return new ExplanationStep(Rule, text, ValueList<Fact>.Own(facts));
     }
 
+    /// <summary>How a fact's seq is stored (<see cref="SeqOf"/> without its value).</summary>
+    private static SeqKind KindOf(long? seq, long inputSeq) => seq switch
+    {
+        null => SeqKind.None,
+        { } s when s == inputSeq => SeqKind.Self,
+        { } s when s >= 0 && s <= inputSeq && s < 1L << 62 => SeqKind.Near,
+        _ => SeqKind.Wide,
+    };
+
     private static SeqKind SeqOf(long? seq, long inputSeq, List<ulong> args)
     {
         if (seq is not { } s)
@@ -100,8 +109,32 @@ public sealed record StepShape(string Rule, ValueList<string> Text, ValueList<Fa
     private static ValueList<string> Split(string text, List<ulong> args)
     {
         List<string>? parts = null;
-        var start = 0;
-        var i = text.IndexOf("0x", StringComparison.Ordinal);
+        var (pos, from) = (0, 0);
+        while (NextLiteral(text, ref pos, out var start, out var value))
+        {
+            parts ??= [];
+            parts.Add(text[from..start]);
+            args.Add(value);
+            from = pos;
+        }
+
+        if (parts is null)
+        {
+            return ValueList.Of(text);
+        }
+
+        parts.Add(text[from..]);
+        return new ValueList<string>(parts);
+    }
+
+    /// <summary>
+    /// The next canonical hex literal at or after <paramref name="pos"/>: where it starts, its value, and
+    /// <paramref name="pos"/> moved past it. A literal <see cref="IsLiteral"/> accepts (lowercase digits, no
+    /// leading zero, at most 16) is exactly what <see cref="Hex.Format"/> prints for its value.
+    /// </summary>
+    private static bool NextLiteral(string text, ref int pos, out int start, out ulong value)
+    {
+        var i = text.IndexOf("0x", pos, StringComparison.Ordinal);
         while (i >= 0)
         {
             var end = i + 2;
@@ -110,24 +143,133 @@ public sealed record StepShape(string Rule, ValueList<string> Text, ValueList<Fa
                 end++;
             }
 
-            if (IsLiteral(text, i, end) && Hex.TryParse(text[i..end], out var v) && Hex.Format(v).AsSpan().SequenceEqual(text.AsSpan(i, end - i)))
+            if (IsLiteral(text, i, end)
+                && ulong.TryParse(text.AsSpan(i + 2, end - i - 2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out value))
             {
-                parts ??= [];
-                parts.Add(text[start..i]);
-                args.Add(v);
-                start = end;
+                (start, pos) = (i, end);
+                return true;
             }
 
             i = text.IndexOf("0x", Math.Max(end, i + 1), StringComparison.Ordinal);
         }
 
-        if (parts is null)
+        (start, value, pos) = (text.Length, 0, text.Length);
+        return false;
+    }
+
+    /// <summary>The values <see cref="Of"/> takes out of a step, in the same order, without making its shape (a shape the table has).</summary>
+    public static void ArgsOf(ExplanationStep step, long inputSeq, List<ulong> args)
+    {
+        AddLiterals(step.Text, args);
+        foreach (var f in step.Facts)
         {
-            return ValueList.Of(text);
+            AddLiterals(f.Value, args);
+            SeqOf(f.Seq, inputSeq, args);
+        }
+    }
+
+    private static void AddLiterals(string text, List<ulong> args)
+    {
+        var pos = 0;
+        while (NextLiteral(text, ref pos, out _, out var value))
+        {
+            args.Add(value);
+        }
+    }
+
+    /// <summary>Whether <paramref name="step"/> has this shape: what <see cref="Of"/> would make of it equals this one.</summary>
+    public bool Matches(ExplanationStep step, long inputSeq)
+    {
+        if (!string.Equals(Rule, step.Rule, StringComparison.Ordinal) || Facts.Count != step.Facts.Count || !PartsMatch(Text, step.Text))
+        {
+            return false;
         }
 
-        parts.Add(text[start..]);
-        return new ValueList<string>(parts);
+        for (var i = 0; i < Facts.Count; i++)
+        {
+            var (mine, theirs) = (Facts[i], step.Facts[i]);
+            if (!string.Equals(mine.Name, theirs.Name, StringComparison.Ordinal) || mine.Seq != KindOf(theirs.Seq, inputSeq) || !PartsMatch(mine.Value, theirs.Value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool PartsMatch(ValueList<string> parts, string text)
+    {
+        var (pos, from, k) = (0, 0, 0);
+        while (NextLiteral(text, ref pos, out var start, out _))
+        {
+            if (k >= parts.Count - 1 || !text.AsSpan(from, start - from).SequenceEqual(parts[k]))
+            {
+                return false;
+            }
+
+            from = pos;
+            k++;
+        }
+
+        return k == parts.Count - 1 && text.AsSpan(from).SequenceEqual(parts[k]);
+    }
+
+    /// <summary>The hash of the shape <see cref="Of"/> would make of a step, computed from the step alone; equal to <see cref="Hash(StepShape)"/> of that shape.</summary>
+    public static int Hash(ExplanationStep step, long inputSeq)
+    {
+        var h = new HashCode();
+        h.Add(string.GetHashCode(step.Rule.AsSpan()));
+        AddParts(ref h, step.Text);
+        h.Add(step.Facts.Count);
+        foreach (var f in step.Facts)
+        {
+            h.Add(string.GetHashCode(f.Name.AsSpan()));
+            AddParts(ref h, f.Value);
+            h.Add((int)KindOf(f.Seq, inputSeq));
+        }
+
+        return h.ToHashCode();
+    }
+
+    /// <summary>The hash of a shape, as <see cref="Hash(ExplanationStep, long)"/> computes it from a step of that shape.</summary>
+    public static int Hash(StepShape shape)
+    {
+        var h = new HashCode();
+        h.Add(string.GetHashCode(shape.Rule.AsSpan()));
+        AddParts(ref h, shape.Text);
+        h.Add(shape.Facts.Count);
+        foreach (var f in shape.Facts)
+        {
+            h.Add(string.GetHashCode(f.Name.AsSpan()));
+            AddParts(ref h, f.Value);
+            h.Add((int)f.Seq);
+        }
+
+        return h.ToHashCode();
+    }
+
+    private static void AddParts(ref HashCode h, string text)
+    {
+        var (pos, from, n) = (0, 0, 0);
+        while (NextLiteral(text, ref pos, out var start, out _))
+        {
+            h.Add(string.GetHashCode(text.AsSpan(from, start - from)));
+            from = pos;
+            n++;
+        }
+
+        h.Add(string.GetHashCode(text.AsSpan(from)));
+        h.Add(n + 1);
+    }
+
+    private static void AddParts(ref HashCode h, ValueList<string> parts)
+    {
+        foreach (var part in parts)
+        {
+            h.Add(string.GetHashCode(part.AsSpan()));
+        }
+
+        h.Add(parts.Count);
     }
 
     /// <summary>A whole word, 1-16 digits, no leading zero: only then does it read back as written.</summary>
@@ -210,4 +352,26 @@ public sealed record StepShape(string Rule, ValueList<string> Text, ValueList<Fa
     }
 
     private static ValueList<string> ReadParts(JsonElement array) => new(array.EnumerateArray().Select(p => p.GetString()!));
+}
+
+/// <summary>A step looked up in a table of shapes by the shape it has, without making that shape (<see cref="ShapeComparer"/>).</summary>
+public readonly record struct ShapeProbe(ExplanationStep Step, long InputSeq);
+
+/// <summary>
+/// Shapes compared by value, and found from a step by the shape it has: a writer looks up every step of every
+/// decision it stores, and making the shape to look it up allocated the text's parts and every fact's.
+/// </summary>
+public sealed class ShapeComparer : IEqualityComparer<StepShape>, IAlternateEqualityComparer<ShapeProbe, StepShape>
+{
+    public static readonly ShapeComparer Instance = new();
+
+    public bool Equals(StepShape? x, StepShape? y) => EqualityComparer<StepShape>.Default.Equals(x, y);
+
+    public int GetHashCode(StepShape obj) => StepShape.Hash(obj);
+
+    public bool Equals(ShapeProbe alternate, StepShape other) => other.Matches(alternate.Step, alternate.InputSeq);
+
+    public int GetHashCode(ShapeProbe alternate) => StepShape.Hash(alternate.Step, alternate.InputSeq);
+
+    public StepShape Create(ShapeProbe alternate) => StepShape.Of(alternate.Step, alternate.InputSeq, []);
 }

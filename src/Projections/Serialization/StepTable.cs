@@ -34,7 +34,7 @@ public sealed class StepTable(bool writer)
     private readonly Dictionary<ExplanationStep, int> _idsByReference = new(ReferenceEqualityComparer.Instance);
 
     // Step shapes (ADR 0013) share the id numbering and the table: an id names a whole step or a shape.
-    private readonly Dictionary<StepShape, int> _shapeIds = [];
+    private readonly Dictionary<StepShape, int> _shapeIds = new(ShapeComparer.Instance);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, StepShape> _shapes = new();
 
     public int MaxId { get; private set; }
@@ -115,6 +115,21 @@ public sealed class StepTable(bool writer)
     public bool TryResolve(int id, out ExplanationStep step) => _steps.TryGetValue(id, out step!);
 
     public bool TryResolveShape(int id, out StepShape shape) => _shapes.TryGetValue(id, out shape!);
+
+    /// <summary>
+    /// The id of the shape a step has, appending the values it takes out to <paramref name="args"/>: a shape the
+    /// table has is found from the step itself (<see cref="ShapeComparer"/>); only a new one is made.
+    /// </summary>
+    public int InternShape(ExplanationStep step, long inputSeq, List<ulong> args)
+    {
+        if (writer && _shapeIds.GetAlternateLookup<ShapeProbe>().TryGetValue(new ShapeProbe(step, inputSeq), out var id))
+        {
+            StepShape.ArgsOf(step, inputSeq, args);
+            return id;
+        }
+
+        return InternShape(StepShape.Of(step, inputSeq, args));
+    }
 
     /// <summary>The id of a step shape, given one the first time it is seen (a run has a few dozen).</summary>
     public int InternShape(StepShape shape)

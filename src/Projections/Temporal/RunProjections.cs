@@ -146,7 +146,7 @@ public sealed class RunProjections(bool streaming = false)
                 Vmas.Remove(v.Range.Start.Value, v.Range.End.Value, r.Seq, Log);
                 break;
             case VmaProtectionChanged p:
-                Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = p.Prot, MemType = p.MemType ?? d.MemType, ProtSeq = r.Seq }, r.Seq, Log);
+                Protect(p, r.Seq);
                 break;
             case MemslotDecided d when d.PredictedErrno == 0 && _lastInput?.Event is MemslotSet m:
                 Memslot(d, m, r.Seq);
@@ -168,25 +168,34 @@ public sealed class RunProjections(bool streaming = false)
 
                 break;
             case Stage2WriteProtected w:
-                foreach (var range in w.Ranges)
-                {
-                    Stage2.Update(range.Start.Value, range.End.Value, d => !d.IsMapped ? d : d with
-                    {
-                        Perms = w.KeepsWrite ? d.Perms : d.Perms & ~Perms.W,
-                        Granule = w.Split ? 4096 : d.Granule,
-                        LastChange = r.Seq,
-                        LastChangeType = "Stage2WriteProtected",
-                        WriteProtectRule = w.Rule,
-                        WriteProtectedAt = (d.WriteProtectedAt ?? ValueList<long>.Empty).Add(w.CauseSeq),
-                    }, r.Seq, Log);
-                }
-
+                WriteProtect(w, r.Seq);
                 break;
         }
 
         if (r.Event is InputEvent input)
         {
             _lastInput = (r.Seq, input);
+        }
+    }
+
+    // The two changes that update rows through a lambda are methods of their own: a lambda in Apply made every
+    // call of Apply allocate the closure, whatever event it applied.
+    private void Protect(VmaProtectionChanged p, long seq) =>
+        Vmas.Update(p.Range.Start.Value, p.Range.End.Value, d => d with { Prot = p.Prot, MemType = p.MemType ?? d.MemType, ProtSeq = seq }, seq, Log);
+
+    private void WriteProtect(Stage2WriteProtected w, long seq)
+    {
+        foreach (var range in w.Ranges)
+        {
+            Stage2.Update(range.Start.Value, range.End.Value, d => !d.IsMapped ? d : d with
+            {
+                Perms = w.KeepsWrite ? d.Perms : d.Perms & ~Perms.W,
+                Granule = w.Split ? 4096 : d.Granule,
+                LastChange = seq,
+                LastChangeType = "Stage2WriteProtected",
+                WriteProtectRule = w.Rule,
+                WriteProtectedAt = (d.WriteProtectedAt ?? ValueList<long>.Empty).Add(w.CauseSeq),
+            }, seq, Log);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -28,6 +29,11 @@ public static class Stage2Text
     /// </summary>
     public static string Write(Stage2Data data, long fromSeq)
     {
+        if (PlainMapping(data, fromSeq) is { } plain)
+        {
+            return plain;
+        }
+
         var slim = data with
         {
             InputSeq = data.InputSeq == data.DecidedAt - 1 ? null : data.InputSeq,
@@ -39,6 +45,68 @@ public static class Stage2Text
         // nor has a gap with a mapping's fields (the projection makes none).
         var compact = slim.IsMapped ? slim.DecidedAt is not null : (slim.Granule, slim.MemType, slim.Ipat, slim.Perms, slim.Policy) == default;
         return compact ? WriteCompact(slim, fromSeq) : JsonSerializer.Serialize(slim, RunProjections.Json);
+    }
+
+    /// <summary>
+    /// The commonest row, a mapping its fault opened and nothing changed since, as <see cref="WriteCompact"/> writes
+    /// it ([4096,"Normal",null,"rw-","arm64/6.17"]) but without a JSON writer, a buffer and a copy of the data: a
+    /// writer makes one per fault it maps. Null for any other row, or texts a JSON writer would escape.
+    /// </summary>
+    private static string? PlainMapping(Stage2Data d, long fromSeq)
+    {
+        if (!d.IsMapped || d.DecidedAt != fromSeq || (d.InputSeq is { } input && input != fromSeq - 1)
+            || (d.LastChange != 0 && d.LastChange != fromSeq) || (d.LastChangeType is { } change && change != ImpliedChangeType(d))
+            || d.WriteProtectedAt is not null || d.Outcome is not null || d.CauseSeq is not null || d.CauseType is not null
+            || d.CauseRule is not null || d.WriteProtectRule is not null)
+        {
+            return null;
+        }
+
+        var memType = d.MemType?.ToString();
+        var perms = d.Perms is { } p ? Fmt.Perms(p) : null;
+        if (!Plain(memType) || !Plain(perms) || !Plain(d.Policy))
+        {
+            return null;
+        }
+
+        var text = new DefaultInterpolatedStringHandler(10, 5, System.Globalization.CultureInfo.InvariantCulture, stackalloc char[128]);
+        text.AppendLiteral("[");
+        if (d.Granule is { } g)
+        {
+            text.AppendFormatted(g);
+        }
+        else
+        {
+            text.AppendLiteral("null");
+        }
+
+        text.AppendLiteral(",");
+        AppendQuoted(ref text, memType);
+        text.AppendLiteral(d.Ipat switch { true => ",true,", false => ",false,", null => ",null," });
+        AppendQuoted(ref text, perms);
+        text.AppendLiteral(",");
+        AppendQuoted(ref text, d.Policy);
+        text.AppendLiteral("]");
+        return text.ToStringAndClear();
+    }
+
+    /// <summary>Letters, digits and "/._-" only: what the JSON writer writes as it is, between quotes.</summary>
+    private static bool Plain(string? text) =>
+        text is null || text.AsSpan().IndexOfAnyExcept(PlainChars) < 0;
+
+    private static readonly SearchValues<char> PlainChars = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-");
+
+    private static void AppendQuoted(ref DefaultInterpolatedStringHandler text, string? value)
+    {
+        if (value is null)
+        {
+            text.AppendLiteral("null");
+            return;
+        }
+
+        text.AppendLiteral("\"");
+        text.AppendLiteral(value);
+        text.AppendLiteral("\"");
     }
 
     /// <summary>The whole data of a row opened at <paramref name="fromSeq"/>, stored in any of its forms.</summary>

@@ -113,6 +113,53 @@ public sealed class CompactRecordTests
         Assert.Contains("\"shape\"", added[0].Json, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void A_step_finds_its_shape_without_making_it_and_takes_out_the_same_values(int seed)
+    {
+        var steps = RandomRun.Decided(seed, 600).Select(r => r.Event).OfType<FaultResolved>()
+            .SelectMany(d => d.Explanation.Select(step => (Step: step, d.InputSeq))).ToList();
+        var shapes = new Dictionary<StepShape, int>(ShapeComparer.Instance);
+        StepShape? previous = null;
+        foreach (var (step, inputSeq) in steps)
+        {
+            var made = new List<ulong>();
+            var shape = StepShape.Of(step, inputSeq, made);
+            var taken = new List<ulong>();
+            StepShape.ArgsOf(step, inputSeq, taken);
+
+            Assert.Equal(made, taken);
+            Assert.Equal(StepShape.Hash(shape), StepShape.Hash(step, inputSeq));
+            Assert.True(shape.Matches(step, inputSeq));
+            Assert.Equal(previous == shape, previous?.Matches(step, inputSeq) ?? false);
+
+            // Found by the step, the table answers what it answers for the shape made from it.
+            shapes.TryAdd(shape, shapes.Count + 1);
+            Assert.True(shapes.GetAlternateLookup<ShapeProbe>().TryGetValue(new ShapeProbe(step, inputSeq), out var id));
+            Assert.Equal(shapes[shape], id);
+            previous = shape;
+        }
+
+        Assert.True(shapes.Count > 1, "the run's steps had a single shape: the test compares nothing");
+    }
+
+    [Fact]
+    public void A_shape_is_not_found_from_a_step_that_differs_outside_its_values()
+    {
+        static ExplanationStep Step(string text, long seq) =>
+            new("arm64.user_mem_abort.host_writable", text, ValueList.Of(new Fact("fault", "write fault at 0x40001000", seq)));
+
+        var table = new StepTable(writer: true);
+        var args = new List<ulong>();
+        var id = table.InternShape(Step("the host page at 0x1000 is writable", 5), 5, args);
+
+        Assert.Equal(id, table.InternShape(Step("the host page at 0x2000 is writable", 9), 9, args));
+        Assert.NotEqual(id, table.InternShape(Step("the host page at 0x1000 is pinned", 5), 5, args));
+        Assert.NotEqual(id, table.InternShape(Step("the host page at 0x1000 is writable", 3), 5, args));
+        Assert.NotEqual(id, table.InternShape(Step("the host page at 0x1000 is writable at 0x2", 5), 5, args));
+    }
+
     [Fact]
     public void A_record_naming_an_entry_the_table_lacks_asks_for_a_reload_and_malformed_records_are_refused()
     {
