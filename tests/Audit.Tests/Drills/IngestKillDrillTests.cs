@@ -13,7 +13,9 @@ public sealed class IngestKillDrillTests(SchemaFixture schema) : DatabaseTest(sc
         await File.WriteAllLinesAsync(file, HostProcess.TraceLines(faults: 8_000, seed: 7));
         try
         {
+            var timed = System.Diagnostics.Stopwatch.StartNew();
             var reference = await HostProcess.RunAsync(["ingest", file, "--run", "ref", "--db", ConnectionString]);
+            var wholeMs = (int)timed.ElapsedMilliseconds;
             Assert.Equal(0, reference.Exit);
             var whole = await ScalarAsync("select count(*) from events where run_id = 'ref'");
             Assert.True(whole > 8_000);
@@ -25,8 +27,9 @@ public sealed class IngestKillDrillTests(SchemaFixture schema) : DatabaseTest(sc
                 var run = $"k{attempt}";
                 using (var ingest = HostProcess.Start(["ingest", file, "--run", run, "--db", ConnectionString]))
                 {
-                    // From process start-up to past the commit: both ends are worth hitting.
-                    await Task.Delay(rng.Next(300, 2_500));
+                    // From process start-up to the commit: within the time a whole ingest took here, so that a faster
+                    // build or machine still kills some mid-way (fixed delays of 0.3-2.5 s once all came after it).
+                    await Task.Delay(rng.Next(wholeMs / 10, wholeMs * 9 / 10));
                     outcomes.Add(ingest.HasExited ? "finished" : "killed");
                     ingest.Kill();
                 }
