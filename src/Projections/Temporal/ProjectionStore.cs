@@ -102,8 +102,9 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     /// nobody analyzed yet has none, and the planner then takes `run_id = $5` and `to_seq is null` at a default
     /// selectivity of 1 row: it closed an append's rows by reading every open row of the leaf and matching each
     /// against every row to close. That cost grew with the run until autovacuum analyzed the leaf, which it may
-    /// do only a minute later (docs/benchmarks.md). One row in the statistics is enough for the planner to see that every row is the run's: it then looks
-    /// each row to close up in the open-row index. Autovacuum keeps the statistics from there.
+    /// do only a minute later (docs/benchmarks.md). One row in the statistics is enough for the planner to see
+    /// that every row is the run's: it then looks each row to close up in the open-row index. Autovacuum keeps
+    /// the statistics from there.
     /// </summary>
     private async Task AnalyzeNewLeafAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, ChangeLog log, CancellationToken ct)
     {
