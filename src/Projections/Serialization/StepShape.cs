@@ -79,28 +79,22 @@ public sealed record StepShape(string Rule, ValueList<string> Text, ValueList<Fa
         _ => SeqKind.Wide,
     };
 
+    /// <summary>How a fact's seq is stored, its value appended to <paramref name="args"/> when the kind stores one.</summary>
     private static SeqKind SeqOf(long? seq, long inputSeq, List<ulong> args)
     {
-        if (seq is not { } s)
-        {
-            return SeqKind.None;
-        }
-
-        if (s == inputSeq)
-        {
-            return SeqKind.Self;
-        }
-
-        if (s >= 0 && s <= inputSeq && s < 1L << 62)
+        var kind = KindOf(seq, inputSeq);
+        if (kind == SeqKind.Near)
         {
             // Early events (the VMA, the memslot) are small seqs; recent ones (the block a fault splits) are close behind.
-            var back = (ulong)(inputSeq - s);
+            var (s, back) = (seq!.Value, (ulong)(inputSeq - seq.Value));
             args.Add(Math.Min((ulong)s << 1, back < 1UL << 62 ? (back << 1) | 1 : ulong.MaxValue));
-            return SeqKind.Near;
+        }
+        else if (kind == SeqKind.Wide)
+        {
+            args.Add(Varint.ZigZag(seq!.Value));
         }
 
-        args.Add(Varint.ZigZag(s));
-        return SeqKind.Wide;
+        return kind;
     }
 
     private static long Near(ulong v, long inputSeq) => (v & 1) == 0 ? (long)(v >> 1) : inputSeq - (long)(v >> 1);

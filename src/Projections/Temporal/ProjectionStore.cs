@@ -108,7 +108,8 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
     /// </summary>
     private async Task AnalyzeNewLeafAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, ChangeLog log, CancellationToken ct)
     {
-        if (!log.Rows.Any() || !_unanalyzed.TryGetValue(runId, out var made) || made != gen || !_unanalyzed.TryRemove(runId, out _))
+        // Taken only when the leaf this process made is of this generation.
+        if (!log.Rows.Any() || !_unanalyzed.TryRemove(new KeyValuePair<string, int>(runId, gen)))
         {
             return;
         }
