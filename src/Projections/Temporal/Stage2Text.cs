@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Audit.Domain;
@@ -29,11 +28,6 @@ public static class Stage2Text
     /// </summary>
     public static string Write(Stage2Data data, long fromSeq)
     {
-        if (PlainMapping(data, fromSeq) is { } plain)
-        {
-            return plain;
-        }
-
         var slim = data with
         {
             InputSeq = data.InputSeq == data.DecidedAt - 1 ? null : data.InputSeq,
@@ -47,67 +41,10 @@ public static class Stage2Text
         return compact ? WriteCompact(slim, fromSeq) : JsonSerializer.Serialize(slim, RunProjections.Json);
     }
 
-    /// <summary>
-    /// The commonest row, a mapping its fault opened and nothing changed since, as <see cref="WriteCompact"/> writes
-    /// it ([4096,"Normal",null,"rw-","arm64/6.17"]) but without a JSON writer, a buffer and a copy of the data: a
-    /// writer makes one per fault it maps. Null for any other row, or texts a JSON writer would escape.
-    /// </summary>
-    private static string? PlainMapping(Stage2Data d, long fromSeq)
-    {
-        if (!d.IsMapped || d.DecidedAt != fromSeq || (d.InputSeq is { } input && input != fromSeq - 1)
-            || (d.LastChange != 0 && d.LastChange != fromSeq) || (d.LastChangeType is { } change && change != ImpliedChangeType(d))
-            || d.WriteProtectedAt is not null || d.Outcome is not null || d.CauseSeq is not null || d.CauseType is not null
-            || d.CauseRule is not null || d.WriteProtectRule is not null)
-        {
-            return null;
-        }
-
-        var memType = d.MemType?.ToString();
-        var perms = d.Perms is { } p ? Fmt.Perms(p) : null;
-        if (!Plain(memType) || !Plain(perms) || !Plain(d.Policy))
-        {
-            return null;
-        }
-
-        var text = new DefaultInterpolatedStringHandler(10, 5, System.Globalization.CultureInfo.InvariantCulture, stackalloc char[128]);
-        text.AppendLiteral("[");
-        if (d.Granule is { } g)
-        {
-            text.AppendFormatted(g);
-        }
-        else
-        {
-            text.AppendLiteral("null");
-        }
-
-        text.AppendLiteral(",");
-        AppendQuoted(ref text, memType);
-        text.AppendLiteral(d.Ipat switch { true => ",true,", false => ",false,", null => ",null," });
-        AppendQuoted(ref text, perms);
-        text.AppendLiteral(",");
-        AppendQuoted(ref text, d.Policy);
-        text.AppendLiteral("]");
-        return text.ToStringAndClear();
-    }
-
     /// <summary>Letters, digits and "/._-" only: what the JSON writer writes as it is, between quotes.</summary>
-    private static bool Plain(string? text) =>
-        text is null || text.AsSpan().IndexOfAnyExcept(PlainChars) < 0;
+    private static bool Plain(string text) => text.AsSpan().IndexOfAnyExcept(PlainChars) < 0;
 
     private static readonly SearchValues<char> PlainChars = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-");
-
-    private static void AppendQuoted(ref DefaultInterpolatedStringHandler text, string? value)
-    {
-        if (value is null)
-        {
-            text.AppendLiteral("null");
-            return;
-        }
-
-        text.AppendLiteral("\"");
-        text.AppendLiteral(value);
-        text.AppendLiteral("\"");
-    }
 
     /// <summary>The whole data of a row opened at <paramref name="fromSeq"/>, stored in any of its forms.</summary>
     public static Stage2Data Read(string json, long fromSeq)
@@ -147,66 +84,75 @@ public static class Stage2Text
         public bool IsEmpty => this == new Rest(null, null, 0, null, null, null, null, null, null, null);
     }
 
+    /// <summary>
+    /// The compact form, written by hand as a JSON writer writes it: a row is written per fault mapped, and a
+    /// writer, its buffer and their copy of the text were most of what writing one allocated.
+    /// </summary>
     private static string WriteCompact(Stage2Data d, long fromSeq)
     {
-        var buffer = new ArrayBufferWriter<byte>(96);
-        using (var w = new Utf8JsonWriter(buffer))
+        var text = new DefaultInterpolatedStringHandler(16, 8, System.Globalization.CultureInfo.InvariantCulture, stackalloc char[160]);
+        text.AppendLiteral("[");
+        Rest rest;
+        if (d.IsMapped)
         {
-            w.WriteStartArray();
-            Rest rest;
-            if (d.IsMapped)
-            {
-                WriteOrNull(w, d.Granule, (x, g) => x.WriteNumberValue(g));
-                WriteOrNull(w, d.MemType, (x, t) => x.WriteStringValue(t.ToString()));
-                WriteOrNull(w, d.Ipat, (x, i) => x.WriteBooleanValue(i));
-                WriteOrNull(w, d.Perms, (x, p) => x.WriteStringValue(Fmt.Perms(p)));
-                WriteOrNull(w, d.Policy);
-                rest = new Rest(d.DecidedAt == fromSeq ? null : d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, d.Outcome, d.CauseSeq, d.CauseType, d.CauseRule, d.WriteProtectRule);
-            }
-            else
-            {
-                w.WriteStringValue("gap");
-                WriteOrNull(w, d.Outcome);
-                WriteOrNull(w, d.CauseSeq, (x, c) => x.WriteNumberValue(c));
-                WriteOrNull(w, d.CauseType);
-                WriteOrNull(w, d.CauseRule);
-                rest = new Rest(d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, null, null, null, null, d.WriteProtectRule);
-            }
-
-            if (!rest.IsEmpty)
-            {
-                JsonSerializer.Serialize(w, rest, RunProjections.Json);
-            }
-
-            w.WriteEndArray();
-        }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    private static void WriteOrNull(Utf8JsonWriter w, string? value)
-    {
-        if (value is null)
-        {
-            w.WriteNullValue();
+            AppendNumber(ref text, d.Granule);
+            AppendString(ref text, d.MemType?.ToString(), comma: true);
+            text.AppendLiteral(d.Ipat switch { true => ",true", false => ",false", null => ",null" });
+            AppendString(ref text, d.Perms is { } p ? Fmt.Perms(p) : null, comma: true);
+            AppendString(ref text, d.Policy, comma: true);
+            rest = new Rest(d.DecidedAt == fromSeq ? null : d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, d.Outcome, d.CauseSeq, d.CauseType, d.CauseRule, d.WriteProtectRule);
         }
         else
         {
-            w.WriteStringValue(value);
+            text.AppendLiteral("\"gap\"");
+            AppendString(ref text, d.Outcome, comma: true);
+            text.AppendLiteral(",");
+            AppendNumber(ref text, d.CauseSeq);
+            AppendString(ref text, d.CauseType, comma: true);
+            AppendString(ref text, d.CauseRule, comma: true);
+            rest = new Rest(d.DecidedAt, d.InputSeq, d.LastChange, d.LastChangeType, d.WriteProtectedAt, null, null, null, null, d.WriteProtectRule);
         }
+
+        if (!rest.IsEmpty)
+        {
+            text.AppendLiteral(",");
+            text.AppendLiteral(JsonSerializer.Serialize(rest, RunProjections.Json));
+        }
+
+        text.AppendLiteral("]");
+        return text.ToStringAndClear();
     }
 
-    private static void WriteOrNull<T>(Utf8JsonWriter w, T? value, Action<Utf8JsonWriter, T> write)
-        where T : struct
+    private static void AppendNumber<T>(ref DefaultInterpolatedStringHandler text, T? value)
+        where T : struct, ISpanFormattable
     {
         if (value is { } v)
         {
-            write(w, v);
+            text.AppendFormatted(v);
         }
         else
         {
-            w.WriteNullValue();
+            text.AppendLiteral("null");
         }
+    }
+
+    /// <summary>A JSON string as the JSON writer's default encoder writes it: as it is when nothing in it needs escaping.</summary>
+    private static void AppendString(ref DefaultInterpolatedStringHandler text, string? value, bool comma)
+    {
+        if (comma)
+        {
+            text.AppendLiteral(",");
+        }
+
+        if (value is null)
+        {
+            text.AppendLiteral("null");
+            return;
+        }
+
+        text.AppendLiteral("\"");
+        text.AppendLiteral(Plain(value) ? value : JsonEncodedText.Encode(value).Value);
+        text.AppendLiteral("\"");
     }
 
     private static Stage2Data ReadCompact(string json, long fromSeq)
