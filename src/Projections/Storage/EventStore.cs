@@ -127,20 +127,22 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
     /// <summary>What the COPY of an append stored: the events as stored, how many were inputs, and their first and last trace times.</summary>
     private sealed record Copied(List<StoredEvent> Stored, int Inputs, long? FirstTs, long? LastTs);
 
-    /// <summary>Creates the run's row if new and locks it: appends to a run serialize here. Returns its version and its last interned step id.</summary>
+    /// <summary>
+    /// Creates the run's row if new and locks it: appends to a run serialize here. Returns its version and its last
+    /// interned step id. One round trip: the select is a statement of its own after the insert, so that it sees a
+    /// row another append created and committed while the insert waited for it.
+    /// </summary>
     private static async Task<(long Version, int LastStepId)> LockRunAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, DateTimeOffset now, CancellationToken ct)
     {
-        await using (var cmd = new NpgsqlCommand("insert into runs (run_id, created_at, updated_at) values ($1, $2, $2) on conflict (run_id) do nothing", conn, tx))
+        await using var batch = new NpgsqlBatch(conn, tx)
         {
-            cmd.Parameters.Add(new() { Value = runId });
-            cmd.Parameters.Add(new() { Value = now });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-
-        await using var select = new NpgsqlCommand(
-            "select version, (select coalesce(max(step_id), 0) from explanation_steps where run_id = $1) from runs where run_id = $1 for update", conn, tx);
-        select.Parameters.Add(new() { Value = runId });
-        await using var r = await select.ExecuteReaderAsync(ct);
+            BatchCommands =
+            {
+                new("insert into runs (run_id, created_at, updated_at) values ($1, $2, $2) on conflict (run_id) do nothing") { Parameters = { new() { Value = runId }, new() { Value = now } } },
+                new("select version, (select coalesce(max(step_id), 0) from explanation_steps where run_id = $1) from runs where run_id = $1 for update") { Parameters = { new() { Value = runId } } },
+            },
+        };
+        await using var r = await batch.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         return (r.GetInt64(0), r.GetInt32(1));
     }

@@ -119,19 +119,17 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>The generation readers use (1 until a rebuild swapped another in); writers create the row.</summary>
+    /// <summary>The generation readers use (1 until a rebuild swapped another in); writers create the row, in the same round trip.</summary>
     public static async Task<int> ActiveGenerationAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, CancellationToken ct, bool create = false)
     {
+        await using var batch = new NpgsqlBatch(conn, tx);
         if (create)
         {
-            await using var ins = new NpgsqlCommand("insert into projection_generations (run_id, active_gen) values ($1, 1) on conflict (run_id) do nothing", conn, tx);
-            ins.Parameters.Add(new() { Value = runId });
-            await ins.ExecuteNonQueryAsync(ct);
+            batch.BatchCommands.Add(new("insert into projection_generations (run_id, active_gen) values ($1, 1) on conflict (run_id) do nothing") { Parameters = { new() { Value = runId } } });
         }
 
-        await using var cmd = new NpgsqlCommand("select coalesce((select active_gen from projection_generations where run_id = $1), 1)", conn, tx);
-        cmd.Parameters.Add(new() { Value = runId });
-        return (int)(await cmd.ExecuteScalarAsync(ct))!;
+        batch.BatchCommands.Add(new("select coalesce((select active_gen from projection_generations where run_id = $1), 1)") { Parameters = { new() { Value = runId } } });
+        return (int)(await batch.ExecuteScalarAsync(ct))!;
     }
 
     /// <summary>The rows of a generation that still hold, folded back into views.</summary>

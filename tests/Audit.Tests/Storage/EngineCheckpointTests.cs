@@ -85,6 +85,24 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     }
 
     [Fact]
+    public async Task A_kept_state_behind_the_version_the_caller_expects_is_not_used()
+    {
+        // The caller knows the run moved on (another process appended) and says so: the writer's kept state is
+        // older than that version, so it must decide from the stored run, not from what it kept.
+        var run = NewRun();
+        await using var writer = Writer();
+        await writer.AppendAsync(run, Gh[..5], null, null, null, default);
+        var other = await AppendAsync(run, Gh[5..10]);
+
+        var last = await writer.AppendAsync(run, Gh[10..], null, other.Result!.Version, null, default);
+
+        Assert.Equal(AppendStatus.Appended, last.Result!.Status);
+        var whole = NewRun();
+        await AppendAsync(whole, Gh);
+        Assert.Equal(await EventsAsync(whole), await EventsAsync(run));
+    }
+
+    [Fact]
     public async Task A_new_writer_decides_from_the_saved_state_not_from_a_refold()
     {
         // The run's saved state is replaced by an empty one at the same version: a writer that used it knows

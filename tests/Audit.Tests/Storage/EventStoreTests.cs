@@ -45,6 +45,24 @@ public sealed class EventStoreTests(SchemaFixture schema) : DatabaseTest(schema)
     }
 
     [Fact]
+    public async Task Appends_racing_to_create_one_run_see_the_row_the_first_committed()
+    {
+        // The run's insert and its locking select go in one round trip as two statements: a select that shared the
+        // insert's snapshot would find no row after waiting for the other append's insert to commit.
+        var store = Store();
+        for (var round = 0; round < 10; round++)
+        {
+            var run = "newrace" + round;
+            var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(i =>
+                Task.Run(() => store.AppendAsync(run, [Fault(0x10000 + ((ulong)i * 0x1000))], expectedVersion: 0))));
+
+            Assert.Single(results, r => r.Status == AppendStatus.Appended);
+            Assert.All(results.Where(r => r.Status != AppendStatus.Appended), r => Assert.Equal((AppendStatus.Conflict, 1L), (r.Status, r.Version)));
+            Assert.Equal(1, await ScalarAsync("select count(*) from events where run_id = $1", run));
+        }
+    }
+
+    [Fact]
     public async Task A_conflict_reports_the_current_version_and_stores_nothing()
     {
         var store = Store();

@@ -309,35 +309,50 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         }
     }
 
-    /// <summary>8 writers, each appending 100-event batches (decided and projected) to a run of its own.</summary>
+    /// <summary>The batches each writer appends in the untimed warm-up round of <see cref="Concurrent"/>.</summary>
+    private const int WarmupBatches = 80;
+
+    /// <summary>
+    /// 8 writers, each appending 100-event batches (decided and projected) to a run of its own. An untimed round
+    /// on runs of their own comes first, as the suite's other latencies are timed after a warm-up: without it the
+    /// timed round spent a large share of its CPU in the JIT (docs/benchmarks.md). The timed round's runs are new
+    /// all the same: each writer's first append still makes its run's leaf inside the clock.
+    /// </summary>
     private async Task<List<Figure>> Concurrent(NpgsqlDataSource ds, long events, CancellationToken ct)
     {
         var batches = events >= 5_000_000 ? 400 : 150;
+        await using var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
+        log($"8 concurrent writers: an untimed round of {WarmupBatches} batches each to runs of their own, then the timed one");
+        // In two halves, each followed by the JIT's background compiling: the first half's hot methods come back
+        // instrumented (dynamic PGO), and only calls after that compile them optimized.
+        var warmup = WriterInputs(WarmupBatches, 200);
+        foreach (var half in (int[])[0, 1])
+        {
+            await WriteRoundAsync(writer, "warmup", [.. warmup.Select(i => i.GetRange(half * i.Count / 2, i.Count / 2))], (_, _, _, _) => { }, ct);
+            await writer.DrainAsync();
+            var (methods, waited) = await JitSettledAsync(ct);
+            log($"8 concurrent writers: untimed half {half + 1} of 2 done; the JIT then compiled {methods:N0} methods in {waited.TotalMilliseconds:N0} ms");
+        }
+
         var heap = GC.GetGCMemoryInfo();
         log($"8 concurrent writers: {batches} batches of 100 events each (this process's GC heap {heap.HeapSizeBytes >> 20:N0} MiB, {GC.GetTotalMemory(false) >> 20:N0} MiB in use, gen2 collections so far {GC.CollectionCount(2)})");
-        await using var writer = new RunWriter(new EventStore(ds, TimeProvider.System, [new ProjectionStore(ds)]));
         var lat = new System.Collections.Concurrent.ConcurrentBag<double>();
         var appends = new System.Collections.Concurrent.ConcurrentBag<(double Ms, double GcPauseMs, int Batch, double CheckpointMs)>();
         long stored = 0;
         // The writers' inputs are made before the clock starts: made inside each writer, they took the cores
-        // while the other writers' first appends ran, and those appends counted it.
-        var runs = Enumerable.Range(0, 8).Select(w => SyntheticRun.Generate(batches * 100L, 100 + w).Select(x => new TraceEvent(0, x.TsNs, x.Event, [])).ToList()).ToList();
+        // while the other writers' first appends ran, and those appends counted it. Settled into gen 2 with what
+        // the warm-up left, so that the round's own collections do not copy them.
+        var runs = WriterInputs(batches, 100);
+        Settle();
         var (collections, paused0) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
         var cpu0 = HostCpu.Read();
         var wall = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        await WriteRoundAsync(writer, "writer", runs, (ms, pauseMs, b, r) =>
         {
-            var inputs = runs[w];
-            for (var b = 0; b < batches; b++)
-            {
-                var sw = Stopwatch.StartNew();
-                var paused = GC.GetTotalPauseDuration();
-                var r = await writer.AppendAsync($"writer{w}", inputs.GetRange(b * 100, 100), null, null, null, ct);
-                lat.Add(sw.Elapsed.TotalMilliseconds);
-                appends.Add((sw.Elapsed.TotalMilliseconds, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, b, r.CheckpointMs));
-                Interlocked.Add(ref stored, r.Result!.EventCount);
-            }
-        }, ct)));
+            lat.Add(ms);
+            appends.Add((ms, pauseMs, b, r.CheckpointMs));
+            Interlocked.Add(ref stored, r.Result!.EventCount);
+        }, ct);
         // The engine states the appends began to save are written before the clock stops: their work is the phase's.
         await writer.DrainAsync();
         wall.Stop();
@@ -346,9 +361,50 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         return
         [
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
-            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs; median {Median(list):0.0} ms; {HostCpu.Describe(cpu0, cpu1, list.Count, 8, list.Average())}; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs, after an untimed round of {WarmupBatches} each; median {Median(list):0.0} ms; {HostCpu.Describe(cpu0, cpu1, list.Count, 8, list.Average())}; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
         ];
     }
+
+    /// <summary>
+    /// Waits until the JIT's background compiling of what a warm-up made hot has ended: no method compiled for 300 ms,
+    /// or 10 s at most. Returns how many it compiled meanwhile and how long it waited.
+    /// </summary>
+    private static async Task<(long Methods, TimeSpan Waited)> JitSettledAsync(CancellationToken ct)
+    {
+        var started = Stopwatch.StartNew();
+        var first = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var last = first;
+        var quiet = Stopwatch.StartNew();
+        while (quiet.ElapsedMilliseconds < 300 && started.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50, ct);
+            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+            if (now != last)
+            {
+                last = now;
+                quiet.Restart();
+            }
+        }
+
+        return (last - first, started.Elapsed);
+    }
+
+    /// <summary>Each writer's inputs: its batches of 100 synthetic inputs, from a seed of its own.</summary>
+    private static List<List<TraceEvent>> WriterInputs(int batches, int seed) =>
+        Enumerable.Range(0, 8).Select(w => SyntheticRun.Generate(batches * 100L, seed + w).Select(x => new TraceEvent(0, x.TsNs, x.Event, [])).ToList()).ToList();
+
+    /// <summary>The 8 writers at once, writer w appending its inputs 100 at a time to run prefix+w; each append's time, this process's GC pause during it, its batch and outcome go to <paramref name="appended"/>.</summary>
+    private static Task WriteRoundAsync(RunWriter writer, string prefix, List<List<TraceEvent>> inputs, Action<double, double, int, RunWriter.Outcome> appended, CancellationToken ct) =>
+        Task.WhenAll(inputs.Select((mine, w) => Task.Run(async () =>
+        {
+            for (var b = 0; b < mine.Count / 100; b++)
+            {
+                var sw = Stopwatch.StartNew();
+                var paused = GC.GetTotalPauseDuration();
+                var r = await writer.AppendAsync(prefix + w.ToString(CultureInfo.InvariantCulture), mine.GetRange(b * 100, 100), null, null, null, ct);
+                appended(sw.Elapsed.TotalMilliseconds, (GC.GetTotalPauseDuration() - paused).TotalMilliseconds, b, r);
+            }
+        }, ct)));
 
     /// <summary>What the slowest 1% of appends had in common: this process's GC pauses while they ran, and where in their writer's run they fell.</summary>
     private static string Tail(List<(double Ms, double GcPauseMs, int Batch, double CheckpointMs)> appends)

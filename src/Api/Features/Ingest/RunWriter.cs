@@ -41,11 +41,11 @@ public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000) : 
     {
         for (var attempt = 0; ; attempt++)
         {
-            var summary = await store.GetRunAsync(run, ct);
-            var inferred = inferredHost is not null && policyId is null && summary?.Policy is null && !given.Any(i => i.Event is HostDescribed) ? inferredHost : null;
-            IReadOnlyList<TraceEvent> inputs = inferred is null ? given : [new TraceEvent(0, given.FirstOrDefault(g => g.TsNs is not null)?.TsNs, inferred, []), .. given];
-            var version = summary?.EventCount ?? 0;
-            var folded = await FoldAsync(run, version, policyId ?? summary?.Policy, inputs, ct);
+            // This process's own last append of the run, taken on trust only for the version it expects: the
+            // store checks that version under the run's lock, and a conflict reads the run on the next attempt.
+            var (version, inputs, inferred, folded) = attempt == 0 && TakeKept(run, expectedVersion, policyId) is { } kept
+                ? (kept.Version, given, null, new Folded(kept.State, kept.Saved, null))
+                : await ReadAndFoldAsync(run, given, policyId, inferredHost, ct);
             if (folded.Error is not null)
             {
                 return new Outcome(null, folded.Error, null);
@@ -84,6 +84,23 @@ public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000) : 
     }
 
     private sealed record Folded(RunState? State, long Saved, string? Error);
+
+    /// <summary>The state this process's last committed append of the run left, when it is at the version the caller expects and under the policy it names.</summary>
+    private (long Version, RunState State, long Saved)? TakeKept(string run, long? expectedVersion, string? policyId) =>
+        _states.TryTake(run, c => (expectedVersion is null || c.Version == expectedVersion) && (policyId is null || policyId == c.Policy), out var kept)
+            ? (kept.Version, kept.State, kept.Saved)
+            : null;
+
+    /// <summary>Reads the run's version and policy, then folds its state there (the inputs get the inferred host first when the run has no policy yet).</summary>
+    private async Task<(long Version, IReadOnlyList<TraceEvent> Inputs, HostDescribed? Inferred, Folded Folded)> ReadAndFoldAsync(
+        string run, IReadOnlyList<TraceEvent> given, string? policyId, HostDescribed? inferredHost, CancellationToken ct)
+    {
+        var summary = await store.GetRunAsync(run, ct);
+        var inferred = inferredHost is not null && policyId is null && summary?.Policy is null && !given.Any(i => i.Event is HostDescribed) ? inferredHost : null;
+        IReadOnlyList<TraceEvent> inputs = inferred is null ? given : [new TraceEvent(0, given.FirstOrDefault(g => g.TsNs is not null)?.TsNs, inferred, []), .. given];
+        var version = summary?.EventCount ?? 0;
+        return (version, inputs, inferred, await FoldAsync(run, version, policyId ?? summary?.Policy, inputs, ct));
+    }
 
     /// <summary>
     /// The run's state at <paramref name="version"/>: kept from this process's last append, else its saved
