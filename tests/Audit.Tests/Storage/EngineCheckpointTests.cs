@@ -103,6 +103,16 @@ public sealed class EngineCheckpointTests(SchemaFixture schema) : DatabaseTest(s
     }
 
     [Fact]
+    public async Task The_saved_state_is_compressed_with_lz4_where_the_server_has_it()
+    {
+        var serverHasLz4 = await ScalarAsync("select count(*) from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)");
+        var columnUsesLz4 = await ScalarAsync("select count(*) from pg_attribute where attrelid = 'engine_checkpoints'::regclass and attname = 'state' and attcompression = 'l'");
+
+        Assert.Equal(serverHasLz4, columnUsesLz4);
+        Assert.Equal(1, serverHasLz4); // the PostgreSQL 15 that ./test.sh installs is built with lz4
+    }
+
+    [Fact]
     public async Task A_new_writer_decides_from_the_saved_state_not_from_a_refold()
     {
         // The run's saved state is replaced by an empty one at the same version: a writer that used it knows
