@@ -326,7 +326,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         // In two halves, each followed by the JIT's background compiling: the first half's hot methods come back
         // instrumented (dynamic PGO), and only calls after that compile them optimized.
         var warmup = WriterInputs(WarmupBatches, 200);
-        foreach (var half in (int[])[0, 1])
+        for (var half = 0; half < 2; half++)
         {
             await WriteRoundAsync(writer, "warmup", [.. warmup.Select(i => i.GetRange(half * i.Count / 2, i.Count / 2))], (_, _, _, _) => { }, ct);
             await writer.DrainAsync();

@@ -15,8 +15,9 @@ namespace Audit.Api.Features.Ingest;
 public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000) : IAsyncDisposable, IDisposable
 {
     // The folded state of each run at its version and policy, kept between appends by the contract of
-    // RunCache: an append that did not store its inputs leaves its (mutated) state out, and the next
-    // one starts again from the run's saved checkpoint, or folds the run.
+    // RunCache, taken in one place (TakeKept): its fingerprint is the version the append expects, which the
+    // store checks under the run's lock. An append that did not store its inputs leaves its (mutated) state
+    // out, and the next one starts again from the run's saved checkpoint, or folds the run.
     private readonly RunCache<(long Version, string Policy, RunState State, long Saved)> _states = new();
     private readonly EngineCheckpoints _checkpoints = new(store.DataSource, TimeProvider.System);
 
@@ -103,16 +104,11 @@ public sealed class RunWriter(EventStore store, int checkpointEvery = 10_000) : 
     }
 
     /// <summary>
-    /// The run's state at <paramref name="version"/>: kept from this process's last append, else its saved
+    /// The run's state at <paramref name="version"/> when this process kept none (<see cref="TakeKept"/>): its saved
     /// checkpoint with the inputs stored after it folded on, else every stored input folded.
     /// </summary>
     private async Task<Folded> FoldAsync(string run, long version, string? named, IReadOnlyList<TraceEvent> inputs, CancellationToken ct)
     {
-        if (_states.TryTake(run, c => c.Version == version && named == c.Policy, out var cached))
-        {
-            return new Folded(cached.State, cached.Saved, null);
-        }
-
         if (version > 0 && named is not null && Policies.TryParse(named, out var known, out _)
             && await _checkpoints.LoadAsync(run, known!, ct) is { } checkpoint && checkpoint.Version <= version)
         {
