@@ -11,7 +11,7 @@ public static class AuditServices
     {
         services.AddSingleton(dataSource);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new Projections.Temporal.ProjectionStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new Projections.Temporal.ProjectionStore(sp.GetRequiredService<NpgsqlDataSource>(), Projections.Temporal.Partitions.SpareLeaves));
         services.AddSingleton(sp => new Projections.Temporal.TemporalQueries(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new Projections.Timeline.EventDensity(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<Features.Timeline.TimelineCache>();

@@ -122,11 +122,12 @@ public static class Baselines
         return n;
     }
 
-    /// <summary>(all tables and indexes, events, projection rows) in bytes.</summary>
+    /// <summary>(all tables and indexes, events, projection rows) in bytes; the spare leaves (ADR 0005) count as projection rows.</summary>
     public static async Task<(long Total, long Events, long Projections)> SizesAsync(NpgsqlDataSource ds, CancellationToken ct)
     {
-        await using var cmd = ds.CreateCommand("""
-            with p as (select coalesce(sum(pg_total_relation_size(relid)), 0)::bigint as bytes from pg_partition_tree('projection_rows'))
+        await using var cmd = ds.CreateCommand($"""
+            with p as (select ((select coalesce(sum(pg_total_relation_size(relid)), 0) from pg_partition_tree('projection_rows'))
+                            + (select coalesce(sum(pg_total_relation_size(s.oid)), 0) from ({Audit.Projections.Temporal.Partitions.SparesSql}) s))::bigint as bytes)
             select pg_total_relation_size('events') + p.bytes + pg_total_relation_size('runs') + pg_total_relation_size('explanation_steps')
                  + pg_total_relation_size('batches') + pg_total_relation_size('projection_checkpoints') + pg_total_relation_size('engine_checkpoints'),
                    pg_total_relation_size('events'), p.bytes

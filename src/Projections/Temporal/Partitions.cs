@@ -40,6 +40,9 @@ public static class Partitions
 
     public static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
+    /// <summary>The check that binds a leaf to its run's generation, so that attaching it scans nothing.</summary>
+    private static string Bound(string runId, int gen) => $"run_id = {Literal(runId)} and gen = {gen}";
+
     /// <summary>(exists, attached) for a run's generation.</summary>
     public static async Task<(bool Exists, bool Attached)> StateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
@@ -69,20 +72,25 @@ public static class Partitions
         var leaf = LeafName(runId, gen);
         await Exec(conn, tx, $"""
             create table {leaf} ({LeafColumns},
-                constraint ck_{leaf} check (run_id = {Literal(runId)} and gen = {gen}))
+                constraint ck_{leaf} check ({Bound(runId, gen)}))
             with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)
             """, ct);
     }
 
     /// <summary>The leaf's indexes, matching the parent's (migrations 0006 and 0009), so attaching builds none.</summary>
-    public static async Task CreateIndexesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
+    public static Task CreateIndexesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct) =>
+        CreateIndexesAsync(conn, tx, LeafName(runId, gen), ct);
+
+    /// <summary>The prefixes of a leaf's index names, in the order of <see cref="CreateIndexesAsync(NpgsqlConnection, NpgsqlTransaction?, string, CancellationToken)"/>.</summary>
+    private static readonly string[] IndexPrefixes = ["ix_", "ixo_", "ixf_", "ixs_", "ixc_"];
+
+    private static async Task CreateIndexesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string table, CancellationToken ct)
     {
-        var leaf = LeafName(runId, gen);
-        await Exec(conn, tx, $"create index if not exists ix_{leaf} on {leaf} {ClosedIndexDefinition}", ct);
-        await Exec(conn, tx, $"create index if not exists ixo_{leaf} on {leaf} {OpenIndexDefinition}", ct);
-        await Exec(conn, tx, $"create index if not exists ixf_{leaf} on {leaf} {OpenFromIndexDefinition}", ct);
-        await Exec(conn, tx, $"create index if not exists ixs_{leaf} on {leaf} {SmallIndexDefinition}", ct);
-        await Exec(conn, tx, $"create index if not exists ixc_{leaf} on {leaf} {CellsIndexDefinition}", ct);
+        string[] definitions = [ClosedIndexDefinition, OpenIndexDefinition, OpenFromIndexDefinition, SmallIndexDefinition, CellsIndexDefinition];
+        for (var i = 0; i < definitions.Length; i++)
+        {
+            await Exec(conn, tx, $"create index if not exists {IndexPrefixes[i]}{table} on {table} {definitions[i]}", ct);
+        }
     }
 
     public static Task AttachAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct) =>
@@ -99,14 +107,18 @@ public static class Partitions
     public static async Task<bool> EnsureAttachedAsync(NpgsqlConnection conn, string runId, int gen, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var lk = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended($1, 0))", conn, tx))
+        // The commit need not wait for its WAL to reach the disk while it holds the parent's lock, which other new runs'
+        // leaves wait for: the append that follows commits durably, and that flushes this commit's WAL with its own.
+        // A crash before then loses the leaf with the append, and the retried append makes it again.
+        await using (var lk = new NpgsqlBatch(conn, tx))
         {
-            lk.Parameters.Add(new() { Value = "audit.partition:" + LeafName(runId, gen) });
+            lk.BatchCommands.Add(new("set local synchronous_commit = off"));
+            lk.BatchCommands.Add(new("select pg_advisory_xact_lock(hashtextextended($1, 0))") { Parameters = { new() { Value = "audit.partition:" + LeafName(runId, gen) } } });
             await lk.ExecuteNonQueryAsync(ct);
         }
 
         var (exists, attached) = await StateAsync(conn, tx, runId, gen, ct);
-        if (!exists)
+        if (!exists && !await TryClaimSpareAsync(conn, tx, runId, gen, ct))
         {
             // Its indexes are made before the attach, which then only links them to the parent's: the attach holds
             // the parent's lock, which the first appends of other new runs wait for, while it builds none.
@@ -121,6 +133,99 @@ public static class Partitions
 
         await tx.CommitAsync(ct);
         return !exists;
+    }
+
+    /// <summary>The spare leaves a process that makes leaves keeps made ahead (ADR 0005): as many as new runs may arrive at once.</summary>
+    public const int SpareLeaves = 8;
+
+    /// <summary>What every spare's name begins with; a spare is a table of the parent's schema, detached, never written.</summary>
+    public const string SparePrefix = "projection_rows_spare_";
+
+    /// <summary>The spare leaves there are (oid, relname), in the parent's schema.</summary>
+    public const string SparesSql = "select c.oid, c.relname from pg_class c where c.relnamespace = (select relnamespace from pg_class where oid = 'projection_rows'::regclass) and c.relkind = 'r' and c.relname like 'projection\\_rows\\_spare\\_%'";
+
+    /// <summary>
+    /// Makes one spare leaf: a leaf's table and its five indexes under a name of its own, without the check that binds a
+    /// leaf to its run, in one transaction. A leaf made inside an append cost it 5-7 ms of CPU for the DDL and an fsync
+    /// per index built (docs/benchmarks.md); a spare takes that work out of the append.
+    /// </summary>
+    public static async Task<string> CreateSpareAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var spare = SparePrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await Exec(conn, tx, $"create table {spare} ({LeafColumns}) with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)", ct);
+        await CreateIndexesAsync(conn, tx, spare, ct);
+        await tx.CommitAsync(ct);
+        return spare;
+    }
+
+    /// <summary>The spare leaves there are now.</summary>
+    public static async Task<List<string>> SparesAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(SparesSql + " order by c.relname", conn, tx);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var names = new List<string>();
+        while (await r.ReadAsync(ct))
+        {
+            names.Add(r.GetString(1));
+        }
+
+        return names;
+    }
+
+    /// <summary>Makes spare leaves until there are <paramref name="wanted"/>; returns how many it made.</summary>
+    public static async Task<int> ReplenishSparesAsync(NpgsqlDataSource ds, int wanted, CancellationToken ct)
+    {
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        var made = 0;
+        // Counted again after each, as claims go on meanwhile; bounded, should the count never see what this makes.
+        while (made < 4 * wanted && (await SparesAsync(conn, null, ct)).Count < wanted)
+        {
+            await CreateSpareAsync(conn, ct);
+            made++;
+        }
+
+        return made;
+    }
+
+    /// <summary>
+    /// Turns a spare into the leaf of a run's generation, in the caller's transaction: renamed with its indexes, then bound
+    /// to the run by the leaf's check (the spare is empty: the check scans nothing). Each spare has an advisory lock of its
+    /// own, held to the transaction's end, so claimers take different spares at once: under one lock for all, 8 new runs
+    /// arriving together waited for each other's claims. False when there is none free.
+    /// </summary>
+    private static async Task<bool> TryClaimSpareAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, int gen, CancellationToken ct)
+    {
+        foreach (var spare in await SparesAsync(conn, tx, ct))
+        {
+            if (await TryLockSpareAsync(conn, tx, spare, ct))
+            {
+                var leaf = LeafName(runId, gen);
+                var renames = string.Join("; ", IndexPrefixes.Select(p => $"alter index {p}{spare} rename to {p}{leaf}"));
+                await Exec(conn, tx, $"alter table {spare} rename to {leaf}; {renames}; alter table {leaf} add constraint ck_{leaf} check ({Bound(runId, gen)})", ct);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>True when this transaction now holds the spare's lock and the spare is still there (not claimed by a transaction that committed since it was listed).</summary>
+    private static async Task<bool> TryLockSpareAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string spare, CancellationToken ct)
+    {
+        await using (var lk = new NpgsqlCommand("select pg_try_advisory_xact_lock(hashtextextended($1, 0))", conn, tx))
+        {
+            lk.Parameters.Add(new() { Value = "audit.partition-spare:" + spare });
+            if (!(bool)(await lk.ExecuteScalarAsync(ct))!)
+            {
+                return false;
+            }
+        }
+
+        // A statement of its own: its catalog lookup comes after the lock, so it sees a claim that committed while this waited.
+        await using var there = new NpgsqlCommand("select to_regclass($1) is not null", conn, tx);
+        there.Parameters.Add(new() { Value = spare });
+        return (bool)(await there.ExecuteScalarAsync(ct))!;
     }
 
     /// <summary>Removes a generation's leaf: detached concurrently when attached (readers are not blocked), then dropped.</summary>

@@ -10,8 +10,14 @@ namespace Audit.Projections.Temporal;
 /// the append's own transaction, with the projections' checkpoints. Views of the rows that hold
 /// are cached per run between appends, but only once the append that changed them committed.
 /// </summary>
-public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjection
+/// <param name="spareLeaves">how many spare leaves to keep made ahead (<see cref="Partitions.SpareLeaves"/> in the hosts): each
+/// leaf this process makes for a new run, claimed or built, is replaced in the background. 0 keeps none.</param>
+public sealed class ProjectionStore(NpgsqlDataSource dataSource, int spareLeaves = 0) : IInlineProjection, IAsyncDisposable, IDisposable
 {
+    // The background work that makes spare leaves, one at a time per process (KeepSpares).
+    private Task _sparing = Task.CompletedTask;
+    private int _sparingNow;
+
     // The views of the rows that hold, by the contract of RunCache: (generation, last seq) is the fingerprint.
     private readonly RunCache<(int Gen, long Seq, RunProjections View)> _views = new();
     // The generation whose leaf this process last made sure of, per run: appends after the first need no query to know it.
@@ -40,10 +46,47 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource) : IInlineProjec
         if (await Partitions.EnsureAttachedAsync(conn, runId, gen, ct))
         {
             _unanalyzed[runId] = gen;
+            KeepSpares();
         }
 
         _attached[runId] = gen;
     }
+
+    /// <summary>The spare leaves this process is making now, if any (ended when there are as many as it keeps).</summary>
+    public Task SparesMade => Volatile.Read(ref _sparing);
+
+    /// <summary>
+    /// Makes spare leaves in the background until there are as many as this store keeps (ADR 0005), unless that is under
+    /// way. A failure leaves fewer spares: the next new run's leaf is then built in its first append, as without spares.
+    /// </summary>
+    private void KeepSpares()
+    {
+        if (spareLeaves == 0 || Interlocked.Exchange(ref _sparingNow, 1) == 1)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _sparing, Task.Run(async () =>
+        {
+            try
+            {
+                await Partitions.ReplenishSparesAsync(dataSource, spareLeaves, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+            {
+                // Nothing waits for the spares: a new run without one builds its leaf itself.
+            }
+            finally
+            {
+                Volatile.Write(ref _sparingNow, 0);
+            }
+        }));
+    }
+
+    /// <summary>A process that ends waits for the spare it is making (a short transaction each), so none is left half made by a kill of its own.</summary>
+    public async ValueTask DisposeAsync() => await SparesMade;
+
+    public void Dispose() => SparesMade.GetAwaiter().GetResult();
 
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct)
     {
