@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Audit.Domain.Events;
@@ -162,6 +163,8 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
         await using var copy = await conn.BeginBinaryImportAsync(
             "copy events (run_id, seq, type, version, ts_ns, payload, fold) from stdin (format binary)", ct);
         var seq = version;
+        // One buffer for the append's compact records: each is written to the COPY before the next reuses it.
+        var record = new ArrayBufferWriter<byte>(256);
         foreach (var e in events)
         {
             seq++;
@@ -196,7 +199,13 @@ public sealed class EventStore(NpgsqlDataSource dataSource, TimeProvider clock, 
                 await copy.WriteAsync(payload, NpgsqlDbType.Jsonb, ct);
             }
 
-            if ((compact ? CompactRecord.Encode(e.Event, seq, steps) : FoldCodec.Encode(e.Event)) is { } fold)
+            if (compact)
+            {
+                record.ResetWrittenCount();
+                CompactRecord.Encode(e.Event, seq, steps, record);
+                await copy.WriteAsync(record.WrittenMemory, NpgsqlDbType.Bytea, ct);
+            }
+            else if (FoldCodec.Encode(e.Event) is { } fold)
             {
                 await copy.WriteAsync(fold, NpgsqlDbType.Bytea, ct);
             }

@@ -350,6 +350,7 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         Settle();
         var (collections, paused0) = (GC.CollectionCount(0), GC.GetTotalPauseDuration());
         var cpu0 = HostCpu.Read();
+        var allocated0 = GC.GetTotalAllocatedBytes(false);
         var wall = Stopwatch.StartNew();
         await WriteRoundAsync(writer, "writer", runs, (ms, pauseMs, b, r) =>
         {
@@ -361,11 +362,12 @@ public sealed class BenchSuite(string connectionString, Action<string> log)
         await writer.DrainAsync();
         wall.Stop();
         var cpu1 = HostCpu.Read();
+        var allocatedKb = (GC.GetTotalAllocatedBytes(false) - allocated0) / 1024.0 / lat.Count;
         var list = lat.ToList();
         return
         [
             new Figure("concurrentEventsPerSec", Math.Round(stored / wall.Elapsed.TotalSeconds), 30_000, true, "events/s", $"{stored:N0} events (inputs and decisions) from 8 writers in {wall.Elapsed.TotalSeconds:0.0} s"),
-            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs, after an untimed round of {WarmupBatches} each; median {Median(list):0.0} ms; {HostCpu.Describe(cpu0, cpu1, list.Count, 8, list.Average())}; {Tail(appends.ToList())}; this process paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
+            new Figure("appendP99Ms", Math.Round(P99(list), 1), 50, false, "ms", $"{list.Count:N0} appends of 100 inputs, after an untimed round of {WarmupBatches} each; median {Median(list):0.0} ms; {HostCpu.Describe(cpu0, cpu1, list.Count, 8, list.Average())}; {Tail(appends.ToList())}; this process allocated {allocatedKb:N0} KiB per append and paused {(GC.GetTotalPauseDuration() - paused0).TotalMilliseconds:N0} ms in {GC.CollectionCount(0) - collections} GCs"),
         ];
     }
 
