@@ -83,7 +83,10 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource, int spareLeaves
         }));
     }
 
-    /// <summary>A process that ends waits for the spare it is making (a short transaction each), so none is left half made by a kill of its own.</summary>
+    /// <summary>
+    /// A process that ends waits for the spares under way, so that its exit does not throw their work away (each is one
+    /// short transaction: an exit mid-way leaves nothing of it).
+    /// </summary>
     public async ValueTask DisposeAsync() => await SparesMade;
 
     public void Dispose() => SparesMade.GetAwaiter().GetResult();
