@@ -29,11 +29,6 @@ public static class FoldCodec
     /// <summary>The fold form of an event, or null when the event has none (read from its payload).</summary>
     public static byte[]? Encode(RunEvent e)
     {
-        if (e is not (GuestFaulted or FaultResolved))
-        {
-            return null;
-        }
-
         var w = new ArrayBufferWriter<byte>(32);
         switch (e)
         {

@@ -62,19 +62,17 @@ public static class Partitions
     public const string LeafColumns = "lo bigint not null, hi bigint not null, from_seq bigint not null, to_seq bigint, gen integer not null, run_id text not null, projection text not null, data json not null";
 
     /// <summary>
-    /// Creates the leaf of a generation, detached and without indexes, its rows bound by a check (so attaching
-    /// scans nothing). Autovacuum comes at 1% of its rows dead, unthrottled (migration 0016, ADR 0016): each
-    /// row an append closes leaves a dead version, and at the default fifth the dead ones were a third of
-    /// the leaf after a fast ingest.
+    /// A leaf's storage parameters (a spare's too): autovacuum comes at 1% of its rows dead, unthrottled (migration 0016,
+    /// ADR 0016): each row an append closes leaves a dead version, and at the default fifth the dead ones were a third
+    /// of the leaf after a fast ingest.
     /// </summary>
+    private const string LeafStorage = "with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)";
+
+    /// <summary>Creates the leaf of a generation, detached and without indexes, its rows bound by a check (so attaching scans nothing).</summary>
     public static async Task CreateDetachedAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string runId, int gen, CancellationToken ct)
     {
         var leaf = LeafName(runId, gen);
-        await Exec(conn, tx, $"""
-            create table {leaf} ({LeafColumns},
-                constraint ck_{leaf} check ({Bound(runId, gen)}))
-            with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)
-            """, ct);
+        await Exec(conn, tx, $"create table {leaf} ({LeafColumns}, constraint ck_{leaf} check ({Bound(runId, gen)})) {LeafStorage}", ct);
     }
 
     /// <summary>The leaf's indexes, matching the parent's (migrations 0006 and 0009), so attaching builds none.</summary>
@@ -141,8 +139,9 @@ public static class Partitions
     /// <summary>What every spare's name begins with; a spare is a table of the parent's schema, detached, never written.</summary>
     public const string SparePrefix = "projection_rows_spare_";
 
-    /// <summary>The spare leaves there are (oid, relname), in the parent's schema.</summary>
-    public const string SparesSql = "select c.oid, c.relname from pg_class c where c.relnamespace = (select relnamespace from pg_class where oid = 'projection_rows'::regclass) and c.relkind = 'r' and c.relname like 'projection\\_rows\\_spare\\_%'";
+    /// <summary>The spare leaves there are (oid, relname), in the parent's schema: tables whose name begins with <see cref="SparePrefix"/>.</summary>
+    public static readonly string SparesSql = "select c.oid, c.relname from pg_class c where c.relnamespace = (select relnamespace from pg_class where oid = 'projection_rows'::regclass) and c.relkind = 'r' and c.relname like '"
+        + SparePrefix.Replace("_", "\\_", StringComparison.Ordinal) + "%'";
 
     /// <summary>
     /// Makes one spare leaf: a leaf's table and its five indexes under a name of its own, without the check that binds a
@@ -153,7 +152,7 @@ public static class Partitions
     {
         var spare = SparePrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await Exec(conn, tx, $"create table {spare} ({LeafColumns}) with (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_cost_delay = 0)", ct);
+        await Exec(conn, tx, $"create table {spare} ({LeafColumns}) {LeafStorage}", ct);
         await CreateIndexesAsync(conn, tx, spare, ct);
         await tx.CommitAsync(ct);
         return spare;

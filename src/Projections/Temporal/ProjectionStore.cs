@@ -87,9 +87,10 @@ public sealed class ProjectionStore(NpgsqlDataSource dataSource, int spareLeaves
     /// A process that ends waits for the spares under way, so that its exit does not throw their work away (each is one
     /// short transaction: an exit mid-way leaves nothing of it).
     /// </summary>
-    public async ValueTask DisposeAsync() => await SparesMade;
+    public async ValueTask DisposeAsync() => await SparesMade.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
-    public void Dispose() => SparesMade.GetAwaiter().GetResult();
+    /// <summary>The same for a container disposed without await; neither throws, whatever ended the spares' work.</summary>
+    public void Dispose() => SparesMade.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
 
     public async Task ApplyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string runId, IReadOnlyList<StoredEvent> appended, CancellationToken ct)
     {
